@@ -1,0 +1,3 @@
+"""remotectl: operate Pacemaker clusters with pacemaker_remote nodes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from remotectl.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""Problems as data: every expected failure is a Report; one exit-code enum for the whole CLI."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+class ExitCode(enum.IntEnum):
+    """The documented exit codes (README, man page). Scripts rely on these values."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    PARTIAL = 3
+    REFUSED = 4
+    INTERRUPTED = 130
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Report:
+    severity: Severity
+    message: str
+    node: Optional[str] = None
+    code: str = ""
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"severity": self.severity.value, "message": self.message, "node": self.node}
+
+
+class RemotectlError(Exception):
+    """An expected failure: printed as one line, mapped to an exit code, never a traceback."""
+
+    exit_code = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, exit_code: Optional[ExitCode] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class RefusedError(RemotectlError):
+    """The action is unsafe or unconfirmed; --force or --yes would allow it."""
+
+    exit_code = ExitCode.REFUSED
+
+
+@dataclass
+class Reporter:
+    """Collects warnings and errors produced while an action runs."""
+
+    reports: List[Report] = field(default_factory=list)
+
+    def add(self, severity: Severity, message: str, *, node: Optional[str] = None, code: str = "") -> None:
+        self.reports.append(Report(severity, message, node, code))
+
+    def warning(self, message: str, *, node: Optional[str] = None, code: str = "") -> None:
+        self.add(Severity.WARNING, message, node=node, code=code)
+
+    def error(self, message: str, *, node: Optional[str] = None, code: str = "") -> None:
+        self.add(Severity.ERROR, message, node=node, code=code)
+
+    def info(self, message: str, *, node: Optional[str] = None, code: str = "") -> None:
+        self.add(Severity.INFO, message, node=node, code=code)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r.severity is Severity.ERROR for r in self.reports)

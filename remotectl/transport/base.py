@@ -1,0 +1,60 @@
+"""The seam between actions and the world: command results and transport errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+from remotectl.reports import RemotectlError
+
+
+class TransportError(RemotectlError):
+    """A command or file operation could not be carried out at all (DNS, refused, auth, host key, timeout)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: Tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def first_error_line(self) -> str:
+        for line in (self.stderr or self.stdout).splitlines():
+            if line.strip():
+                return line.strip()
+        return f"exit status {self.rc}"
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What stat says about a file on some host (no content)."""
+
+    path: str
+    size: int
+    mode: int
+    owner: str
+    group: str
+
+
+class Runner:
+    """Runs argv vectors and touches files on one host. Non-zero exits are returned, not raised."""
+
+    name: str = "?"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: Optional[bytes] = None,
+        timeout: Optional[float] = None,
+        env: Optional[dict] = None,
+    ) -> CommandResult:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections; safe to call twice."""
