@@ -1,0 +1,142 @@
+"""The click tree: global options, command registration and the single exit point."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import List, Optional
+
+import click
+
+from remotectl import __version__
+from remotectl.cli.app import App
+from remotectl.reports import ExitCode, RemotectlError
+
+_verbosity = {"level": 0}
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial (some nodes failed),
+4 refused as unsafe or unconfirmed (needs --force or --yes), 130 interrupted."""
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
+@click.version_option(__version__, "--version", prog_name="remotectl", message="%(prog)s %(version)s")
+@click.option(
+    "--cluster",
+    "cluster_target",
+    envvar="REMOTECTL_CLUSTER",
+    show_envvar=True,
+    metavar="TARGET",
+    help="'local', or a cluster node to run Pacemaker's tools on over SSH: [user@]host[:port]. "
+    "Default: local when Pacemaker's tools are installed here.",
+)
+@click.option(
+    "--cib",
+    "cib_file",
+    envvar="REMOTECTL_CIB",
+    show_envvar=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Work on an offline CIB file (e.g. a cibadmin -Q dump) instead of a live cluster.",
+)
+@click.option(
+    "--ssh-config",
+    envvar="REMOTECTL_SSH_CONFIG",
+    show_envvar=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="OpenSSH client config to honour [default: ~/.ssh/config].",
+)
+@click.option(
+    "--identity",
+    "identity_files",
+    envvar="REMOTECTL_IDENTITY",
+    show_envvar=True,
+    metavar="FILE",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Extra SSH private key (the agent and default identities are used too). Repeatable.",
+)
+@click.option(
+    "--known-hosts",
+    envvar="REMOTECTL_KNOWN_HOSTS",
+    show_envvar=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="known_hosts file for SSH host keys [default: ~/.ssh/known_hosts].",
+)
+@click.option(
+    "--accept-new-host-keys",
+    envvar="REMOTECTL_ACCEPT_NEW_HOST_KEYS",
+    show_envvar=True,
+    is_flag=True,
+    help="Record unknown SSH host keys (like OpenSSH's accept-new). Changed keys are always refused.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-vv: tracebacks for internal errors).")
+@click.option("-q", "--quiet", count=True, help="Less output on stderr.")
+@click.option("--no-color", is_flag=True, help="No colour (also when NO_COLOR is set or stdout is not a terminal).")
+@click.pass_context
+def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, accept_new_host_keys, verbose, quiet,
+        no_color):
+    """Operate Pacemaker clusters with pacemaker_remote nodes: list remote and guest nodes, manage the shared
+    authkey, check port 3121 and the PSK key without disturbing live nodes, and drive standby, constraints and
+    fencing through Pacemaker's own tools."""
+    if cluster_target and cib_file:
+        raise click.UsageError("--cluster and --cib cannot be used together")
+    _verbosity["level"] = verbose - quiet
+    app = App(
+        cluster_target=cluster_target,
+        cib_file=cib_file,
+        ssh_config=ssh_config,
+        identity_files=tuple(identity_files),
+        known_hosts=known_hosts,
+        accept_new_host_keys=accept_new_host_keys,
+        verbosity=verbose - quiet,
+        color=False if no_color else None,
+    )
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+def _register() -> None:
+    from remotectl.cli import commands
+
+    for command in commands.ALL:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """The only exit point: maps every outcome to a documented exit code, never a traceback for expected errors."""
+    try:
+        code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False)
+        if code is None:
+            code = ExitCode.OK
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("remotectl: aborted", err=True)
+        code = ExitCode.INTERRUPTED
+    except RemotectlError as exc:
+        click.echo(f"remotectl: error: {exc.message}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("remotectl: interrupted", err=True)
+        code = ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        sys.stderr.close()
+        code = ExitCode.FAILURE
+    except Exception as exc:  # a bug: say so in one line, the traceback only on request
+        if _verbosity["level"] >= 2:
+            traceback.print_exc()
+        click.echo(f"remotectl: internal error: {type(exc).__name__}: {exc} (re-run with -vv for details)", err=True)
+        code = ExitCode.FAILURE
+    sys.exit(int(code))

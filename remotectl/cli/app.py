@@ -1,0 +1,81 @@
+"""Per-invocation state shared by every command: global options, lazily built connections, output."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import click
+
+from remotectl.output import Output
+
+
+class App:
+    """Built once by the root group from the global options; commands ask it for what they need."""
+
+    def __init__(
+        self,
+        *,
+        cluster_target: Optional[str],
+        cib_file: Optional[str],
+        ssh_config: Optional[str],
+        identity_files: Tuple[str, ...],
+        known_hosts: Optional[str],
+        accept_new_host_keys: bool,
+        verbosity: int,
+        color: Optional[bool],
+    ) -> None:
+        self.cluster_target = cluster_target
+        self.cib_file = cib_file
+        self.verbosity = verbosity
+        self.color = color
+        self._ssh_settings = (ssh_config, identity_files, known_hosts, accept_new_host_keys)
+        self._cluster = None
+        self._runners: Dict[str, object] = {}
+
+    def output(self, json_mode: bool = False) -> Output:
+        return Output(json_mode=json_mode, color=self.color, verbosity=self.verbosity)
+
+    @property
+    def ssh_options(self):
+        from remotectl.transport.ssh import SshOptions
+
+        config, identities, known_hosts, accept_new = self._ssh_settings
+        return SshOptions(
+            config_file=config,
+            identity_files=identities,
+            known_hosts=known_hosts,
+            accept_new_host_keys=accept_new,
+        )
+
+    def ssh_runner(self, destination: str):
+        """One shared connection per destination for the whole invocation."""
+        from remotectl.transport.ssh import SshRunner
+
+        if destination not in self._runners:
+            self._runners[destination] = SshRunner(destination, self.ssh_options)
+        return self._runners[destination]
+
+    def cluster(self):
+        """The cluster client chosen by --cib / --cluster (default: local when Pacemaker is installed)."""
+        if self._cluster is None:
+            from remotectl.transport import cluster
+
+            if self.cib_file:
+                self._cluster = cluster.CibFileCluster(self.cib_file)
+            else:
+                target = self.cluster_target or cluster.default_cluster_target()
+                if target == "local":
+                    self._cluster = cluster.LocalCluster()
+                else:
+                    self._cluster = cluster.SshCluster(self.ssh_runner(target))
+        return self._cluster
+
+    def close(self) -> None:
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
+
+
+pass_app = click.make_pass_decorator(App)
+
+json_option = click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout.")

@@ -1,0 +1,131 @@
+"""Rendering: one JSON document or human text on stdout; reports, progress and errors on stderr.
+
+rich is imported only when a table or a progress bar is actually drawn, so --help and completion stay fast.
+Data is printed with markup and highlighting off: names from a CIB are never interpreted as rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Sequence
+
+from remotectl.reports import Report, Severity
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False, color: Optional[bool] = None, verbosity: int = 0) -> None:
+        self.json_mode = json_mode
+        self.verbosity = verbosity
+        if color is None:
+            color = "NO_COLOR" not in os.environ and sys.stdout.isatty()
+        self.color = color
+        self._console = None
+        self._err_console = None
+
+    # -- consoles -------------------------------------------------------------------------------------------
+    def _make_console(self, stream):
+        from rich.console import Console
+
+        return Console(
+            file=stream,
+            markup=False,
+            highlight=False,
+            emoji=False,
+            no_color=not self.color,
+            color_system="auto" if self.color else None,
+            soft_wrap=False,
+            width=None if stream.isatty() else 200,
+        )
+
+    @property
+    def console(self):
+        if self._console is None:
+            self._console = self._make_console(sys.stdout)
+        return self._console
+
+    @property
+    def err_console(self):
+        if self._err_console is None:
+            self._err_console = self._make_console(sys.stderr)
+        return self._err_console
+
+    # -- data -----------------------------------------------------------------------------------------------
+    def json_document(self, document: dict, reports: Sequence[Report] = ()) -> None:
+        if reports:
+            document = dict(document, reports=[r.to_json() for r in reports])
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        sys.stdout.flush()
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: Optional[str] = None) -> None:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*[_cell(value) for value in row])
+        self.console.print(table)
+
+    def line(self, text: str = "", *, style: Optional[str] = None) -> None:
+        if self.color and style:
+            self.console.print(text, style=style)
+        else:
+            sys.stdout.write(text + "\n")
+
+    # -- stderr ---------------------------------------------------------------------------------------------
+    def report(self, report: Report) -> None:
+        if report.severity is Severity.INFO and self.verbosity < 0:
+            return
+        prefix = {"error": "Error", "warning": "Warning", "info": "Note"}[report.severity.value]
+        where = f"{report.node}: " if report.node else ""
+        self.error_line(f"{prefix}: {where}{report.message}")
+
+    def reports(self, reports: Sequence[Report]) -> None:
+        for report in reports:
+            self.report(report)
+
+    def error_line(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def debug(self, text: str) -> None:
+        if self.verbosity > 0:
+            self.error_line(f"debug: {text}")
+
+    @contextmanager
+    def progress(self, total: int, label: str) -> Iterator[Callable[[], None]]:
+        """Yields an `advance()` callable; draws a bar on stderr only when it is a TTY and not in JSON mode."""
+        if self.json_mode or not sys.stderr.isatty() or total < 2 or self.verbosity < 0:
+            yield lambda: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(label, total=total)
+            yield lambda: bar.advance(task)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)
+
+
+def yes_no_flags(**flags: bool) -> List[str]:
+    """The names of the flags that are set, for compact state columns."""
+    return [name for name, value in flags.items() if value]

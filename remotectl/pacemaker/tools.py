@@ -1,0 +1,110 @@
+"""argv builders for Pacemaker's command-line tools and the meaning of their exit codes (crm_exit_t).
+
+Pure: nothing here runs anything. Every builder returns a list of strings; names are passed as separate
+arguments, never spliced into a string.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+# crm_exit_t values (include/crm/common/results.h) that the tools return and operators meet.
+CRM_EXIT_MEANINGS = {
+    0: "OK",
+    1: "error",
+    2: "invalid parameter",
+    3: "unimplemented feature",
+    4: "insufficient privileges",
+    5: "not installed",
+    6: "not configured",
+    7: "not running",
+    64: "incorrect usage",
+    65: "invalid data given",
+    66: "input file not available",
+    69: "required service unavailable",
+    70: "internal software bug",
+    71: "operating system error",
+    73: "cannot create output file",
+    76: "protocol violated",
+    100: "unknown cluster error",
+    102: "cluster not running or not reachable",
+    103: "cluster state is transitioning",
+    104: "update was older than existing configuration",
+    105: "no such object",
+    106: "quorum required",
+    107: "operation not safe",
+    108: "object already exists",
+    109: "multiple objects matched",
+    110: "resource still has active parts",
+    111: "node is not online",
+    112: "could not find the requested target",
+    113: "not executed",
+    114: "lacking the required capability",
+    115: "timeout",
+    116: "digest does not match",
+    124: "timeout",
+}
+
+EXIT_NO_SUCH_OBJECT = 105
+EXIT_NOT_CONNECTED = 102
+
+
+def exit_meaning(rc: int) -> str:
+    return CRM_EXIT_MEANINGS.get(rc, f"exit status {rc}")
+
+
+def crm_mon_xml(*, inactive: bool = True) -> List[str]:
+    argv = ["crm_mon", "--one-shot", "--output-as=xml"]
+    if inactive:
+        argv.append("--inactive")
+    return argv
+
+
+def cib_query(scope: Optional[str] = None) -> List[str]:
+    argv = ["cibadmin", "--query"]
+    if scope:
+        argv += ["--scope", scope]
+    return argv
+
+
+def node_attribute_update(node: str, name: str, value: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", "--node", node, "--name", name, "--update", value, "--lifetime", lifetime]
+
+
+def node_attribute_query(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", "--node", node, "--name", name, "--query", "--lifetime", lifetime]
+
+
+def node_attribute_delete(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", "--node", node, "--name", name, "--delete", "--lifetime", lifetime]
+
+
+def cib_create(scope: str, xml_text: str) -> List[str]:
+    return ["cibadmin", "--create", "--scope", scope, "--xml-text", xml_text]
+
+
+def cib_delete(xml_text: str) -> List[str]:
+    return ["cibadmin", "--delete", "--xml-text", xml_text]
+
+
+def fence(node: str, action: str) -> List[str]:
+    flag = {"reboot": "--reboot", "off": "--fence"}[action]
+    return ["stonith_admin", flag, node]
+
+
+def fence_history(node: Optional[str] = None) -> List[str]:
+    return ["stonith_admin", "--history", node or "*", "--verbose", "--output-as=xml"]
+
+
+def resource_cleanup(resource: Optional[str] = None) -> List[str]:
+    argv = ["crm_resource", "--cleanup"]
+    if resource:
+        argv += ["--resource", resource]
+    return argv
+
+
+def resource_refresh(resource: Optional[str] = None) -> List[str]:
+    argv = ["crm_resource", "--refresh"]
+    if resource:
+        argv += ["--resource", resource]
+    return argv

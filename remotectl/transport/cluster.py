@@ -1,0 +1,116 @@
+"""The embedded cluster client: runs Pacemaker's tools on a cluster node, here, or against a CIB file.
+
+Three ways to reach "the cluster" behind one interface:
+- LocalCluster: this machine is a cluster node; tools run as subprocesses.
+- SshCluster: one lazily opened SSH connection to a cluster node; tools run there.
+- CibFileCluster: an offline CIB XML file. Pacemaker's tools are used with CIB_file= when they are installed
+  here (they then edit the file in place); otherwise only read-only work is possible, through the pure model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Optional, Sequence
+
+from remotectl.pacemaker import tools
+from remotectl.reports import RemotectlError
+from remotectl.transport.base import CommandResult, Runner, TransportError
+from remotectl.transport.local import LocalRunner
+
+
+class ClusterError(RemotectlError):
+    """A Pacemaker tool ran but failed; the message carries its own explanation."""
+
+
+class ClusterClient:
+    """Runs Pacemaker tools somewhere. `live` is False for an offline CIB file."""
+
+    live = True
+    name = "?"
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def _env(self) -> Optional[dict]:
+        return None
+
+    def run_tool(self, argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 120) -> CommandResult:
+        return self.runner.run(argv, stdin=stdin, timeout=timeout, env=self._env())
+
+    def check_tool(self, argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 120) -> CommandResult:
+        """Run a tool and raise ClusterError (with the tool's own message) when it fails."""
+        result = self.run_tool(argv, stdin=stdin, timeout=timeout)
+        if result.rc == 127:
+            raise ClusterError(f"{self.name}: {argv[0]} is not installed there (is this a Pacemaker cluster node?)")
+        if result.rc != 0:
+            raise ClusterError(
+                f"{self.name}: {argv[0]} failed ({tools.exit_meaning(result.rc)}): {result.first_error_line()}"
+            )
+        return result
+
+    def cib_xml(self) -> str:
+        return self.check_tool(tools.cib_query()).stdout
+
+    def crm_mon_xml(self) -> str:
+        return self.check_tool(tools.crm_mon_xml()).stdout
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+class LocalCluster(ClusterClient):
+    name = "local"
+
+    def __init__(self) -> None:
+        super().__init__(LocalRunner())
+
+
+class SshCluster(ClusterClient):
+    def __init__(self, runner: Runner) -> None:
+        super().__init__(runner)
+        self.name = runner.name
+
+
+class CibFileCluster(ClusterClient):
+    live = False
+
+    def __init__(self, path: str) -> None:
+        super().__init__(LocalRunner())
+        if not os.path.isfile(path):
+            raise RemotectlError(f"CIB file {path} does not exist or is not a regular file")
+        self.path = os.path.abspath(path)
+        self.name = f"cib:{path}"
+
+    @property
+    def has_tools(self) -> bool:
+        return shutil.which("crm_mon") is not None and shutil.which("cibadmin") is not None
+
+    def _env(self) -> Optional[dict]:
+        return {"CIB_file": self.path}
+
+    def run_tool(self, argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 120) -> CommandResult:
+        if argv and argv[0] == "stonith_admin":
+            raise ClusterError("fencing needs a live cluster; it cannot be done on a CIB file (drop --cib)")
+        if not self.has_tools:
+            raise ClusterError(
+                f"{argv[0]} is needed for this on a CIB file, but Pacemaker's tools are not installed here"
+            )
+        return super().run_tool(argv, stdin=stdin, timeout=timeout)
+
+    def cib_xml(self) -> str:
+        try:
+            with open(self.path, "rb") as handle:
+                return handle.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RemotectlError(f"cannot read CIB file {self.path}: {exc}") from None
+
+
+def default_cluster_target() -> str:
+    """`local` when this machine has Pacemaker's tools, otherwise a clear error naming the options."""
+    if shutil.which("crm_mon") and shutil.which("cibadmin"):
+        return "local"
+    raise TransportError(
+        "no cluster to talk to: Pacemaker's tools are not installed here; "
+        "use --cluster [user@]host (a cluster node over SSH) or --cib FILE (an offline CIB)"
+    )
