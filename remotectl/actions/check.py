@@ -1,0 +1,580 @@
+"""`remotectl check`: is a node's pacemaker-remoted reachable, and does it hold our key? (issue 6)
+
+Per target: DNS, TCP connect, then the safe TLS 1.3 PSK probe of :mod:`remotectl.transport.psk_probe`, which
+proves the key without ever completing the handshake (the cluster's connection to a live node is not disturbed).
+
+Three ways to run it:
+
+* ``here`` (default): from this machine, with one key read once from ``--key`` or from where Pacemaker reads it
+  on this machine (``PCMK_authkey_location`` in /etc/sysconfig/pacemaker or /etc/default/pacemaker, else
+  /etc/pacemaker/authkey). Targets run through a bounded thread pool (``probe_many``).
+* ``cluster`` (``--from cluster``): the same probe run ON every online cluster node over SSH
+  (``psk_probe.remote_invocation``: the module's source goes over stdin, no secret and no target on argv), each
+  with that node's own key file, against every target: a cluster-node x target matrix. This finds the case where
+  only one cluster node is firewalled off from a remote (the cluster moves the connection there and fences).
+* ``full`` (``--full``): a complete handshake plus executor registration (``psk_probe.full_check``) to vet a host
+  BEFORE it joins: it reports the executor's protocol version. Against a node a cluster is connected to it makes
+  the cluster drop its connection ("unexpected client takeover"), mark the node unclean and maybe fence it, so
+  :func:`plan_check` refuses it (RefusedError, exit 4) for online remote/guest/bundle nodes (matched by name, or
+  by address and port), and also when no cluster can be queried at all (it cannot tell), unless ``force``.
+
+JSON entries carry the contract keys (target, address, port, tcp, verdict, tls_version, cipher, ok, hint) first;
+``tcp`` is one of open|refused|timeout|unreachable|unresolved (psk_probe's ``tcp-timeout`` verdict has tcp
+``timeout``), or null when the TCP step never ran (verdict ``not-checked``: the probe could not run on that cluster
+node, or ``probe-bug``). With --from cluster each entry adds ``from`` and the document a ``matrix``.
+
+Exit status (:meth:`CheckRun.exit_code`): 0 when every result is ``ok`` (verdict ``match``), 1 when none could be
+checked (no TCP connection to any target, or the probe could not run anywhere), 3 otherwise.
+
+Key bytes stay in a local variable of :func:`run_check`: never in a result, a report, an exception or argv.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
+from remotectl.transport import psk_probe
+
+DEFAULT_PORT = psk_probe.DEFAULT_PORT
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_WORKERS = 32
+MAX_WORKERS = 256
+PEER_TYPES = ("remote", "guest", "bundle")
+TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
+
+# remotectl-level verdict for a (cluster node, target) pair whose probe could not run on that cluster node
+NOT_CHECKED = "not-checked"
+
+CONTRACT_KEYS = ("target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint")
+
+_TCP_FROM_VERDICT = {
+    psk_probe.REFUSED: "refused",
+    psk_probe.TCP_TIMEOUT: "timeout",
+    psk_probe.UNREACHABLE: "unreachable",
+    psk_probe.UNRESOLVED: "unresolved",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing to probe: what the user typed (``label``), where it goes, and the cluster node it is, if any."""
+
+    label: str
+    host: str
+    port: int
+    node: Optional[str] = None  # node name when the target is (or matches) a node in the CIB
+    node_type: Optional[str] = None
+    connected: bool = False  # an online remote/guest/bundle node: the cluster holds a connection to it
+
+
+@dataclass
+class CheckEntry:
+    """One result row. ``to_dict`` gives the contract keys first, then the extras."""
+
+    target: str
+    address: Optional[str]
+    port: Optional[int]
+    tcp: Optional[str]
+    verdict: str
+    tls_version: Optional[str]
+    cipher: Optional[str]
+    ok: bool
+    hint: str
+    node: Optional[str] = None
+    source: Optional[str] = None  # the cluster node the probe ran on (--from cluster), JSON key "from"
+    kx: Optional[str] = None
+    elapsed_ms: Optional[float] = None
+    detail: Optional[str] = None
+    protocol_version: Optional[str] = None  # --full only
+    lrmd_rc: Optional[int] = None  # --full only
+    full: bool = False
+
+    @property
+    def checked(self) -> bool:
+        """A TCP connection was made and the probe itself ran: there is a verdict about the service."""
+        return self.tcp == "open" and self.verdict not in (psk_probe.PROBE_BUG, NOT_CHECKED)
+
+    def to_dict(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {key: getattr(self, key) for key in CONTRACT_KEYS}
+        if self.source is not None:
+            out["from"] = self.source
+        out.update(node=self.node, kx=self.kx, elapsed_ms=self.elapsed_ms, detail=self.detail)
+        if self.full:
+            out.update(protocol_version=self.protocol_version, lrmd_rc=self.lrmd_rc)
+        return out
+
+
+@dataclass
+class CheckPlan:
+    """What will be probed, how, and what the operator must be told before it happens."""
+
+    targets: List[Target]
+    mode: str  # "here" | "cluster" | "full"
+    timeout: float
+    workers: int
+    key_path: Optional[str] = None
+    sources: List[str] = field(default_factory=list)  # cluster nodes to probe from (mode "cluster")
+    skipped_sources: List[Dict[str, str]] = field(default_factory=list)  # offline cluster nodes
+    warnings: List[str] = field(default_factory=list)  # printed on stderr BEFORE anything runs (--force)
+    reports: List[Report] = field(default_factory=list)
+
+
+@dataclass
+class CheckRun:
+    plan: CheckPlan
+    entries: List[CheckEntry]
+    key: Optional[Dict[str, Any]] = None  # path, source, size, fingerprint of the key used here (never bytes)
+    origins: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # per cluster node: key, python, gnutls, error
+    reports: List[Report] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return self.plan.mode
+
+    def matrix(self) -> Dict[str, Dict[str, str]]:
+        """{cluster node: {target label: verdict}} (mode "cluster")."""
+        matrix: Dict[str, Dict[str, str]] = {name: {} for name in self.plan.sources}
+        for entry in self.entries:
+            if entry.source is not None:
+                matrix.setdefault(entry.source, {})[entry.target] = entry.verdict
+        return matrix
+
+    def failing_pairs(self) -> List[CheckEntry]:
+        return [entry for entry in self.entries if not entry.ok]
+
+    def exit_code(self) -> ExitCode:
+        if self.entries and all(entry.ok for entry in self.entries):
+            return ExitCode.OK
+        if not any(entry.checked for entry in self.entries):
+            return ExitCode.FAILURE
+        return ExitCode.PARTIAL
+
+    def to_json(self) -> Dict[str, Any]:
+        doc: Dict[str, Any] = {"results": [entry.to_dict() for entry in self.entries], "mode": self.mode}
+        if self.mode == "cluster":
+            doc["matrix"] = self.matrix()
+            doc["sources"] = self.origins
+            doc["skipped"] = list(self.plan.skipped_sources)
+        else:
+            doc["key"] = self.key
+        return doc
+
+    def summary(self) -> str:
+        total = len(self.entries)
+        good = sum(entry.ok for entry in self.entries)
+        counts: Dict[str, int] = {}
+        for entry in self.entries:
+            if not entry.ok:
+                counts[entry.verdict] = counts.get(entry.verdict, 0) + 1
+        what = "probe" if self.mode != "cluster" else "pair"
+        text = f"{total} {what}{'s' if total != 1 else ''}: {good} ok"
+        if counts:
+            text += ", " + ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+        return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------------------------
+
+
+def split_target(text: str) -> Tuple[str, Optional[int]]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, explicit port or None)."""
+    raw = text.strip()
+    if not raw:
+        raise RemotectlError("empty target", exit_code=ExitCode.USAGE)
+    port_text = None
+    if raw.startswith("["):
+        host, sep, rest = raw[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise RemotectlError(f"invalid target {text!r} (use [ADDRESS]:PORT for IPv6)", exit_code=ExitCode.USAGE)
+        port_text = rest[1:] if rest else None
+    elif raw.count(":") == 1:
+        host, port_text = raw.split(":")
+    else:
+        host = raw  # a name, an IPv4 address or a bare IPv6 address
+    if not host:
+        raise RemotectlError(f"invalid target {text!r}: empty host", exit_code=ExitCode.USAGE)
+    if port_text is None:
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise RemotectlError(f"invalid port in target {text!r}", exit_code=ExitCode.USAGE)
+    return host, int(port_text)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def needs_cluster(targets: Sequence[str]) -> bool:
+    """Whether resolving these targets needs the node list: any that is not an IP literal may be a node name."""
+    return any(not _is_ip(split_target(t)[0]) for t in targets)
+
+
+class _Resolver:
+    """Best-effort name -> IP addresses (cached), to match a target against node addresses."""
+
+    def __init__(self) -> None:
+        self._cache: Dict[str, frozenset] = {}
+
+    def addresses(self, host: str) -> frozenset:
+        if host not in self._cache:
+            try:
+                infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+                found = frozenset(info[4][0] for info in infos)
+            except (OSError, UnicodeError):
+                found = frozenset()
+            self._cache[host] = found | {host}
+        return self._cache[host]
+
+
+def _node_target(node, label: str, port: Optional[int]) -> Target:
+    host = node.address or node.name  # Pacemaker's default for server= / remote-addr is the node name
+    return Target(label, host, port or node.port or DEFAULT_PORT, node.name, node.type,
+                  connected=bool(node.online) and node.type in PEER_TYPES)
+
+
+def resolve_targets(
+    texts: Sequence[str],
+    nodes: Optional[Sequence[Any]],
+    *,
+    all_nodes: bool = False,
+    port: Optional[int] = None,
+    match_by_address: bool = False,
+) -> List[Target]:
+    """Turn TARGET arguments (or --all) into Targets.
+
+    A node name from the CIB (remote, guest, bundle) becomes that node's address and port (``port`` overrides the
+    CIB's port); anything else is a host (DNS or IP literal) with its explicit port, else ``port``, else 3121.
+    With ``match_by_address`` a host target is also matched against the nodes by resolved address and port (what
+    the --full guard needs); otherwise only a literal address match annotates it with the node name."""
+    nodes = list(nodes or [])
+    if all_nodes:
+        peers = [node for node in nodes if node.type in PEER_TYPES]
+        return [_node_target(node, node.name, port) for node in peers]
+    by_name = {node.name: node for node in nodes}
+    resolver = _Resolver()
+    targets = []
+    for text in texts:
+        host, explicit = split_target(text)
+        node = by_name.get(host)
+        if node is not None and node.type in PEER_TYPES:
+            targets.append(_node_target(node, text.strip(), explicit or port))
+            continue
+        target_port = explicit or port or DEFAULT_PORT
+        match = None
+        for candidate in nodes:
+            if candidate.type not in PEER_TYPES or (candidate.port or DEFAULT_PORT) != target_port:
+                continue
+            address = candidate.address or candidate.name
+            if address == host:
+                match = candidate
+                break
+            if match_by_address and resolver.addresses(host) & resolver.addresses(address):
+                match = candidate
+                break
+        if match is not None:
+            targets.append(Target(text.strip(), host, target_port, match.name, match.type,
+                                  connected=bool(match.online)))
+        else:
+            targets.append(Target(text.strip(), host, target_port))
+    return targets
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Planning (reads the cluster; refuses unsafe --full)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def full_force_warning(target: Target) -> str:
+    what = f"{target.node} ({target.host}:{target.port})" if target.node else f"{target.host}:{target.port}"
+    return (f"--full --force against {what}, a {target.node_type} node the cluster is connected to: completing the "
+            f"handshake makes the cluster drop its connection ('unexpected client takeover'); {target.node} will be "
+            "marked unclean and may be fenced, and its resources will be recovered elsewhere")
+
+
+def plan_check(
+    get_nodes: Callable[[], Sequence[Any]],
+    targets: Sequence[str] = (),
+    *,
+    all_nodes: bool = False,
+    port: Optional[int] = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int = DEFAULT_WORKERS,
+    source: str = "here",
+    full: bool = False,
+    force: bool = False,
+    key_path: Optional[str] = None,
+) -> CheckPlan:
+    """Decide what to probe and from where. ``get_nodes()`` returns the cluster's nodes (list_nodes(...).nodes) or
+    raises RemotectlError when no cluster can be reached; it is only called when needed."""
+    if all_nodes and targets:
+        raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
+    if not all_nodes and not targets:
+        raise RemotectlError("nothing to check: give TARGET... or --all", exit_code=ExitCode.USAGE)
+    if full and source != "here":
+        raise RemotectlError("--full runs from here only (not with --from cluster)", exit_code=ExitCode.USAGE)
+    if force and not full:
+        raise RemotectlError("--force only applies to --full", exit_code=ExitCode.USAGE)
+    if not timeout or timeout <= 0 or not math.isfinite(timeout):
+        raise RemotectlError("--timeout must be a positive number of seconds", exit_code=ExitCode.USAGE)
+    workers = max(1, min(int(workers), MAX_WORKERS))
+    reporter = Reporter()
+    warnings: List[str] = []
+
+    nodes: Optional[List[Any]] = None
+    cluster_error: Optional[str] = None
+    if all_nodes or source == "cluster" or full or needs_cluster(targets):
+        try:
+            nodes = list(get_nodes())
+        except RemotectlError as exc:
+            cluster_error = exc.message
+    if nodes is None and (all_nodes or source == "cluster"):
+        what = "--all" if all_nodes else "--from cluster"
+        raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
+    if nodes is None and cluster_error and not full and needs_cluster(targets):
+        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names")
+
+    resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, port=port, match_by_address=full)
+    if all_nodes and not resolved:
+        raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
+
+    if full:
+        if nodes is None:
+            message = ("--full completes the TLS handshake and registers with the executor; no cluster could be "
+                       f"queried ({cluster_error}), so remotectl cannot tell whether a cluster is connected to "
+                       f"{', '.join(t.label for t in resolved)}. A connected node would be dropped by its cluster, "
+                       "marked unclean and maybe fenced")
+            if not force:
+                raise RefusedError(message + ". Use --cluster to name the cluster, or --force if the target is not "
+                                   "part of any running cluster")
+            warnings.append(message + "; going ahead because of --force")
+        connected = [t for t in resolved if t.connected]
+        if connected and not force:
+            names = ", ".join(f"{t.label} (node {t.node}, {t.host}:{t.port})" for t in connected)
+            raise RefusedError(
+                f"refusing --full against {names}: the cluster is connected to it, and completing the handshake "
+                "would make the cluster drop the connection, mark the node unclean and maybe fence it. The default "
+                "check (without --full) proves the key safely; --force overrides")
+        warnings.extend(full_force_warning(t) for t in connected)
+        for target in resolved:
+            if target.node and not target.connected:
+                reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
+                              "now; if the cluster reconnects during the check it simply takes the connection over",
+                              node=target.node)
+
+    plan = CheckPlan(resolved, "full" if full else source, float(timeout), workers, key_path=key_path,
+                     warnings=warnings, reports=reporter.reports)
+    if source == "cluster":
+        members = [node for node in nodes or [] if node.type == "cluster"]
+        plan.sources = [node.name for node in members if node.online]
+        plan.skipped_sources = [{"node": node.name, "reason": "unclean" if node.unclean else "offline"}
+                                for node in members if not node.online]
+        for skipped in plan.skipped_sources:
+            reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
+                             node=skipped["node"])
+        if not plan.sources:
+            raise RemotectlError("--from cluster: no online cluster node to probe from")
+    return plan
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _tcp_of(result) -> Optional[str]:
+    tcp = result.get("tcp") if isinstance(result, dict) else result.tcp
+    verdict = result.get("verdict") if isinstance(result, dict) else result.verdict
+    if tcp in TCP_VALUES:
+        return tcp
+    return _TCP_FROM_VERDICT.get(verdict)  # e.g. "tcp-timeout" -> "timeout"; None: the TCP step never ran
+
+
+def entry_from_probe(target: Target, result: Dict[str, Any], source: Optional[str] = None,
+                     full: bool = False) -> CheckEntry:
+    """A CheckEntry from a ProbeResult.to_dict() (local or from a cluster node's JSON)."""
+    verdict = str(result.get("verdict") or psk_probe.PROBE_BUG)
+    if verdict not in psk_probe.VERDICTS:
+        verdict = psk_probe.PROBE_BUG
+    ok = verdict == psk_probe.MATCH and bool(result.get("ok"))
+    hint = result.get("hint") or psk_probe.hint_for(verdict, target.host, target.port)
+    port = result.get("port")
+    return CheckEntry(
+        target=target.label,
+        address=result.get("address") or None,
+        port=port if isinstance(port, int) else target.port,
+        tcp=_tcp_of(result),
+        verdict=verdict,
+        tls_version=result.get("tls_version"),
+        cipher=result.get("cipher"),
+        ok=ok,
+        hint=str(hint),
+        node=target.node,
+        source=source,
+        kx=result.get("kx"),
+        elapsed_ms=result.get("elapsed_ms"),
+        detail=result.get("detail"),
+        protocol_version=result.get("protocol_version") if full else None,
+        lrmd_rc=result.get("lrmd_rc") if full else None,
+        full=full,
+    )
+
+
+def not_checked(target: Target, source: str, why: str) -> CheckEntry:
+    return CheckEntry(target=target.label, address=None, port=target.port, tcp=None, verdict=NOT_CHECKED,
+                      tls_version=None, cipher=None, ok=False, hint=why, node=target.node, source=source)
+
+
+def load_key(path: Optional[str]) -> Tuple[bytes, Dict[str, Any], List[str]]:
+    """(key bytes, description without the bytes, warnings) from --key PATH or where Pacemaker reads it here."""
+    try:
+        if path:
+            key = psk_probe.read_key(path)
+            info = {"path": path, "source": "--key", "warnings": []}
+        else:
+            key, found, source, warnings = psk_probe.locate_node_key()
+            info = {"path": found, "source": source, "warnings": list(warnings)}
+    except psk_probe.ProbeError as exc:
+        raise RemotectlError(f"{exc} (use --key PATH)" if not path else str(exc)) from None
+    info.update(size=len(key), fingerprint=psk_probe.key_fingerprint(key))
+    return key, info, list(info["warnings"])
+
+
+def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = None,
+              on_progress: Optional[Callable[[], None]] = None) -> CheckRun:
+    """Run a plan. ``runner_for(node name)`` gives a Runner (SSH) to a cluster node, for mode "cluster"."""
+    tick = on_progress or (lambda: None)
+    if plan.mode == "cluster":
+        if runner_for is None:
+            raise ValueError("mode 'cluster' needs runner_for")
+        return _run_from_cluster(plan, runner_for, tick)
+    key, info, key_warnings = load_key(plan.key_path)
+    reporter = Reporter(list(plan.reports))
+    for warning in key_warnings:
+        reporter.warning(f"key: {warning}")
+    try:
+        if plan.mode == "full":
+            entries = _run_full(plan, key, tick)
+        else:
+            entries = _run_here(plan, key, tick)
+    except psk_probe.ProbeError as exc:  # no libgnutls, no TLS 1.3: nothing could run
+        raise RemotectlError(f"the key probe cannot run here: {exc}") from None
+    finally:
+        key = None  # noqa: F841 - drop our reference as soon as the probes are done
+    return CheckRun(plan, entries, key=info, reports=reporter.reports)
+
+
+def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+    pairs = [(t.host, t.port) for t in plan.targets]
+    results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers,
+                                   callback=lambda _result: tick())
+    return [entry_from_probe(t, r.to_dict()) for t, r in zip(plan.targets, results)]
+
+
+def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+    from remotectl.transport.fanout import fan_out
+
+    outcomes = fan_out(lambda t: psk_probe.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
+                       workers=min(plan.workers, 16), on_done=lambda _o: tick())
+    entries = []
+    for outcome in outcomes:
+        if outcome.ok:
+            entries.append(entry_from_probe(outcome.item, outcome.value.to_dict(), full=True))
+        else:
+            entry = entry_from_probe(outcome.item, {"verdict": psk_probe.PROBE_BUG, "detail": outcome.error},
+                                     full=True)
+            entries.append(entry)
+    return entries
+
+
+def remote_timeout(plan: CheckPlan) -> float:
+    """How long one cluster node may take for all targets: connect+handshake per wave of workers, plus slack."""
+    waves = math.ceil(len(plan.targets) / max(1, plan.workers))
+    return plan.timeout * 2 * waves + 30.0
+
+
+def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -> CheckRun:
+    from remotectl.transport.fanout import fan_out
+
+    pairs = [(t.host, t.port) for t in plan.targets]
+    argv, stdin = psk_probe.remote_invocation(pairs, key_path=plan.key_path, timeout=plan.timeout,
+                                              workers=plan.workers)
+    budget = remote_timeout(plan)
+
+    def from_node(name: str) -> Dict[str, Any]:
+        runner = runner_for(name)
+        result = runner.run(argv, stdin=stdin, timeout=budget)
+        return parse_remote_output(name, result.rc, result.stdout, result.stderr, len(pairs))
+
+    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=lambda _o: tick())
+    reporter = Reporter(list(plan.reports))
+    entries: List[CheckEntry] = []
+    origins: Dict[str, Dict[str, Any]] = {}
+    for outcome in outcomes:
+        name = outcome.item
+        if not outcome.ok:
+            origins[name] = {"error": outcome.error, "key": None, "python": None, "gnutls": None}
+            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name)
+            entries.extend(not_checked(t, name, f"could not run the probe on {name}: {outcome.error}")
+                           for t in plan.targets)
+            continue
+        doc = outcome.value
+        origins[name] = {"error": doc.get("error"), "key": doc.get("key"), "python": doc.get("python"),
+                         "gnutls": doc.get("gnutls")}
+        if doc.get("error"):
+            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name)
+            entries.extend(not_checked(t, name, f"probe could not run on {name}: {doc['error']}")
+                           for t in plan.targets)
+            continue
+        for warning in (doc.get("key") or {}).get("warnings") or []:
+            reporter.warning(f"key on {name}: {warning}", node=name)
+        for target, result in zip(plan.targets, doc["results"]):
+            entries.append(entry_from_probe(target, result, source=name))
+    fingerprints = {name: (origin.get("key") or {}).get("fingerprint") for name, origin in origins.items()}
+    distinct = {fp for fp in fingerprints.values() if fp}
+    if len(distinct) > 1:
+        reporter.warning("the cluster nodes use different keys: " + ", ".join(
+            f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp))
+    order = {name: index for index, name in enumerate(plan.sources)}
+    entries.sort(key=lambda e: order.get(e.source or "", 0))  # stable: targets keep their order per node
+    return CheckRun(plan, entries, origins=origins, reports=reporter.reports)
+
+
+def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: int) -> Dict[str, Any]:
+    """The one JSON document psk_probe.main printed on a cluster node; RemotectlError when there is none."""
+    if rc == 127:
+        raise RemotectlError(f"python3 not found on {name} (the probe needs python3 >= 3.6 there)")
+    doc = None
+    for line in reversed(stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                doc = None
+            break
+    if not isinstance(doc, dict) or doc.get("format") != psk_probe.FORMAT:
+        first = next((ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()), f"exit status {rc}")
+        raise RemotectlError(f"no probe result from {name} (exit status {rc}): {first[:200]}")
+    if not doc.get("error"):
+        results = doc.get("results")
+        if not isinstance(results, list) or len(results) != expected or not all(isinstance(r, dict) for r in results):
+            raise RemotectlError(f"{name} returned {len(results) if isinstance(results, list) else 'no'} results "
+                                 f"for {expected} targets")
+    return doc
