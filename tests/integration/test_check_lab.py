@@ -11,7 +11,8 @@ and remote1's remoted never logged "Remote client connection accepted".
 The blocked-pair test needs nft (package nftables). It blocks only the PROBE's path, not the cluster's: a rule in
 the host namespace's output hook drops new TCP connections to 127.0.0.3:3121 from uid 0 (the probe runs as root
 over SSH on node1), while the cluster's connection is made by pacemaker-controld as hacluster and is already
-established. The rule lives in its own table, exists for about two seconds, and is deleted in a finally block.
+established. The rule lives in its own table, exists for a few seconds (two CLI runs with --timeout 2 and 1),
+and is deleted in a finally block.
 """
 
 import json
