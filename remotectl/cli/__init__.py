@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from typing import List, Optional
 
 import click
 
 from remotectl import __version__
 from remotectl.cli.app import App
+from remotectl.cli.lazy import LazyGroup
 from remotectl.reports import ExitCode, RemotectlError
 
 _verbosity = {"level": 0}
@@ -20,6 +20,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial (some nodes failed),
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG,
 )
@@ -106,6 +107,8 @@ def _register() -> None:
 
     for command in commands.ALL:
         cli.add_command(command)
+    for name, target in getattr(commands, "LAZY", {}).items():
+        cli.add_lazy_command(name, target)
 
 
 _register()
@@ -136,6 +139,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = ExitCode.FAILURE
     except Exception as exc:  # a bug: say so in one line, the traceback only on request
         if _verbosity["level"] >= 2:
+            import traceback
+
             traceback.print_exc()
         click.echo(f"remotectl: internal error: {type(exc).__name__}: {exc} (re-run with -vv for details)", err=True)
         code = ExitCode.FAILURE

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import click
 
-from remotectl.output import Output
+if TYPE_CHECKING:  # imported when used: --help and completion never need it
+    from remotectl.output import Output
 
 
 class App:
@@ -32,7 +33,9 @@ class App:
         self._cluster = None
         self._runners: Dict[str, object] = {}
 
-    def output(self, json_mode: bool = False) -> Output:
+    def output(self, json_mode: bool = False) -> "Output":
+        from remotectl.output import Output
+
         return Output(json_mode=json_mode, color=self.color, verbosity=self.verbosity)
 
     @property
