@@ -108,3 +108,39 @@ def resource_refresh(resource: Optional[str] = None) -> List[str]:
     if resource:
         argv += ["--resource", resource]
     return argv
+
+
+
+# --- builders that glue every name to its option (--opt=VALUE) ------------------------------------------------------
+# GLib's option parser (all Pacemaker tools) does not always take the argv element after an option as its value:
+# `crm_attribute --node "-rf --delete"` fails with "Unknown option -f". With `--node=-rf --delete` the value is
+# unambiguous, whatever it starts with. Use these for names that come from users or a CIB.
+
+
+def attribute_query(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", f"--node={node}", f"--name={name}", "--query", f"--lifetime={lifetime}"]
+
+
+def attribute_update(node: str, name: str, value: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", f"--node={node}", f"--name={name}", f"--update={value}", f"--lifetime={lifetime}"]
+
+
+def attribute_delete(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
+    return ["crm_attribute", f"--node={node}", f"--name={name}", "--delete", f"--lifetime={lifetime}"]
+
+
+def stonith_fence(node: str, action: str) -> List[str]:
+    """stonith_admin --reboot=NODE (action reboot) or --fence=NODE (action off)."""
+    flag = {"reboot": "--reboot", "off": "--fence"}[action]
+    return ["stonith_admin", f"{flag}={node}"]
+
+
+def stonith_history(node: Optional[str] = None) -> List[str]:
+    """Every recorded and pending fencing event for node (or all nodes), as XML."""
+    return ["stonith_admin", f"--history={node or '*'}", "--verbose", "--output-as=xml"]
+
+
+def resource_fail(resource: str, node: str) -> List[str]:
+    """Record a (simulated) failure of resource on node, as Pacemaker does to a guest node's container when it
+    fences the guest; the scheduler then recovers the resource."""
+    return ["crm_resource", "--fail", f"--resource={resource}", f"--node={node}"]

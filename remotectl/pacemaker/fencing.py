@@ -1,0 +1,297 @@
+"""Fencing knowledge (pure): the fence history from ``stonith_admin --history --output-as=xml``, node states from
+``crm_mon --output-as=xml``, and how a node of each type is fenced.
+
+How Pacemaker fences each node type (2.1.5 ``lib/pengine/unpack.c`` ``pe_fence_node`` and
+``determine_remote_online_status``):
+
+* cluster and remote nodes: a fencing device does it (``stonith_admin --reboot|--fence NODE``);
+* guest and bundle nodes have no fencing device: "A guest node is fenced by marking its container as failed",
+  which makes the scheduler recover (stop, then start) the container and treat every resource on the guest as
+  stopped. ``crm_resource --fail --resource CONTAINER --node HOST`` asks the controller to record exactly such a
+  failure of the container on the node that runs it, so the scheduler takes the same path. Nothing of this is
+  recorded in the fencer's history; the container keeps a failed operation in its history until it is cleaned up.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+from remotectl.pacemaker import tools, xmlsafe
+from remotectl.reports import RemotectlError
+
+Element = ElementTree.Element
+FENCE_ACTIONS = ("reboot", "off")
+
+
+# --- fence history ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FenceEvent:
+    target: Optional[str]
+    action: Optional[str]
+    status: Optional[str]  # success | failed | pending
+    origin: Optional[str]
+    delegate: Optional[str]
+    client: Optional[str]
+    completed: Optional[str]  # local time as the fencer prints it; absent while pending
+    exit_reason: Optional[str]
+    extended_status: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "action": self.action,
+            "status": self.status,
+            "origin": self.origin,
+            "delegate": self.delegate,
+            "client": self.client,
+            "completed": self.completed,
+            "exit_reason": self.exit_reason,
+            "extended_status": self.extended_status,
+        }
+
+
+def _result_status(root: Element) -> Tuple[Optional[int], Optional[str]]:
+    status = root.find("status")
+    if status is None:
+        return None, None
+    code = status.get("code")
+    try:
+        number = int(code) if code is not None else None
+    except ValueError:
+        number = None
+    message = status.get("message")
+    errors = [e.text.strip() for e in status.iter("error") if e.text and e.text.strip()]
+    if errors:
+        message = f"{message}: {'; '.join(errors)}" if message else "; ".join(errors)
+    return number, message
+
+
+def parse_history(xml_text: Union[str, bytes]) -> List[FenceEvent]:
+    """Every ``fence_event`` of ``stonith_admin --history NODE|* --verbose --output-as=xml``, in the tool's order
+    (pending first, then newest first). Raises RemotectlError when the document reports a failure."""
+    root = xmlsafe.parse(xml_text, "stonith_admin --history output")
+    if root.tag != "pacemaker-result":
+        raise RemotectlError(f"stonith_admin --history output: unexpected root element <{root.tag}>")
+    code, message = _result_status(root)
+    if code not in (None, 0):
+        detail = f": {message}" if message else ""
+        raise RemotectlError(f"stonith_admin --history failed ({tools.exit_meaning(code)}){detail}")
+    events = []
+    for event in root.iter("fence_event"):
+        events.append(
+            FenceEvent(
+                target=event.get("target"),
+                action=event.get("action"),
+                status=event.get("status"),
+                origin=event.get("origin"),
+                delegate=event.get("delegate"),
+                client=event.get("client"),
+                completed=event.get("completed"),
+                exit_reason=event.get("exit-reason"),
+                extended_status=event.get("extended-status"),
+            )
+        )
+    return events
+
+
+# --- node states from crm_mon ----------------------------------------------------------------------------------------
+
+
+def _true(value: Optional[str]) -> bool:
+    return (value or "").lower() in ("true", "1", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    id: str
+    nodes: Tuple[str, ...]
+    managed: bool
+    failed: bool
+    role: Optional[str]
+    in_bundle: bool
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    type: str  # cluster | remote | guest | bundle | unknown
+    online: bool
+    standby: bool
+    maintenance: bool
+    unclean: bool
+    pending: bool
+    shutdown: bool
+    resources_running: int
+    container: Optional[str] = None  # guest/bundle: id_as_resource
+    container_hosts: Tuple[str, ...] = ()  # where the container runs (normally one cluster node)
+    container_managed: Optional[bool] = None
+
+    def summary(self) -> str:
+        """A short state phrase: ``online``, ``OFFLINE``, ``UNCLEAN``, plus ``standby``/``maintenance``."""
+        words = ["UNCLEAN" if self.unclean else "online" if self.online else "OFFLINE"]
+        if self.pending:
+            words.append("pending")
+        if self.standby:
+            words.append("standby")
+        if self.maintenance:
+            words.append("maintenance")
+        return ", ".join(words)
+
+    def to_dict(self) -> dict:
+        return {
+            "online": self.online,
+            "standby": self.standby,
+            "maintenance": self.maintenance,
+            "unclean": self.unclean,
+            "resources_running": self.resources_running,
+        }
+
+
+@dataclass
+class ClusterState:
+    nodes: Dict[str, NodeState] = field(default_factory=dict)
+    resources: Dict[str, ResourceState] = field(default_factory=dict)
+
+
+def _resources(root: Element) -> Dict[str, ResourceState]:
+    section = root.find("resources")
+    found: Dict[str, ResourceState] = {}
+    if section is None:
+        return found
+    in_bundle = set()
+    for bundle in section.iter("bundle"):
+        for resource in bundle.iter("resource"):
+            if resource.get("id"):
+                in_bundle.add(resource.get("id"))
+    for resource in section.iter("resource"):
+        rid = resource.get("id")
+        if not rid:
+            continue
+        nodes = tuple(n.get("name") for n in resource.findall("node") if n.get("name"))
+        previous = found.get(rid)  # clone instances share an id in crm_mon's output: merge their nodes
+        if previous is not None:
+            nodes = previous.nodes + tuple(n for n in nodes if n not in previous.nodes)
+        found[rid] = ResourceState(
+            id=rid,
+            nodes=nodes,
+            managed=resource.get("managed", "true") != "false",
+            failed=_true(resource.get("failed")),
+            role=resource.get("role"),
+            in_bundle=rid in in_bundle,
+        )
+    return found
+
+
+def parse_crm_mon(xml_text: Union[str, bytes, Element]) -> ClusterState:
+    """Nodes (with type cluster/remote/guest/bundle) and primitive resources from ``crm_mon --output-as=xml``."""
+    root = xml_text if isinstance(xml_text, Element) else xmlsafe.parse(xml_text, "crm_mon output")
+    resources = _resources(root)
+    state = ClusterState(resources=resources)
+    section = root.find("nodes")
+    if section is None:
+        return state
+    for node in section.findall("node"):
+        name = node.get("name")
+        if not name:
+            continue
+        container = node.get("id_as_resource")
+        raw_type = node.get("type")
+        if raw_type == "member":
+            node_type = "cluster"
+        elif raw_type == "remote" and container:
+            node_type = "bundle" if resources.get(container, None) and resources[container].in_bundle else "guest"
+        elif raw_type == "remote":
+            node_type = "remote"
+        else:
+            node_type = "unknown"
+        container_state = resources.get(container) if container else None
+        try:
+            running = int(node.get("resources_running") or 0)
+        except ValueError:
+            running = 0
+        state.nodes[name] = NodeState(
+            name=name,
+            type=node_type,
+            online=_true(node.get("online")),
+            standby=_true(node.get("standby")),
+            maintenance=_true(node.get("maintenance")),
+            unclean=_true(node.get("unclean")),
+            pending=_true(node.get("pending")),
+            shutdown=_true(node.get("shutdown")),
+            resources_running=running,
+            container=container,
+            container_hosts=container_state.nodes if container_state else (),
+            container_managed=container_state.managed if container_state else None,
+        )
+    return state
+
+
+# --- planning a fence ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FencePlan:
+    node: str
+    type: str  # cluster | remote | guest | bundle | unknown
+    action: str  # reboot | off
+    method: str  # stonith (a fencing device) | container-recovery (guest and bundle nodes)
+    argv: Tuple[str, ...]
+    container: Optional[str] = None
+    host: Optional[str] = None
+    explanation: str = ""
+
+
+def plan_fence(node: str, action: str, state: Optional[NodeState]) -> FencePlan:
+    """How to fence node the way Pacemaker itself would. ``state`` is None for a node crm_mon does not show (the
+    caller decides whether to allow that); such a node can only be handed to the fencer."""
+    if action not in FENCE_ACTIONS:
+        raise RemotectlError(f"unknown fence action {action!r} (choose from {', '.join(FENCE_ACTIONS)})")
+    if state is None or state.type in ("cluster", "remote", "unknown"):
+        node_type = state.type if state else "unknown"
+        verb = "power it off" if action == "off" else "reboot it"
+        return FencePlan(
+            node=node,
+            type=node_type,
+            action=action,
+            method="stonith",
+            argv=tuple(tools.stonith_fence(node, action)),
+            explanation=f"the fencer will {verb} with a fencing device that can fence {node} (stonith_admin)",
+        )
+    kind = "guest" if state.type == "guest" else "bundle"
+    container = state.container
+    if action == "off":
+        raise RemotectlError(
+            f"{node} is a {kind} node: Pacemaker fences it by recovering (restarting) its container {container}, "
+            f"so there is no 'off'; to keep it down, stop the container instead "
+            f"(crm_resource --resource {container} --meta --set-parameter target-role --parameter-value Stopped)"
+        )
+    if not state.container_hosts:
+        raise RemotectlError(
+            f"{node} is a {kind} node whose container {container} is not running: there is nothing to fence "
+            f"(Pacemaker fences {kind} nodes by recovering their container)"
+        )
+    if state.container_managed is False:
+        raise RemotectlError(
+            f"{node} is a {kind} node whose container {container} is unmanaged: Pacemaker does not fence such a "
+            f"node (it would not recover an unmanaged container); manage {container} first"
+        )
+    host = state.container_hosts[0]
+    return FencePlan(
+        node=node,
+        type=state.type,
+        action=action,
+        method="container-recovery",
+        argv=tuple(tools.resource_fail(container, host)),
+        container=container,
+        host=host,
+        explanation=(
+            f"{node} is a {kind} node, which no fencing device can fence: Pacemaker fences it by recovering its "
+            f"container {container}. remotectl does the same: it marks {container} as failed on {host} "
+            f"(crm_resource --fail), so the cluster stops and restarts {container} and treats {node}'s resources "
+            f"as stopped"
+        ),
+    )
