@@ -4,13 +4,17 @@ Everything goes through one constant POSIX sh script whose arguments are passed 
 elements; file content only ever travels on stdin. The write is atomic: a temp file created private in the same
 directory, given its final mode before any byte is written, checked against the expected sha256 (so a
 connection that dies mid-transfer can never install a truncated key), fsynced, chowned, then renamed.
+
+Temp files are named `.remotectl.<pid>.XXXXXXXX` (pid of the writing shell), so a later run can tell the ones
+left by a killed writer (pid gone) from one being written right now: see `remove_stale_temp_files`. A backup is
+created under umask 077 without copying the mode, so it is never looser than 0600 (and as tight as the key).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional, Sequence
 
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
@@ -24,18 +28,29 @@ target=$1 mode=$2 owner=$3 want=$4 backup=$5
 dir=$(dirname -- "$target")
 umask 077
 [ -d "$dir" ] || mkdir -p -m 0750 -- "$dir"
-tmp=$(mktemp "$dir/.remotectl.XXXXXXXX")
-trap 'rm -f -- "$tmp"' EXIT HUP INT TERM
+# one writer at a time per directory: a write left running by a killed client finishes before the next starts
+if command -v flock >/dev/null 2>&1; then
+  exec 9<"$dir"
+  flock -w 60 9 || { echo "another write in $dir did not finish within 60 s" >&2; exit 75; }
+fi
+tmp=$(mktemp "$dir/.remotectl.$$.XXXXXXXX")
+trap 'rm -f -- "$tmp"' EXIT HUP INT TERM PIPE
 chmod "$mode" "$tmp"
 cat > "$tmp"
 got=$(sha256sum < "$tmp" | cut -d" " -f1)
 if [ "$got" != "$want" ]; then echo "content check failed (incomplete transfer)" >&2; exit 65; fi
 [ -z "$owner" ] || chown -- "$owner" "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
-if [ -n "$backup" ] && [ -e "$target" ]; then cp -p -- "$target" "$backup"; fi
+if [ -n "$backup" ] && [ -e "$target" ]; then
+  if [ -e "$backup" ]; then echo "backup $backup already exists" >&2; exit 73; fi
+  cp --preserve=ownership,timestamps -- "$target" "$backup"
+fi
 mv -f -- "$tmp" "$target"
-trap - EXIT HUP INT TERM
+trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
+info=$(stat -L -c "%s %a %U %G" -- "$target")
+sum=$(sha256sum < "$target" | cut -d" " -f1)
+echo "file $info $sum -"
 """
 
 
@@ -49,6 +64,7 @@ class RemoteFileState:
     group: Optional[str] = None
     sha256: Optional[str] = None
     readable: bool = True
+    reader_can_read: Optional[bool] = None  # file_states(reader=...): can that user open it (None: unknown)
 
     @property
     def fingerprint(self) -> Optional[str]:
@@ -85,12 +101,18 @@ def write_file_atomic(
     mode: int = 0o400,
     owner: Optional[str] = None,
     backup_path: Optional[str] = None,
-) -> None:
-    """Replace path with data atomically (see module docstring). owner is `user[:group]`."""
+) -> Optional[RemoteFileState]:
+    """Replace path with data atomically (see module docstring). owner is `user[:group]`.
+    Returns the state of the installed file as read back from disk after the rename (sha256 of what is now at
+    `path`, mode, owner), in the same round trip."""
     want = hashlib.sha256(data).hexdigest()
     result = _sh(runner, _WRITE_SCRIPT, path, f"{mode:o}", owner or "", want, backup_path or "", stdin=data)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot write {path}: {result.first_error_line()}")
+    for line in result.stdout.splitlines():
+        if line.startswith("file "):
+            return _parse_state(runner, path, line)
+    return None
 
 
 def read_small_file(runner: Runner, path: str, limit: int = 1 << 20) -> bytes:
@@ -99,3 +121,209 @@ def read_small_file(runner: Runner, path: str, limit: int = 1 << 20) -> bytes:
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot read {path}: {result.first_error_line()}")
     return result.stdout.encode("utf-8", "surrogateescape")
+
+
+
+# A shell function: remove `.remotectl.*` temp files in directory $1 whose writer is gone, print their names.
+# The writer's pid is part of the name (see _WRITE_SCRIPT); names without one are stale after 15 idle minutes.
+_STALE_TEMPS_FUNCTION = r"""
+remove_stale_temps() {
+  # variables are global in sh: every name here starts with st_ so the caller's are left alone
+  st_now=$(date +%s)
+  for st_f in "$1"/.remotectl.*; do
+    [ -e "$st_f" ] || [ -L "$st_f" ] || continue
+    st_base=${st_f##*/}
+    st_rest=${st_base#.remotectl.}
+    st_pid=${st_rest%%.*}
+    case $st_pid in
+      ''|*[!0-9]*|"$st_rest")
+        st_mtime=$(stat -c %Y -- "$st_f") || continue
+        [ $((st_now - st_mtime)) -ge 900 ] || continue ;;
+      *)
+        if kill -0 "$st_pid" 2>/dev/null || [ -d "/proc/$st_pid" ]; then continue; fi ;;
+    esac
+    rm -f -- "$st_f" && printf 'removed %s\n' "$st_base"
+  done
+}
+"""
+
+_STATES_FUNCTION = r"""
+file_states() {
+  # file_states READER CLEAN PATH...: one line per path, "file SIZE MODE OWNER GROUP SHA256|- yes|no|-" or
+  # "missing", preceded by "removed NAME" lines when CLEAN=yes removed stale temp files next to it
+  fs_reader=$1 fs_clean=$2; shift 2
+  fs_check=no
+  if [ -n "$fs_reader" ] && [ "$(id -u)" = 0 ] && id -u -- "$fs_reader" >/dev/null 2>&1 \
+     && command -v runuser >/dev/null 2>&1; then fs_check=yes; fi
+  for fs_f in "$@"; do
+    fs_d=$(dirname -- "$fs_f")
+    if [ "$fs_clean" = yes ] && [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
+    if fs_info=$(stat -L -c "%s %a %U %G" -- "$fs_f" 2>/dev/null); then
+      fs_sum=-
+      if [ -r "$fs_f" ] && fs_out=$(sha256sum < "$fs_f" 2>/dev/null); then fs_sum=${fs_out%% *}; fi
+      fs_can=-
+      if [ "$fs_check" = yes ]; then
+        if runuser -u "$fs_reader" -- test -r "$fs_f" 2>/dev/null; then fs_can=yes; else fs_can=no; fi
+      fi
+      echo "file $fs_info $fs_sum $fs_can"
+    else
+      echo "missing"
+    fi
+  done
+}
+"""
+
+_STATES_SCRIPT = _STALE_TEMPS_FUNCTION + _STATES_FUNCTION + r"""
+file_states "$@"
+exit 0
+"""
+
+# host_probe: USER GROUP NREAD FILE... NTOOLS TOOL... READER CLEAN PATH...
+_PROBE_SCRIPT = _STALE_TEMPS_FUNCTION + _STATES_FUNCTION + r"""
+PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
+user=$1 group=$2 n=$3; shift 3
+if [ "$(id -u)" = 0 ]; then echo "root yes"; else echo "root no"; fi
+if [ -n "$user" ] && id -u -- "$user" >/dev/null 2>&1 && getent group -- "$group" >/dev/null 2>&1; then
+  echo "account yes"; else echo "account no"; fi
+i=0
+while [ "$i" -lt "$n" ]; do
+  f=$1; shift; i=$((i + 1))
+  if [ -f "$f" ] && [ -r "$f" ]; then printf 'read %s ' "$i"; head -c 262144 -- "$f" | base64 | tr -d '\n'; echo
+  else echo "noread $i"; fi
+done
+n=$1; shift; i=0; found=no
+while [ "$i" -lt "$n" ]; do
+  tool=$1; shift; i=$((i + 1))
+  if [ "$found" = no ] && command -v "$tool" >/dev/null 2>&1; then
+    found=yes; printf 'version '; "$tool" --version 2>&1 | head -n 1
+  fi
+done
+echo "states"
+file_states "$@"
+exit 0
+"""
+
+_RESTORE_SCRIPT = r"""
+set -eu
+source=$1 target=$2
+dir=$(dirname -- "$target")
+umask 077
+[ -f "$source" ] || { echo "$source does not exist" >&2; exit 66; }
+if command -v flock >/dev/null 2>&1; then
+  exec 9<"$dir"
+  flock -w 60 9 || { echo "another write in $dir did not finish within 60 s" >&2; exit 75; }
+fi
+tmp=$(mktemp "$dir/.remotectl.$$.XXXXXXXX")
+trap 'rm -f -- "$tmp"' EXIT HUP INT TERM PIPE
+cp -p -- "$source" "$tmp"
+sync -- "$tmp" 2>/dev/null || sync
+mv -f -- "$tmp" "$target"
+trap - EXIT HUP INT TERM PIPE
+sync -- "$dir" 2>/dev/null || true
+"""
+
+
+class StateList(list):
+    """A list of RemoteFileState that also says which stale temp files were removed on the way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.removed_temps: List[str] = []
+
+
+def _parse_state(runner: Runner, path: str, line: str) -> RemoteFileState:
+    fields = line.split()
+    if fields[0] == "missing":
+        return RemoteFileState(path, exists=False)
+    if fields[0] != "file" or len(fields) != 7:
+        raise TransportError(f"{runner.name}: unexpected answer while inspecting {path}: {line[:80]!r}")
+    _, size, mode, owner, group, digest, can = fields
+    return RemoteFileState(path, True, int(size), int(mode, 8), owner, group, None if digest == "-" else digest,
+                           readable=digest != "-", reader_can_read={"yes": True, "no": False}.get(can))
+
+
+def _parse_states(runner: Runner, paths: Sequence[str], lines: List[str]) -> StateList:
+    states = StateList()
+    stream = iter(lines)
+    for path in paths:
+        for line in stream:
+            if line.startswith("removed "):
+                states.removed_temps.append(line[len("removed "):])
+                continue
+            states.append(_parse_state(runner, path, line))
+            break
+        else:
+            raise TransportError(f"{runner.name}: incomplete answer while inspecting {path}")
+    return states
+
+
+def file_states(runner: Runner, paths: Sequence[str], *, reader: Optional[str] = None,
+                clean_temps: bool = False) -> StateList:
+    """file_state() for several paths in one round trip. With `reader`, also whether that user can open each
+    file (tested as that user with runuser, so directories, groups and ACLs count; needs root), in
+    `reader_can_read`. With `clean_temps`, first remove stale `.remotectl.*` temp files next to each path (left
+    by a killed writer, see _STALE_TEMPS_FUNCTION); their names are in `.removed_temps` of the result."""
+    result = _sh(runner, _STATES_SCRIPT, reader or "", "yes" if clean_temps else "no", *paths)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot inspect {', '.join(paths)}: {result.first_error_line()}")
+    return _parse_states(runner, paths, result.stdout.splitlines())
+
+
+@dataclass(frozen=True)
+class HostProbe:
+    """What host_probe() learnt in one round trip (nothing secret)."""
+
+    root: bool
+    account: bool  # the user and the group asked about both exist
+    files: dict  # path → bytes of the small file read, or None when missing/unreadable
+    version_line: Optional[str]  # first line of `<tool> --version` of the first tool found
+    states: StateList
+
+
+def host_probe(runner: Runner, *, user: str = "", group: str = "", read: Sequence[str] = (),
+               version_tools: Sequence[str] = (), paths: Sequence[str] = (), reader: Optional[str] = None,
+               clean_temps: bool = False) -> HostProbe:
+    """One round trip: are we root, do `user` and `group` exist, the content of small non-secret text files
+    (up to 256 KiB each, e.g. /etc/default/pacemaker), the first line of `--version` of the first of
+    `version_tools` found, and file_states() of `paths` (with `reader` and `clean_temps` as there)."""
+    import base64
+
+    result = _sh(runner, _PROBE_SCRIPT, user, group, str(len(read)), *read, str(len(version_tools)),
+                 *version_tools, reader or "", "yes" if clean_temps else "no", *paths)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}")
+    lines = result.stdout.splitlines()
+    root = account = False
+    contents: dict = {path: None for path in read}
+    version = None
+    for index, line in enumerate(lines):
+        word, _, rest = line.partition(" ")
+        if word == "root":
+            root = rest == "yes"
+        elif word == "account":
+            account = rest == "yes"
+        elif word == "read":
+            number, _, payload = rest.partition(" ")
+            contents[read[int(number) - 1]] = base64.b64decode(payload)
+        elif word == "version":
+            version = rest.strip() or None
+        elif word == "states":
+            states = _parse_states(runner, paths, lines[index + 1:])
+            break
+    else:
+        raise TransportError(f"{runner.name}: incomplete answer while inspecting the host")
+    return HostProbe(root, account, contents, version, states)
+
+
+def restore_file_atomic(runner: Runner, source: str, target: str) -> None:
+    """Atomically replace target with a copy of source on the same host (e.g. a backup), keeping the source's
+    mode and owner; the copy is private until it is complete. The content never leaves the host."""
+    result = _sh(runner, _RESTORE_SCRIPT, source, target)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot restore {target} from {source}: {result.first_error_line()}")
+
+
+def remove_file(runner: Runner, path: str) -> None:
+    result = runner.run(["rm", "-f", "--", path])
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot remove {path}: {result.first_error_line()}")

@@ -1,0 +1,175 @@
+"""Secret files on this machine: atomic creation of a key file and bounded reads of one.
+
+`write_secret_file` creates a temp file next to the target that already has its final mode (and owner) before a
+single byte is written, writes, fsyncs, then moves it into place: `os.replace` when overwriting is allowed,
+otherwise `os.link` + unlink, which refuses atomically if the target appeared in the meantime. The temp file is
+removed on every error path (and on Ctrl-C); a SIGKILL can leave only a private (final-mode) temp file named
+`.remotectl.<pid>.*`, which the next write in that directory removes.
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import os
+import pwd
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from remotectl.reports import RefusedError, RemotectlError
+
+_TEMP_RE = re.compile(r"^\.remotectl\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class LocalFileInfo:
+    path: str
+    size: int
+    mode: int
+    owner: str
+    group: str
+
+
+def account_ids(user: str, group: str) -> Optional[Tuple[int, int]]:
+    """(uid, gid) when both exist here, else None."""
+    try:
+        return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+
+
+def _name_of_uid(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _name_of_gid(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def file_info(path: str) -> LocalFileInfo:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise RemotectlError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise RemotectlError(f"cannot stat {path}: {exc.strerror}") from None
+    return LocalFileInfo(path, st.st_size, stat.S_IMODE(st.st_mode), _name_of_uid(st.st_uid), _name_of_gid(st.st_gid))
+
+
+def read_secret_file(path: str, limit: int) -> bytes:
+    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise RemotectlError(f"key file {path} does not exist") from None
+    except IsADirectoryError:
+        raise RemotectlError(f"key file {path} is a directory") from None
+    except OSError as exc:
+        raise RemotectlError(f"cannot read key file {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise RemotectlError(f"key file {path} is larger than {limit} bytes; is it really a Pacemaker authkey?")
+    return data
+
+
+def remove_stale_temp_files(directory: str) -> int:
+    """Remove `.remotectl.<pid>.*` files in directory whose writer process is gone."""
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        match = _TEMP_RE.match(name)
+        if not match:
+            continue
+        if os.path.exists(f"/proc/{match.group(1)}"):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def write_secret_file(
+    path: str,
+    data: bytes,
+    *,
+    mode: int = 0o400,
+    owner: Optional[Tuple[int, int]] = None,
+    overwrite: bool = False,
+) -> None:
+    """Atomically install `data` at `path` with `mode` (and `owner` (uid, gid) when given).
+    Raises RefusedError when path exists and overwrite is False."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    if not overwrite and os.path.lexists(path):
+        raise RefusedError(f"{path} already exists; pass --force to replace it")
+    if not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, mode=0o750)
+        except OSError as exc:
+            raise RemotectlError(f"cannot create directory {directory}: {exc.strerror}") from None
+    remove_stale_temp_files(directory)
+    old_umask = os.umask(0o077)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".remotectl.{os.getpid()}.", dir=directory)
+    except OSError as exc:
+        raise RemotectlError(f"cannot create a file in {directory}: {exc.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    try:
+        try:
+            os.fchmod(fd, mode)  # the final mode before any byte is written
+            if owner is not None:
+                os.fchown(fd, owner[0], owner[1])
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise RefusedError(f"{path} already exists; pass --force to replace it") from None
+            os.unlink(tmp)
+        tmp = None
+        _fsync_directory(directory)
+    except OSError as exc:
+        raise RemotectlError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)

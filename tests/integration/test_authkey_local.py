@@ -1,0 +1,227 @@
+"""authkey generate / fingerprint for real, and the remote file scripts run for real through a LocalRunner."""
+
+import base64
+import os
+import pty
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from remotectl.pacemaker import authkey as model
+from remotectl.reports import RefusedError
+from remotectl.transport import files, localfiles
+from remotectl.transport.local import LocalRunner
+from tests.integration.conftest import require
+
+
+def remotectl(*args, stdin=b"", stdout=subprocess.PIPE):
+    return subprocess.run([sys.executable, "-m", "remotectl", *args], input=stdin, stdout=stdout,
+                          stderr=subprocess.PIPE, check=False, cwd=os.path.dirname(os.path.dirname(
+                              os.path.dirname(os.path.abspath(__file__)))))
+
+
+def leaks(key: bytes, *texts: bytes) -> bool:
+    forms = [key, key.hex().encode(), base64.b64encode(key), key.hex().upper().encode()]
+    return any(form in text for form in forms for text in texts)
+
+
+# -- generate ----------------------------------------------------------------------------------------------------------
+def test_generate_default_size_mode_owner_and_fingerprint(tmp_path):
+    path = tmp_path / "pacemaker" / "authkey"
+    result = remotectl("authkey", "generate", "--output", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    doc = json.loads(result.stdout)
+    key = path.read_bytes()
+    assert len(key) == 256 and doc["size"] == 256
+    st = path.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o400 and doc["mode"] == "0400"
+    if os.geteuid() == 0 and localfiles.account_ids("hacluster", "haclient"):
+        assert (doc["owner"], doc["group"]) == ("hacluster", "haclient")
+    assert doc["fingerprint"] == model.fingerprint(key)
+    assert not leaks(key, result.stdout, result.stderr)
+    assert [p for p in os.listdir(path.parent) if p.startswith(".remotectl")] == []
+    fp = remotectl("authkey", "fingerprint", str(path))
+    assert fp.returncode == 0 and fp.stdout.decode().strip() == model.fingerprint(key)
+    assert not leaks(key, fp.stdout, fp.stderr)
+
+
+def test_generate_refuses_to_overwrite_without_force(tmp_path):
+    path = tmp_path / "authkey"
+    path.write_bytes(b"old key material!")
+    refused = remotectl("authkey", "generate", "-o", str(path))
+    assert refused.returncode == 4 and b"--force" in refused.stderr
+    assert path.read_bytes() == b"old key material!"
+    forced = remotectl("authkey", "generate", "-o", str(path), "--force", "--bytes", "512")
+    assert forced.returncode == 0 and len(path.read_bytes()) == 512
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400
+
+
+@pytest.mark.parametrize("size,rc", [("15", 2), ("16", 0), ("65536", 0), ("65537", 2), ("abc", 2)])
+def test_generate_size_range(tmp_path, size, rc):
+    result = remotectl("authkey", "generate", "-o", str(tmp_path / "k"), "--bytes", size)
+    assert result.returncode == rc, result.stderr
+    if rc == 0:
+        assert (tmp_path / "k").stat().st_size == int(size)
+    else:
+        assert not (tmp_path / "k").exists()
+
+
+def test_generate_warns_above_openssl_limit(tmp_path):
+    result = remotectl("authkey", "generate", "-o", str(tmp_path / "k"), "--bytes", "4096")
+    assert result.returncode == 0 and b"OpenSSL" in result.stderr
+
+
+def test_generate_to_stdout_only_when_not_a_terminal(tmp_path):
+    piped = remotectl("authkey", "generate", "--output", "-")
+    assert piped.returncode == 0 and len(piped.stdout) == 256
+    assert model.fingerprint(piped.stdout).encode() in piped.stderr
+    master, slave = pty.openpty()
+    try:
+        tty = remotectl("authkey", "generate", "--output", "-", stdout=slave)
+    finally:
+        os.close(slave)
+        os.set_blocking(master, False)
+        try:
+            on_tty = os.read(master, 65536)
+        except OSError:
+            on_tty = b""
+        os.close(master)
+    assert tty.returncode == 4 and b"terminal" in tty.stderr
+    assert on_tty == b""
+
+
+def test_fingerprint_of_stdin_and_missing_file(tmp_path):
+    result = remotectl("authkey", "fingerprint", "-", stdin=b"x" * 100)
+    assert result.stdout.decode().strip() == model.fingerprint(b"x" * 100)
+    missing = remotectl("authkey", "fingerprint", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and b"does not exist" in missing.stderr and b"Traceback" not in missing.stderr
+
+
+# -- localfiles ----------------------------------------------------------------------------------------------------
+def test_write_secret_file_has_final_mode_before_content_and_is_atomic(tmp_path, monkeypatch):
+    seen = []
+    real_write = os.write
+
+    def spying_write(fd, data):
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", spying_write)
+    target = tmp_path / "k"
+    localfiles.write_secret_file(str(target), b"s" * 300, mode=0o400)
+    assert seen and set(seen) == {0o400}
+    with pytest.raises(RefusedError):
+        localfiles.write_secret_file(str(target), b"t" * 300)
+    assert target.read_bytes() == b"s" * 300
+    assert sorted(os.listdir(tmp_path)) == ["k"]
+
+
+def test_write_secret_file_removes_stale_temps_of_dead_writers(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".remotectl.{dead.pid}.abcdef"
+    stale.write_bytes(b"partial")
+    live = tmp_path / f".remotectl.{os.getpid()}.zzzzzz"
+    live.write_bytes(b"in progress")
+    localfiles.write_secret_file(str(tmp_path / "k"), b"k" * 32)
+    assert not stale.exists() and live.exists()
+
+
+# -- the remote scripts, for real ------------------------------------------------------------------------------------
+def test_write_file_atomic_backup_is_private_and_refuses_to_clobber(tmp_path):
+    runner = LocalRunner()
+    target = tmp_path / "authkey"
+    target.write_bytes(b"old" * 20)
+    target.chmod(0o644)
+    files.write_file_atomic(runner, str(target), b"new" * 20, mode=0o400, backup_path=str(target) + ".bak-1")
+    assert target.read_bytes() == b"new" * 20 and stat.S_IMODE(target.stat().st_mode) == 0o400
+    backup = tmp_path / "authkey.bak-1"
+    assert backup.read_bytes() == b"old" * 20
+    assert stat.S_IMODE(backup.stat().st_mode) & 0o077 == 0
+    from remotectl.transport.base import TransportError
+
+    with pytest.raises(TransportError, match="already exists"):
+        files.write_file_atomic(runner, str(target), b"newer" * 20, backup_path=str(backup))
+    assert target.read_bytes() == b"new" * 20 and backup.read_bytes() == b"old" * 20
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
+
+
+def test_incomplete_transfer_never_installs_and_leaves_no_temp(tmp_path):
+    runner = LocalRunner()
+    target = tmp_path / "authkey"
+    target.write_bytes(b"old" * 20)
+    script = files._WRITE_SCRIPT
+    result = runner.run(["sh", "-c", script, "remotectl", str(target), "400", "", "0" * 64, ""], stdin=b"partial")
+    assert result.rc == 65 and target.read_bytes() == b"old" * 20
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
+
+
+def test_file_states_and_stale_temp_cleanup(tmp_path):
+    runner = LocalRunner()
+    key = tmp_path / "authkey"
+    key.write_bytes(b"k" * 64)
+    key.chmod(0o640)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / f".remotectl.{dead.pid}.AAAAAAAA").write_bytes(b"partial")
+    (tmp_path / f".remotectl.{os.getpid()}.BBBBBBBB").write_bytes(b"being written")
+    old_style = tmp_path / ".remotectl.CCCCCCCC"
+    old_style.write_bytes(b"x")
+    states = files.file_states(runner, [str(key), str(tmp_path / "missing")], reader="nobody", clean_temps=True)
+    assert states.removed_temps == [f".remotectl.{dead.pid}.AAAAAAAA"]
+    assert states[0].exists and states[0].size == 64 and states[0].mode == 0o640
+    assert states[0].fingerprint == model.fingerprint(b"k" * 64)
+    assert not states[1].exists
+    if os.geteuid() == 0:
+        assert states[0].reader_can_read is False  # nobody cannot read a 0640 root file
+    (tmp_path / f".remotectl.{os.getpid()}.BBBBBBBB").unlink()
+    past = time.time() - 3600
+    os.utime(old_style, (past, past))
+    again = files.file_states(runner, [str(key)], clean_temps=True)
+    assert again.removed_temps == [".remotectl.CCCCCCCC"]
+
+
+def test_host_probe_reads_env_files_version_and_states_in_one_go(tmp_path):
+    env = tmp_path / "pacemaker"
+    env.write_text("# comment\nPCMK_authkey_location=/srv/k\n")
+    key = tmp_path / "authkey"
+    key.write_bytes(b"z" * 40)
+    runner = CountingRunner()
+    probe = files.host_probe(runner, user="root", group="root", read=[str(env), str(tmp_path / "none")],
+                             version_tools=["pacemakerd", "crm_mon"], paths=[str(key), str(tmp_path / "nokey")])
+    assert runner.calls == 1
+    assert probe.files[str(env)] == env.read_bytes() and probe.files[str(tmp_path / "none")] is None
+    assert probe.root is (os.geteuid() == 0) and probe.account is True
+    assert [s.exists for s in probe.states] == [True, False]
+    assert probe.states[0].fingerprint == model.fingerprint(b"z" * 40)
+    require(probe.version_line is not None, "pacemakerd/crm_mon not installed")
+    assert model.parse_version(probe.version_line) is not None
+
+
+def test_write_file_atomic_reports_the_installed_file(tmp_path):
+    state = files.write_file_atomic(LocalRunner(), str(tmp_path / "k"), b"q" * 50, mode=0o400)
+    assert state.fingerprint == model.fingerprint(b"q" * 50) and state.mode == 0o400 and state.size == 50
+
+
+class CountingRunner(LocalRunner):
+    calls = 0
+
+    def run(self, argv, **kwargs):
+        self.calls += 1
+        return super().run(argv, **kwargs)
+
+
+def test_restore_file_atomic(tmp_path):
+    runner = LocalRunner()
+    (tmp_path / "k").write_bytes(b"new")
+    backup = tmp_path / "k.bak"
+    backup.write_bytes(b"old")
+    backup.chmod(0o400)
+    files.restore_file_atomic(runner, str(backup), str(tmp_path / "k"))
+    assert (tmp_path / "k").read_bytes() == b"old" and stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o400
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []

@@ -1,0 +1,296 @@
+"""authkey push / verify / rotate for real: the remotectl CLI against several real sshd "hosts" (each with its own
+private key directory, see authkey_hosts.py), including a SIGKILL in the middle of pushes and a scan of every
+process's command line for the key while a push runs."""
+
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from remotectl.pacemaker import authkey as model
+from tests.integration import authkey_hosts
+from tests.integration.authkey_hosts import KEY_PATH
+from tests.integration.conftest import require
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OLD = bytes(range(256)) * 16  # 4096 bytes, like the lab's and Debian's default key
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    require(authkey_hosts.available(), "needs root, sshd, unshare and nsenter")
+    started = authkey_hosts.start_hosts(tmp_path_factory.mktemp("authkey-hosts"), 3)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def fresh(hosts):
+    """Every host starts with the same old key (0640 root:haclient, as the Debian package installs it)."""
+    for host in hosts.hosts:
+        host.clear()
+        host.write(OLD)
+    return hosts
+
+
+def remotectl(hosts, *args, popen=False):
+    argv = [sys.executable, "-m", "remotectl", *hosts.remotectl_options, *args]
+    if popen:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    return subprocess.run(argv, capture_output=True, check=False, cwd=REPO, timeout=120)
+
+
+def key_file(tmp_path, data, name="new"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    path.chmod(0o400)
+    return str(path)
+
+
+def leak_forms(key):
+    return [key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key), key[:64]]
+
+
+
+def wait_for_remote_writers(path=None, timeout=30.0):
+    """After a SIGKILL of remotectl, the remote write scripts that had already received the whole key still finish
+    their rename (that is the point of the atomic write); wait until no process on this machine has the target
+    path on its command line, so the files are checked in their final state."""
+    needle = (path or KEY_PATH).encode()
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and int(pid) != os.getpid():
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        if needle in handle.read():
+                            busy.append(pid)
+                except OSError:
+                    continue
+        if not busy:
+            return
+        assert time.monotonic() < deadline, f"remote writers still running: {busy}"
+        time.sleep(0.05)
+
+def test_push_to_every_host_then_unchanged(fresh, tmp_path):
+    new = os.urandom(256)
+    result = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                       *fresh.destinations, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [n["status"] for n in doc["nodes"]] == ["written"] * 3
+    for host, entry in zip(fresh.hosts, doc["nodes"]):
+        assert host.read() == new
+        assert host.stat() == (0o400, "hacluster", "haclient")
+        assert entry["fingerprint"] == model.fingerprint(new) and entry["mode"] == "0400"
+        assert (entry["owner"], entry["group"], entry["path"]) == ("hacluster", "haclient", KEY_PATH)
+        assert entry["previous_fingerprint"] == model.fingerprint(OLD)
+        assert host.read(entry["backup"]) == OLD
+        assert host.stat(entry["backup"])[0] & 0o077 == 0
+        assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
+    again = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                      *fresh.destinations, "--json")
+    assert again.returncode == 0
+    assert [n["status"] for n in json.loads(again.stdout)["nodes"]] == ["unchanged"] * 3
+    human = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                      *fresh.destinations)
+    assert b"3 unchanged" in human.stdout
+    for output in (result, again, human):
+        for form in leak_forms(new) + leak_forms(OLD):
+            assert form not in output.stdout and form not in output.stderr
+
+
+def test_one_unreachable_target_gives_exit_3_and_the_others_are_done(fresh, tmp_path):
+    new = os.urandom(256)
+    from tests.integration.sshd import free_port
+
+    dead = f"root@127.0.0.1:{free_port()}"
+    result = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                       fresh.destinations[0], dead, fresh.destinations[1], "--json")
+    assert result.returncode == 3, result.stderr
+    doc = json.loads(result.stdout)
+    assert [n["status"] for n in doc["nodes"]] == ["written", "failed", "written"]
+    assert doc["nodes"][1]["ok"] is False and "connect" in doc["nodes"][1]["error"]
+    assert fresh.hosts[0].read() == new and fresh.hosts[1].read() == new and fresh.hosts[2].read() == OLD
+    everything_down = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                                dead)
+    assert everything_down.returncode == 1
+
+
+def test_dry_run_and_no_backup(fresh, tmp_path):
+    new = os.urandom(256)
+    dry = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                    fresh.destinations[0], "--dry-run", "--json")
+    assert json.loads(dry.stdout)["nodes"][0]["status"] == "would-write" and fresh.hosts[0].read() == OLD
+    remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+              fresh.destinations[0], "--no-backup")
+    assert fresh.hosts[0].read() == new and fresh.hosts[0].listdir() == ["authkey"]
+
+
+def test_verify_finds_one_byte_difference_and_mode_0644(fresh, tmp_path):
+    good = os.urandom(256)
+    for host in fresh.hosts:
+        host.write(good, mode=0o400, owner="hacluster:haclient")
+    ok = remotectl(fresh, "authkey", "verify", "--path", KEY_PATH, *fresh.destinations, "--json")
+    assert ok.returncode == 0, ok.stdout
+    assert json.loads(ok.stdout)["consistent"] is True
+    fresh.hosts[1].write(good[:100] + bytes([good[100] ^ 1]) + good[101:], mode=0o400, owner="hacluster:haclient")
+    fresh.hosts[2].write(good, mode=0o644, owner="hacluster:haclient")
+    bad = remotectl(fresh, "authkey", "verify", "--path", KEY_PATH, *fresh.destinations, "--json")
+    assert bad.returncode == 1
+    doc = json.loads(bad.stdout)
+    assert doc["consistent"] is False and doc["differing"] == [fresh.destinations[1]]
+    nodes = doc["nodes"]
+    assert [n["matches"] for n in nodes] == [True, False, True]
+    assert "world-readable" in [p["code"] for p in nodes[2]["problems"]] and nodes[2]["mode"] == "0644"
+    assert [n["ok"] for n in nodes] == [True, False, False]
+    with_key = remotectl(fresh, "authkey", "verify", "--key", key_file(tmp_path, good), "--path", KEY_PATH,
+                         *fresh.destinations)
+    assert with_key.returncode == 1
+    assert b"DIFFERS" in with_key.stdout and b"world-readable" in with_key.stdout
+    for output in (ok, bad, with_key):
+        for form in leak_forms(good):
+            assert form not in output.stdout and form not in output.stderr
+
+
+def test_verify_missing_key_and_unreadable_by_hacluster(fresh):
+    fresh.hosts[0].run(f"rm -f {KEY_PATH}")
+    fresh.hosts[1].write(OLD, mode=0o400, owner="root:root")
+    result = remotectl(fresh, "authkey", "verify", "--path", KEY_PATH, *fresh.destinations, "--json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert [p["code"] for p in doc["nodes"][0]["problems"]] == ["missing"]
+    assert doc["nodes"][1]["hacluster_can_read"] is False
+    assert "unreadable-by-hacluster" in [p["code"] for p in doc["nodes"][1]["problems"]]
+
+
+def test_rotate_on_explicit_targets_and_rollback(fresh):
+    result = remotectl(fresh, "authkey", "rotate", "--path", KEY_PATH, *fresh.destinations, "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    new = fresh.hosts[0].read()
+    assert len(new) == 256 and new != OLD and all(h.read() == new for h in fresh.hosts)
+    assert doc["fingerprint"] == model.fingerprint(new) and doc["consistent"] is True
+    assert all(fresh.hosts[i].read(n["backup"]) == OLD for i, n in enumerate(doc["nodes"]))
+    for form in leak_forms(new):
+        assert form not in result.stdout and form not in result.stderr
+    # make the third host fail at write time (its key directory is a file), after the first two were written
+    sub_path = KEY_PATH.replace("/authkey", "/sub/authkey")
+    for host in fresh.hosts[:2]:
+        host.write(OLD, path=sub_path)
+    fresh.hosts[2].run(f"mkdir -p $(dirname {KEY_PATH}) && : > $(dirname {KEY_PATH})/sub")
+    failed = remotectl(fresh, "authkey", "rotate", "--path", sub_path, *fresh.destinations, "--json")
+    assert failed.returncode == 3, failed.stderr
+    doc = json.loads(failed.stdout)
+    assert doc["rolled_back"] is True and doc["ok"] is False
+    assert [n["status"] for n in doc["nodes"]] == ["rolled-back", "rolled-back", "failed"]
+    assert fresh.hosts[0].read(sub_path) == OLD and fresh.hosts[1].read(sub_path) == OLD
+
+
+def test_rotate_refuses_to_start_when_a_node_is_unreachable(fresh):
+    from tests.integration.sshd import free_port
+
+    result = remotectl(fresh, "authkey", "rotate", "--path", KEY_PATH, fresh.destinations[0],
+                       f"root@127.0.0.1:{free_port()}", "--json")
+    assert result.returncode == 1
+    assert fresh.hosts[0].read() == OLD
+
+
+def _cmdlines():
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        for name in ("cmdline", "environ"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as handle:
+                    yield pid, name, handle.read()
+            except OSError:
+                continue
+
+
+def test_key_never_appears_in_any_process_argv_or_environment_during_a_push(fresh, tmp_path):
+    new = os.urandom(65536)  # large, so the push lasts long enough to be observed
+    forms = leak_forms(new)
+    found = []
+    scans = [0]
+    stop = threading.Event()
+
+    def scan():
+        while not stop.is_set():
+            for pid, name, data in _cmdlines():
+                if any(form in data for form in forms):
+                    found.append((pid, name))
+            scans[0] += 1
+
+    scanner = threading.Thread(target=scan)
+    scanner.start()
+    try:
+        for _ in range(3):
+            for host in fresh.hosts:
+                host.write(OLD)
+            result = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new, f"k{_}"), "--path",
+                               KEY_PATH, *fresh.destinations, "--json")
+            assert result.returncode == 0, result.stderr
+            for form in forms:
+                assert form not in result.stdout and form not in result.stderr
+    finally:
+        stop.set()
+        scanner.join()
+    assert scans[0] > 3
+    assert found == []
+    assert all(h.read() == new for h in fresh.hosts)
+
+
+def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp_path):
+    """Kill remotectl at random moments while it pushes a 64 KiB key to every host; every target must then hold
+    the old key or the new one, with the mode of one of them, and any temp file left behind must be private and
+    disappear with the next push."""
+    rng = random.Random(int(os.environ.get("REMOTECTL_KILL_SEED", "5")))
+    rounds = int(os.environ.get("REMOTECTL_KILL_ROUNDS", "25"))
+    start = time.monotonic()
+    probe = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, os.urandom(65536), "probe"), "--path",
+                      KEY_PATH, *fresh.destinations, "--no-backup")
+    duration = time.monotonic() - start
+    assert probe.returncode == 0
+    outcomes = {"old": 0, "new": 0}
+    leftovers = 0
+    previous = {id(h): h.read() for h in fresh.hosts}
+    for round_number in range(rounds):
+        new = os.urandom(65536)
+        path = key_file(tmp_path, new, f"kill{round_number}")
+        process = remotectl(fresh, "authkey", "push", "--key", path, "--path", KEY_PATH, *fresh.destinations,
+                            "--no-backup", popen=True)
+        time.sleep(rng.uniform(0.05, duration))
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        wait_for_remote_writers()
+        for host in fresh.hosts:
+            content = host.read()
+            assert content in (previous[id(host)], new), "a target holds neither the old nor the new key"
+            outcomes["new" if content == new else "old"] += 1
+            mode, owner, group = host.stat()
+            assert mode in (0o400, 0o640)
+            for name in host.listdir():
+                if name.startswith(".remotectl"):
+                    leftovers += 1
+                    tmp_mode = host.stat(f"{os.path.dirname(KEY_PATH)}/{name}")[0]
+                    assert tmp_mode & 0o077 == 0, f"loose temp file {name} mode {tmp_mode:o}"
+            previous[id(host)] = content
+    print(f"\nSIGKILL rounds={rounds} push duration={duration:.2f}s targets old={outcomes['old']} "
+          f"new={outcomes['new']} temp files seen={leftovers}")
+    final = os.urandom(256)
+    result = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, final, "final"), "--path", KEY_PATH,
+                       *fresh.destinations, "--no-backup", "--json")
+    assert result.returncode == 0, result.stderr
+    for host in fresh.hosts:
+        assert host.read() == final
+        assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
+    assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes

@@ -1,0 +1,486 @@
+"""remotectl.actions.authkey with simulated hosts: target resolution, push, verify, rotate with rollback, and
+the restart procedure. The real shell scripts run against real files in tests/integration/test_authkey_*.py."""
+
+import hashlib
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from remotectl.actions import authkey as actions
+from remotectl.pacemaker import authkey as model
+from remotectl.reports import ExitCode, Reporter, RemotectlError
+from remotectl.transport import files
+from remotectl.transport.base import CommandResult, Runner, TransportError
+
+KEY_A = bytes(range(256))
+KEY_B = bytes(reversed(range(256)))
+
+
+class FakeHost(Runner):
+    """Answers the scripts of remotectl.transport.files like a host with an in-memory filesystem would."""
+
+    def __init__(self, name, *, version="Pacemaker 2.1.5", env=None, root=True, account=True):
+        self.name = name
+        self.files = {}  # path -> [data, mode, owner, group]
+        self.version = version
+        self.env = env or {}
+        self.root, self.account = root, account
+        self.unreachable = False
+        self.fail_write = False
+        self.fail_restore = False
+        self.tamper_after_write = False
+        self.commands = []  # every argv run (to check that no key is ever on a command line)
+        self.stdin_seen = []
+
+    def put(self, path, data, mode=0o640, owner="root", group="haclient"):
+        self.files[path] = [data, mode, owner, group]
+
+    def data(self, path):
+        return self.files[path][0] if path in self.files else None
+
+    def _result(self, argv, rc=0, out="", err=""):
+        return CommandResult(tuple(argv), rc, out, err)
+
+    def run(self, argv, *, stdin=None, timeout=None, env=None):
+        self.commands.append(list(argv))
+        if stdin:
+            self.stdin_seen.append(stdin)
+        if self.unreachable:
+            raise TransportError(f"{self.name}: cannot connect: Connection refused")
+        if argv[:2] == ["sh", "-c"]:
+            script, args = argv[2], list(argv[4:])
+            if script == files._PROBE_SCRIPT:
+                return self._probe(argv, args)
+            if script == files._STATES_SCRIPT:
+                return self._states(argv, args)
+            if script == files._WRITE_SCRIPT:
+                return self._write(argv, args, stdin)
+            if script == files._RESTORE_SCRIPT:
+                if self.fail_restore:
+                    return self._result(argv, 1, err="cp: disk full")
+                source, target = args
+                if source not in self.files:
+                    return self._result(argv, 66, err=f"{source} does not exist")
+                self.files[target] = list(self.files[source])
+                return self._result(argv)
+        if argv[:3] == ["rm", "-f", "--"]:
+            self.files.pop(argv[3], None)
+            return self._result(argv)
+        return self._result(argv, 127, err=f"{argv[0]}: not simulated")
+
+    def _probe(self, argv, args):
+        import base64
+
+        user, group, n = args[0], args[1], int(args[2])
+        read, rest = args[3:3 + n], args[3 + n:]
+        tools, rest = rest[1:1 + int(rest[0])], rest[1 + int(rest[0]):]
+        lines = [f"root {'yes' if self.root else 'no'}", f"account {'yes' if self.account else 'no'}"]
+        for i, path in enumerate(read, 1):
+            if path in self.env:
+                lines.append(f"read {i} " + base64.b64encode(self.env[path].encode()).decode())
+            else:
+                lines.append(f"noread {i}")
+        if tools and self.version:
+            lines.append(f"version {self.version}")
+        lines.append("states")
+        lines.append(self._states(argv, rest).stdout.rstrip("\n"))
+        return self._result(argv, out="\n".join(lines) + "\n")
+
+    def _states(self, argv, args):
+        reader, clean, paths = args[0], args[1], args[2:]
+        lines = []
+        for path in paths:
+            if path not in self.files:
+                lines.append("missing")
+                continue
+            data, mode, owner, group = self.files[path]
+            can = "-"
+            if reader:
+                can = "yes" if (owner == reader and mode & 0o400) or (group == "haclient" and mode & 0o040) or \
+                    mode & 0o004 else "no"
+            lines.append(f"file {len(data)} {mode:o} {owner} {group} {hashlib.sha256(data).hexdigest()} {can}")
+        return self._result(argv, out="\n".join(lines) + "\n")
+
+    def _write(self, argv, args, stdin):
+        target, mode, owner, want, backup = args
+        if self.fail_write:
+            return self._result(argv, 1, err="mktemp: No space left on device")
+        if hashlib.sha256(stdin).hexdigest() != want:
+            return self._result(argv, 65, err="content check failed (incomplete transfer)")
+        user, group = owner.split(":") if owner else ("root", "root")
+        if backup and target in self.files:
+            if backup in self.files:
+                return self._result(argv, 73, err=f"backup {backup} already exists")
+            old = self.files[target]
+            self.files[backup] = [old[0], old[1] & 0o700, old[2], old[3]]
+        self.files[target] = [bytes(stdin), int(mode, 8), user, group]
+        if self.tamper_after_write:
+            self.files[target][0] = b"tampered" + bytes(stdin[8:])
+        return self._result(argv, out=self._states(argv, ["", "no", target]).stdout)
+
+
+def target(name, node_type=None):
+    return actions.Target(name, name, node_type)
+
+
+def factory(hosts):
+    return lambda destination: hosts[destination]
+
+
+def assert_no_key_anywhere(hosts, *documents, keys=(KEY_A, KEY_B)):
+    for host in hosts.values():
+        for argv in host.commands:
+            joined = "\0".join(argv).encode("utf-8", "surrogateescape")
+            for key in keys:
+                assert key not in joined and key.hex().encode() not in joined
+    for document in documents:
+        text = json.dumps(document) if not isinstance(document, str) else document
+        for key in keys:
+            assert key.hex() not in text
+            import base64
+
+            assert base64.b64encode(key).decode() not in text
+
+
+# -- targets ---------------------------------------------------------------------------------------------------------
+def node(name, node_type, address=None, resource=None):
+    return SimpleNamespace(name=name, type=node_type, address=address, resource=resource, online=True)
+
+
+NODES = [node("node1", "cluster"), node("remote1", "remote", "10.0.0.2", "remote1"),
+         node("guest1", "guest", "10.0.0.4", "vm-guest1"), node("web-0", "bundle", "10.0.0.9", "web")]
+
+
+def test_all_resolves_cluster_by_name_remote_and_guest_by_address_and_skips_bundles():
+    targets = actions.resolve_targets([], all_nodes=True, nodes=NODES)
+    assert [(t.node, t.destination, t.type) for t in targets] == [
+        ("node1", "node1", "cluster"), ("remote1", "10.0.0.2", "remote"), ("guest1", "10.0.0.4", "guest"),
+        ("web-0", "10.0.0.9", "bundle")]
+    assert [bool(t.skip) for t in targets] == [False, False, False, True]
+
+
+def test_names_and_ssh_destinations_mix_and_duplicates_are_dropped():
+    targets = actions.resolve_targets(["remote1", "admin@10.0.0.7:2200", "10.0.0.2", "unknown-host"],
+                                      all_nodes=False, nodes=NODES)
+    assert [(t.node, t.destination) for t in targets] == [
+        ("remote1", "10.0.0.2"), ("admin@10.0.0.7:2200", "admin@10.0.0.7:2200"), ("unknown-host", "unknown-host")]
+
+
+def test_invalid_destination_is_a_one_line_error():
+    with pytest.raises(RemotectlError, match="invalid"):
+        actions.resolve_targets(["-oProxyCommand=evil"], all_nodes=False, nodes=None)
+
+
+def test_load_targets_falls_back_to_ssh_hosts_when_the_cluster_cannot_be_asked():
+    def broken():
+        raise RemotectlError("no cluster to talk to")
+
+    reporter = Reporter()
+    targets = actions.load_targets(["remote1"], all_nodes=False, cluster_factory=broken, reporter=reporter)
+    assert targets[0].destination == "remote1" and "no cluster" in reporter.reports[0].message
+    with pytest.raises(RemotectlError, match="--all needs"):
+        actions.load_targets([], all_nodes=True, cluster_factory=broken, reporter=Reporter())
+    # an explicit destination never asks the cluster
+    assert actions.load_targets(["root@h:22"], all_nodes=False, cluster_factory=broken, reporter=Reporter())
+
+
+# -- push ------------------------------------------------------------------------------------------------------------
+def make_hosts(*names, key=KEY_B, **kwargs):
+    hosts = {}
+    for name in names:
+        host = FakeHost(name, **kwargs)
+        if key is not None:
+            host.put(model.DEFAULT_KEY_PATH, key)
+        hosts[name] = host
+    return hosts
+
+
+def test_push_writes_backs_up_then_reports_unchanged():
+    hosts = make_hosts("a", "b")
+    targets = [target("a"), target("b")]
+    result = actions.push_key(targets, factory(hosts), KEY_A, actions.PushOptions(stamp="STAMP"))
+    assert [n.status for n in result.nodes] == ["written", "written"]
+    for host in hosts.values():
+        assert host.data(model.DEFAULT_KEY_PATH) == KEY_A
+        assert host.files[model.DEFAULT_KEY_PATH][1:] == [0o400, "hacluster", "haclient"]
+        assert host.data(model.DEFAULT_KEY_PATH + ".bak-STAMP") == KEY_B
+    node_json = result.to_json()["nodes"][0]
+    assert {"node", "ok", "fingerprint", "mode", "owner", "group", "path", "status"} <= set(node_json)
+    assert node_json["mode"] == "0400" and node_json["fingerprint"] == model.fingerprint(KEY_A)
+    assert node_json["previous_fingerprint"] == model.fingerprint(KEY_B)
+    again = actions.push_key(targets, factory(hosts), KEY_A, actions.PushOptions(stamp="STAMP2"))
+    assert [n.status for n in again.nodes] == ["unchanged", "unchanged"]
+    assert actions.outcome_exit(again.nodes) == ExitCode.OK
+    assert model.DEFAULT_KEY_PATH + ".bak-STAMP2" not in hosts["a"].files
+    assert_no_key_anywhere(hosts, result.to_json(), again.to_json())
+
+
+def test_push_no_backup_and_dry_run():
+    hosts = make_hosts("a")
+    dry = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions(dry_run=True))
+    assert dry.nodes[0].status == "would-write" and hosts["a"].data(model.DEFAULT_KEY_PATH) == KEY_B
+    actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions(backup=False))
+    assert list(hosts["a"].files) == [model.DEFAULT_KEY_PATH]
+
+
+def test_push_same_key_with_wrong_mode_is_fixed_without_backup():
+    hosts = make_hosts("a", key=KEY_A)
+    hosts["a"].files[model.DEFAULT_KEY_PATH][1] = 0o644
+    result = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions(stamp="S"))
+    assert result.nodes[0].status == "written" and "fixing" in result.nodes[0].message
+    assert hosts["a"].files[model.DEFAULT_KEY_PATH][1] == 0o400
+    assert len(hosts["a"].files) == 1
+
+
+def test_push_partial_and_total_failure_exit_codes():
+    hosts = make_hosts("a", "b", "c")
+    hosts["b"].unreachable = True
+    result = actions.push_key([target(n) for n in "abc"], factory(hosts), KEY_A, actions.PushOptions())
+    assert [n.status for n in result.nodes] == ["written", "failed", "written"]
+    assert result.nodes[1].error == "cannot connect: Connection refused"
+    assert actions.outcome_exit(result.nodes) == ExitCode.PARTIAL
+    for host in hosts.values():
+        host.unreachable = True
+    assert actions.outcome_exit(actions.push_key([target(n) for n in "abc"], factory(hosts), KEY_A,
+                                                 actions.PushOptions()).nodes) == ExitCode.FAILURE
+
+
+def test_push_detects_a_file_that_is_not_what_was_written():
+    hosts = make_hosts("a")
+    hosts["a"].tamper_after_write = True
+    result = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert result.nodes[0].status == "failed" and "after writing" in result.nodes[0].error
+
+
+def test_push_honours_pcmk_authkey_location_unless_path_is_given():
+    hosts = make_hosts("a", env={"/etc/default/pacemaker": "PCMK_authkey_location=/srv/key\n"})
+    result = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert result.nodes[0].path == "/srv/key" and hosts["a"].data("/srv/key") == KEY_A
+    assert "PCMK_authkey_location" in result.nodes[0].message
+    actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions(path="/t/key"))
+    assert hosts["a"].data("/t/key") == KEY_A
+
+
+def test_push_without_hacluster_account_keeps_root_and_says_so():
+    hosts = make_hosts("a", account=False)
+    result = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert hosts["a"].files[model.DEFAULT_KEY_PATH][2:] == ["root", "root"]
+    assert "no hacluster user" in result.nodes[0].message
+
+
+def test_push_refuses_an_empty_or_tiny_key():
+    with pytest.raises(RemotectlError, match="empty"):
+        actions.push_key([target("a")], factory(make_hosts("a")), b"", actions.PushOptions())
+    with pytest.raises(RemotectlError, match="at least 16"):
+        actions.push_key([target("a")], factory(make_hosts("a")), b"short", actions.PushOptions())
+
+
+# -- verify ----------------------------------------------------------------------------------------------------------
+def test_verify_finds_one_byte_difference_and_world_readable():
+    hosts = make_hosts("a", "b", "c", "d", key=KEY_A)
+    hosts["b"].put(model.DEFAULT_KEY_PATH, KEY_A[:-1] + b"\x00")
+    hosts["c"].files[model.DEFAULT_KEY_PATH][1] = 0o644
+    result = actions.verify_keys([target(n) for n in "abcd"], factory(hosts))
+    doc = result.to_json()
+    assert doc["consistent"] is False and doc["differing"] == ["b"]
+    by = {n["node"]: n for n in doc["nodes"]}
+    assert by["b"]["matches"] is False and "differs" in [p["code"] for p in by["b"]["problems"]]
+    assert by["c"]["matches"] is True and [p["code"] for p in by["c"]["problems"]] == ["world-readable"]
+    assert by["a"]["ok"] and by["d"]["ok"] and not by["b"]["ok"] and not by["c"]["ok"]
+    assert result.exit_code() == ExitCode.FAILURE
+    assert_no_key_anywhere(hosts, doc)
+
+
+def test_verify_against_key_and_all_good():
+    hosts = make_hosts("a", "b", key=KEY_A)
+    for host in hosts.values():
+        host.files[model.DEFAULT_KEY_PATH][1:] = [0o400, "hacluster", "haclient"]
+    good = actions.verify_keys([target("a"), target("b")], factory(hosts), key=KEY_A)
+    assert good.ok and good.exit_code() == ExitCode.OK and good.to_json()["reference"]["source"] == "key"
+    bad = actions.verify_keys([target("a"), target("b")], factory(hosts), key=KEY_B)
+    assert not bad.ok and bad.verdict.differing == ["a", "b"]
+
+
+def test_verify_unreachable_is_partial_when_the_rest_agree():
+    hosts = make_hosts("a", "b", "c", key=KEY_A)
+    hosts["c"].unreachable = True
+    result = actions.verify_keys([target(n) for n in "abc"], factory(hosts))
+    assert result.exit_code() == ExitCode.PARTIAL and result.to_json()["unchecked"] == ["c"]
+
+
+def test_verify_reports_corosync_fallback_and_unreadable_by_hacluster():
+    hosts = make_hosts("a", "b", key=None)
+    hosts["a"].put(model.COROSYNC_KEY_PATH, KEY_A)
+    hosts["b"].put(model.DEFAULT_KEY_PATH, KEY_A, mode=0o400, owner="root", group="root")
+    result = actions.verify_keys([target("a"), target("b")], factory(hosts))
+    by = {n.node: n for n in result.nodes}
+    assert by["a"].path == model.COROSYNC_KEY_PATH and by["a"].fingerprint == model.fingerprint(KEY_A)
+    assert "corosync-fallback" in [p.code for p in by["a"].problems]
+    assert [p.code for p in by["b"].problems] == ["unreadable-by-hacluster"]
+    assert result.verdict.consistent and not result.ok
+
+
+# -- rotate ----------------------------------------------------------------------------------------------------------
+def test_rotate_pushes_one_new_key_everywhere_with_backups():
+    hosts = make_hosts("a", "b", "c")
+    result = actions.rotate_key([target(n) for n in "abc"], factory(hosts))
+    assert result.ok and result.exit_code() == ExitCode.OK
+    new = {host.data(model.DEFAULT_KEY_PATH) for host in hosts.values()}
+    assert len(new) == 1 and KEY_B not in new and len(new.pop()) == 256
+    for host in hosts.values():
+        backups = [p for p in host.files if ".bak-" in p]
+        assert len(backups) == 1 and host.data(backups[0]) == KEY_B
+    doc = result.to_json()
+    assert doc["consistent"] is True and doc["fingerprint"].startswith("sha256:")
+    assert all(r["status"] == "not-needed" for r in doc["restarts"])
+    new_key = hosts["a"].data(model.DEFAULT_KEY_PATH)
+    assert_no_key_anywhere(hosts, doc, keys=(new_key, KEY_B))
+
+
+def test_rotate_rolls_back_every_changed_node_when_one_fails():
+    hosts = make_hosts("a", "b", "c")
+    hosts["b"].fail_write = True
+    result = actions.rotate_key([target(n) for n in "abc"], factory(hosts))
+    assert not result.ok and result.rolled_back and result.exit_code() == ExitCode.PARTIAL
+    for host in hosts.values():
+        assert host.data(model.DEFAULT_KEY_PATH) == KEY_B
+    assert [n.status for n in result.nodes] == ["rolled-back", "failed", "rolled-back"]
+
+
+def test_rotate_rollback_of_a_node_that_had_no_key_removes_it():
+    hosts = make_hosts("a", "b")
+    del hosts["a"].files[model.DEFAULT_KEY_PATH]
+    hosts["b"].fail_write = True
+    actions.rotate_key([target("a"), target("b")], factory(hosts))
+    assert model.DEFAULT_KEY_PATH not in hosts["a"].files
+
+
+def test_rotate_failed_rollback_is_loud():
+    hosts = make_hosts("a", "b")
+    hosts["b"].fail_write = True
+    hosts["a"].fail_restore = True
+    result = actions.rotate_key([target("a"), target("b")], factory(hosts))
+    assert not result.rolled_back and "ROLLBACK FAILED" in result.nodes[0].error
+    assert any("different keys" in r.message for r in result.reports)
+
+
+def test_rotate_changes_nothing_when_a_node_is_unreachable_and_dry_run_changes_nothing():
+    hosts = make_hosts("a", "b")
+    hosts["b"].unreachable = True
+    result = actions.rotate_key([target("a"), target("b")], factory(hosts))
+    assert result.exit_code() == ExitCode.FAILURE and hosts["a"].data(model.DEFAULT_KEY_PATH) == KEY_B
+    hosts["b"].unreachable = False
+    dry = actions.rotate_key([target("a"), target("b")], factory(hosts), dry_run=True)
+    assert dry.ok and dry.fingerprint is None and all(h.data(model.DEFAULT_KEY_PATH) == KEY_B
+                                                      for h in hosts.values())
+    assert any("push it to 2 node(s)" in line for line in dry.plan)
+
+
+def test_rotate_rolls_back_when_verification_disagrees():
+    hosts = make_hosts("a", "b")
+    hosts["b"].tamper_after_write = True
+    result = actions.rotate_key([target("a"), target("b")], factory(hosts))
+    assert result.rolled_back and hosts["a"].data(model.DEFAULT_KEY_PATH) == KEY_B
+    assert hosts["b"].data(model.DEFAULT_KEY_PATH) == KEY_B
+
+
+# -- restarts ----------------------------------------------------------------------------------------------------------
+class FakeRestarter(actions.Restarter):
+    def __init__(self, maintenance=None, offline_after=()):
+        super().__init__(lambda d: None, None, online_timeout=1, poll=0)
+        self.log = []
+        self.maintenance = maintenance
+        self.offline_after = set(offline_after)
+
+    def run_on(self, destination, argv):
+        self.log.append(("run", destination, " ".join(argv)))
+        return True, "ok"
+
+    def cluster_tool(self, argv):
+        self.log.append(("cluster", " ".join(argv)))
+        return True, "ok"
+
+    def maintenance_mode(self):
+        return self.maintenance
+
+    def wait_online(self, names):
+        self.log.append(("wait", tuple(names)))
+        missing = [n for n in names if n in self.offline_after]
+        return not missing, missing
+
+
+def test_restart_procedure_order_for_lifetime_caching_nodes():
+    steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2)),
+                                 ("r1", "remote", (3, 0, 2)), ("r2", "remote", (2, 1, 5))])
+    targets = {n: actions.Target(n, f"{n}.example", t) for n, t in
+               (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"), ("r2", "remote"))}
+    restarter = FakeRestarter()
+    outcomes = actions.run_restarts(steps, targets, restarter, Reporter())
+    assert restarter.log == [
+        ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true"),
+        ("run", "r1.example", "systemctl restart pacemaker_remote"),
+        ("run", "node1.example", "systemctl restart pacemaker"),
+        ("wait", ("node1",)),
+        ("run", "node2.example", "systemctl restart pacemaker"),
+        ("wait", ("node2",)),
+        ("cluster", "crm_attribute --type crm_config --name maintenance-mode --delete"),
+        ("wait", ("r1", "node1", "node2")),
+    ]
+    assert {o.node: o.status for o in outcomes} == {"r2": "not-needed", "r1": "done", "node1": "done",
+                                                    "node2": "done"}
+
+
+def test_restart_stops_rolling_when_a_cluster_node_does_not_come_back_and_restores_maintenance():
+    steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2))])
+    targets = {n: actions.Target(n, n, "cluster") for n in ("node1", "node2")}
+    restarter = FakeRestarter(maintenance="true", offline_after={"node1"})
+    reporter = Reporter()
+    outcomes = actions.run_restarts(steps, targets, restarter, reporter)
+    assert ("run", "node2", "systemctl restart pacemaker") not in restarter.log
+    assert ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true") == restarter.log[-1]
+    assert {o.node: o.status for o in outcomes} == {"node1": "failed", "node2": "skipped"}
+    assert reporter.has_errors
+
+
+def test_no_restart_needed_on_2_1_does_nothing():
+    steps = model.plan_restarts([("node1", "cluster", (2, 1, 5)), ("r1", "remote", (2, 1, 5))])
+    restarter = FakeRestarter()
+    outcomes = actions.run_restarts(steps, {}, restarter, Reporter())
+    assert restarter.log == [] and all(o.status == "not-needed" for o in outcomes)
+
+
+def test_rotate_with_restart_uses_the_restarter_only_where_needed():
+    hosts = make_hosts("a", "b", version="Pacemaker 3.0.2")
+    hosts["b"].version = "Pacemaker 2.1.9"
+    restarter = FakeRestarter()
+    result = actions.rotate_key([actions.Target("a", "a", "remote"), actions.Target("b", "b", "remote")],
+                                factory(hosts), restart=True, restarter=restarter)
+    assert result.ok
+    assert ("run", "a", "systemctl restart pacemaker_remote") in restarter.log
+    assert not any(entry[:2] == ("run", "b") for entry in restarter.log)
+
+
+def test_round_trips_per_node():
+    hosts = make_hosts("a")
+    actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert len(hosts["a"].commands) == 2  # probe, then the atomic write that reads the installed file back
+    hosts["a"].commands.clear()
+    actions.verify_keys([target("a")], factory(hosts))
+    assert len(hosts["a"].commands) == 1
+    moved = make_hosts("b", env={"/etc/default/pacemaker": "PCMK_authkey_location=/srv/key\n"})
+    moved["b"].put("/srv/key", KEY_A)
+    actions.verify_keys([target("b")], factory(moved))
+    assert len(moved["b"].commands) == 2  # the configured location was not among the guessed paths
+
+
+def test_rotate_shows_the_plan_before_changing_anything():
+    hosts = make_hosts("a", "b")
+    seen = []
+
+    def on_plan(lines):
+        seen.append([host.data(model.DEFAULT_KEY_PATH) for host in hosts.values()])
+
+    actions.rotate_key([target("a"), target("b")], factory(hosts), on_plan=on_plan)
+    assert seen == [[KEY_B, KEY_B]]
+    assert hosts["a"].data(model.DEFAULT_KEY_PATH) != KEY_B
