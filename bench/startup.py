@@ -62,7 +62,13 @@ def _node_command():
                         return found
         return None
 
-    return walk(cli, click.Context(cli, info_name="remotectl"), [])
+    root = click.Context(cli, info_name="remotectl")
+    standby = cli.get_command(root, "standby")
+    if standby is not None:  # the example: `remotectl standby <TAB>`
+        found = walk(standby, click.Context(standby, info_name="standby", parent=root), ["standby"])
+        if found:
+            return found
+    return walk(cli, root, [])
 
 
 def _command_for_help():

@@ -331,8 +331,10 @@ def command_index(root_ctx: click.Context) -> str:
     ]
     for name, target in sorted(cli.lazy_commands.items()):
         command = cli.get_command(root_ctx, name)
-        help_text = command.help
-        if help_text and "\n\n" in help_text:  # click's one-line help only ever reads the first paragraph
+        # click's one-line help only ever reads the first paragraph. cleandoc: Python 3.13 dedents docstrings
+        # itself, older ones do not; the index must not depend on the interpreter that generated it.
+        help_text = inspect.cleandoc(command.help) if command.help else command.help
+        if help_text and "\n\n" in help_text:
             help_text = help_text[: help_text.find("\n\n")]
         lines.append(f"    {name!r}: {{")
         lines.append(f"        'target': {target!r},")

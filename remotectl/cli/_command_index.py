@@ -10,7 +10,7 @@ COMMANDS = {
     },
     'check': {
         'target': 'remotectl.cli.check:check_command',
-        'help': 'Check that pacemaker-remoted on each TARGET is reachable and holds the same authkey, without disturbing\n    the cluster.',
+        'help': 'Check that pacemaker-remoted on each TARGET is reachable and holds the same authkey, without disturbing\nthe cluster.',
         'short_help': None,
         'hidden': False,
         'deprecated': False,
@@ -24,7 +24,7 @@ COMMANDS = {
     },
     'constraint': {
         'target': 'remotectl.cli.constraint:constraint_group',
-        'help': "Location constraints: list them (including crm_resource's cli-prefer-*/cli-ban-*), prefer or avoid a node\n    for a resource, remove one by id.",
+        'help': "Location constraints: list them (including crm_resource's cli-prefer-*/cli-ban-*), prefer or avoid a node\nfor a resource, remove one by id.",
         'short_help': None,
         'hidden': False,
         'deprecated': False,
@@ -38,7 +38,7 @@ COMMANDS = {
     },
     'maintenance': {
         'target': 'remotectl.cli.node_state:maintenance_command',
-        'help': 'Put NODEs in maintenance (resources there become unmanaged: not monitored, stopped or moved), or take them\n    out of it with --off.',
+        'help': 'Put NODEs in maintenance (resources there become unmanaged: not monitored, stopped or moved), or take them\nout of it with --off.',
         'short_help': None,
         'hidden': False,
         'deprecated': False,

@@ -168,6 +168,8 @@ def run_in_background(work: Callable[[], None], *, wait: float, hard_timeout: in
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.alarm(max(1, int(hard_timeout)))
             work()
+            signal.alarm(0)
+            os.killpg(0, signal.SIGKILL)  # nothing it started outlives it (ourselves included: the end)
         except BaseException:
             pass
         finally:
