@@ -67,48 +67,12 @@ def cib_query(scope: Optional[str] = None) -> List[str]:
     return argv
 
 
-def node_attribute_update(node: str, name: str, value: str, *, lifetime: str = "forever") -> List[str]:
-    return ["crm_attribute", "--node", node, "--name", name, "--update", value, "--lifetime", lifetime]
-
-
-def node_attribute_query(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
-    return ["crm_attribute", "--node", node, "--name", name, "--query", "--lifetime", lifetime]
-
-
-def node_attribute_delete(node: str, name: str, *, lifetime: str = "forever") -> List[str]:
-    return ["crm_attribute", "--node", node, "--name", name, "--delete", "--lifetime", lifetime]
-
-
 def cib_create(scope: str, xml_text: str) -> List[str]:
     return ["cibadmin", "--create", "--scope", scope, "--xml-text", xml_text]
 
 
 def cib_delete(xml_text: str) -> List[str]:
     return ["cibadmin", "--delete", "--xml-text", xml_text]
-
-
-def fence(node: str, action: str) -> List[str]:
-    flag = {"reboot": "--reboot", "off": "--fence"}[action]
-    return ["stonith_admin", flag, node]
-
-
-def fence_history(node: Optional[str] = None) -> List[str]:
-    return ["stonith_admin", "--history", node or "*", "--verbose", "--output-as=xml"]
-
-
-def resource_cleanup(resource: Optional[str] = None) -> List[str]:
-    argv = ["crm_resource", "--cleanup"]
-    if resource:
-        argv += ["--resource", resource]
-    return argv
-
-
-def resource_refresh(resource: Optional[str] = None) -> List[str]:
-    argv = ["crm_resource", "--refresh"]
-    if resource:
-        argv += ["--resource", resource]
-    return argv
-
 
 
 # --- builders that glue every name to its option (--opt=VALUE) ------------------------------------------------------

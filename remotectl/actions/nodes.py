@@ -1,0 +1,56 @@
+"""List cluster, remote, guest and bundle nodes, and turn node names into the addresses other actions use."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+from remotectl.reports import RemotectlError, Report
+
+NODE_TYPES = ("cluster", "remote", "guest", "bundle")
+
+
+@dataclass
+class NodeList:
+    nodes: list
+    source: str  # "live" (crm_mon + cibadmin) or "cib-file" (the pure model)
+    reports: List[Report] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"nodes": [node.to_dict() for node in self.nodes]}
+
+
+def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:
+    """Live: crm_mon is the authority on state, the CIB adds addresses. Offline: the pure CIB model."""
+    from remotectl.pacemaker import nodes as model
+
+    if type_filter is not None and type_filter not in NODE_TYPES:
+        raise RemotectlError(f"unknown node type {type_filter!r} (choose from {', '.join(NODE_TYPES)})")
+    if cluster.live:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            mon = pool.submit(cluster.crm_mon_xml)
+            cib = pool.submit(cluster.cib_xml)
+            nodes = model.nodes_from_crm_mon(mon.result(), cib.result())
+        source = "live"
+    else:
+        nodes = model.nodes_from_cib(cluster.cib_xml())
+        source = "cib-file"
+    if type_filter:
+        nodes = [node for node in nodes if node.type == type_filter]
+    return NodeList(nodes, source)
+
+
+def find_node(nodes: Sequence, name: str):
+    for node in nodes:
+        if node.name == name:
+            return node
+    return None
+
+
+def ssh_destination(node) -> str:
+    """Where to SSH for a node: cluster nodes by name (ssh_config/DNS decide), remote and guest nodes by the
+    address the cluster itself connects to."""
+    if node.type == "cluster" or not node.address:
+        return node.name
+    return node.address
