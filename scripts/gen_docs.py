@@ -131,7 +131,12 @@ def option_term(record: str) -> str:
 
 # -- the click tree -------------------------------------------------------------------------------------------
 def _context(command: click.Command, name: str, parent: Optional[click.Context]) -> click.Context:
-    return click.Context(command, info_name=name, parent=parent)
+    """A context as click makes it for a real run: with the command's context_settings (e.g. -h for help)."""
+    return click.Context(command, info_name=name, parent=parent, **(command.context_settings or {}))
+
+
+def root_context() -> click.Context:
+    return _context(cli, PROG, None)
 
 
 def visible_commands(group: click.Command, ctx: click.Context) -> List[Tuple[str, click.Command]]:
@@ -349,7 +354,7 @@ def command_index(root_ctx: click.Context) -> str:
 
 def generate() -> Dict[str, str]:
     """Every generated file: relative path -> content."""
-    root_ctx = _context(cli, PROG, None)
+    root_ctx = root_context()
     files = {path: completion.script(shell) for shell, path in COMPLETION_FILES.items()}
     files[INDEX_FILE] = command_index(root_ctx)
     files["man/remotectl.1"] = main_page(root_ctx)

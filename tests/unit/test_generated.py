@@ -32,7 +32,7 @@ def generated():
 
 def _all_paths():
     """Every visible command path of the full tree, e.g. ('authkey', 'push')."""
-    root_ctx = click.Context(cli, info_name="remotectl")
+    root_ctx = gen_docs.root_context()
     return [path for path, _, _ in gen_docs.walk(cli, root_ctx, ()) if path]
 
 
@@ -55,7 +55,7 @@ def test_completion_files_are_what_the_completion_command_prints(generated):
 
 
 def test_a_page_for_every_top_level_command_and_the_main_page_names_every_command(generated):
-    root_ctx = click.Context(cli, info_name="remotectl")
+    root_ctx = gen_docs.root_context()
     top = [name for name, _ in gen_docs.visible_commands(cli, root_ctx)]
     assert top, "no commands registered"
     pages = sorted(path for path in generated if path.startswith("man/"))
@@ -68,7 +68,7 @@ def test_a_page_for_every_top_level_command_and_the_main_page_names_every_comman
 
 
 def test_every_subcommand_and_option_is_in_its_page(generated):
-    root_ctx = click.Context(cli, info_name="remotectl")
+    root_ctx = gen_docs.root_context()
     for path, command, ctx in gen_docs.walk(cli, root_ctx, ()):
         if not path:
             continue
@@ -123,7 +123,7 @@ def test_no_roff_requests_hide_in_generated_text(generated):
 
 
 def test_lazy_registry_matches_the_commands():
-    root_ctx = click.Context(cli, info_name="remotectl")
+    root_ctx = gen_docs.root_context()
     assert commands.LAZY, "no lazily registered commands"
     for name, target in commands.LAZY.items():
         command = cli.get_command(root_ctx, name)
