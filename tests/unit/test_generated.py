@@ -152,3 +152,19 @@ def test_top_level_help_from_the_index_is_what_the_loaded_commands_give():
         fresh.get_command(click.Context(fresh), name)
     with click.Context(fresh, info_name="remotectl") as ctx:
         assert fresh.get_help(ctx) == lazy_help
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_command_prints_the_committed_script(shell):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["completion", shell])
+    assert result.exit_code == 0, result.output
+    assert result.output == (ROOT / gen_docs.COMPLETION_FILES[shell]).read_text()
+
+
+def test_completion_command_refuses_other_shells():
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["completion", "powershell"])
+    assert result.exit_code == 2
