@@ -1,8 +1,9 @@
 """The session fixture ``lab``: the real Pacemaker lab, registered from tests/conftest.py.
 
 It starts the lab once per pytest session and stops it at the end, even when tests fail. A lab that is already
-running (``python tests/lab/lab.py up`` by hand) is reused and left running. Without root or the daemons, lab tests
-are skipped, except under CI=true, where a missing piece is a failure rather than a silent skip.
+running is reused: one started by hand (``python tests/lab/lab.py up``) is left running, and one started by another
+pytest session is stopped by whichever session finishes last. Without root or the daemons, lab tests are skipped,
+except under CI=true, where a missing piece is a failure rather than a silent skip.
 """
 
 import os
@@ -21,13 +22,11 @@ def lab():
             pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
         pytest.skip(reason)
     the_lab = Lab()
-    reused = the_lab.is_up()
     try:
-        the_lab.up()
-        if reused:
-            the_lab.wait_online()
+        the_lab.acquire()
+        the_lab.wait_online()  # a reused lab may still be converging
     except LabError as exc:
+        the_lab.release()
         pytest.fail(f"could not bring the Pacemaker lab up: {exc}", pytrace=False)
     yield the_lab
-    if not reused:
-        the_lab.down()
+    the_lab.release()

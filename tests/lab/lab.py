@@ -41,7 +41,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -127,14 +127,29 @@ def missing_prerequisites() -> List[str]:
 # --- /proc helpers: processes are identified by (pid, start time) so a recycled pid is never signalled ------------
 
 
-def _proc_stat(pid: int) -> Optional[Tuple[str, int, int]]:
-    """(state, ppid, starttime) of a process, or None if it is gone."""
+class ProcStat(NamedTuple):
+    state: str
+    ppid: int
+    session: int
+    start: int  # clock ticks after boot: with the pid, it names one process for good
+
+
+def _proc_stat(pid: int) -> Optional[ProcStat]:
+    """The fields of /proc/PID/stat the lab needs, or None if the process is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = raw[raw.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[19])
+    return ProcStat(fields[0], int(fields[1]), int(fields[3]), int(fields[19]))
+
+
+def _all_procs() -> Iterator[Tuple[int, ProcStat]]:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat and stat.state != "Z":
+                yield int(entry), stat
 
 
 # Daemons started by this process, kept so that they are reaped (no zombies) and Popen never warns about them.
@@ -149,23 +164,30 @@ def _reap(pid: int) -> None:
 def _alive(pid: int, start: int) -> bool:
     _reap(pid)
     stat = _proc_stat(pid)
-    return stat is not None and stat[0] != "Z" and stat[2] == start
+    return stat is not None and stat.state != "Z" and stat.start == start
 
 
 def _descendants(pid: int) -> List[Tuple[int, int]]:
     """All live descendants of pid as (pid, starttime), parents first."""
     children: Dict[int, List[Tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _proc_stat(int(entry))
-            if stat and stat[0] != "Z":
-                children.setdefault(stat[1], []).append((int(entry), stat[2]))
+    for child, stat in _all_procs():
+        children.setdefault(stat.ppid, []).append((child, stat.start))
     found, queue = [], [pid]
     while queue:
         for child in children.get(queue.pop(0), []):
             found.append(child)
             queue.append(child[0])
     return found
+
+
+def _session_members(leader: int, start: int) -> List[Tuple[int, int]]:
+    """Live processes of the session that the process (leader, start) started, even those orphaned by its death.
+    The kernel does not reuse a pid while it still names a session, so if the pid now names another process,
+    the session is gone."""
+    stat = _proc_stat(leader)
+    if stat is not None and stat.start != start:
+        return []
+    return [(pid, stat.start) for pid, stat in _all_procs() if stat.session == leader and pid != leader]
 
 
 def _signal(procs: Sequence[Tuple[int, int]], sig: int) -> None:
@@ -280,6 +302,7 @@ class Lab:
         self.pacemaker_log = self.log_dir / "pacemaker.log"
         self.corosync_log = self.log_dir / "corosync.log"
         self._config_file = self.state_dir / "lab.json"
+        self._users_dir = self.state_dir / "users"
         self._manifest_file = self.backup_dir / "manifest.json"
         # An explicit size wins; otherwise a running lab is taken as it is, and a new one gets the default.
         requested = authkey_bytes or os.environ.get("REMOTECTL_LAB_AUTHKEY_BYTES")
@@ -464,31 +487,45 @@ class Lab:
     def up(self, timeout: float = 60) -> Dict[str, Any]:
         """Bring the lab up and wait until all nodes are online and the cluster settled. A running lab is reused
         as it is; a partly running one (e.g. after a crash) is torn down first. Returns status()."""
-        problems = missing_prerequisites()
-        if problems:
-            raise LabError("cannot start the lab: " + "; ".join(problems))
         with self._locked():
-            if self.is_up():
-                running = self._running_config().get("authkey_bytes")
-                if running != self.authkey_bytes:
-                    raise LabError(f"the running lab uses a {running}-byte authkey, not {self.authkey_bytes}; "
-                                   "run 'down' first")
-                return self.status()
-            if self._has_leftovers():
-                self._progress(time.monotonic(), "cleaning up what a previous lab left behind")
-                self._teardown()
-            try:
-                self._start(timeout)
-            except BaseException:
-                with contextlib.suppress(LabError):
-                    self._teardown()
-                raise
+            self._up_locked(timeout, started_by="hand")
+            # Whoever started it, a lab brought up by hand stays up until 'down' by hand.
+            self._config_file.write_text(json.dumps({**self._running_config(), "started_by": "hand"}) + "\n")
         return self.status()
 
-    def down(self) -> None:
-        """Stop everything the lab started, delete its namespaces and restore the host files it changed."""
+    def down(self, force: bool = True) -> None:
+        """Stop everything the lab started, delete its namespaces and restore the host files it changed.
+        Without force, refuse while test sessions use the lab (checked under the lock, so none can slip in)."""
         with self._locked():
+            if not force and self.users():
+                raise LabError(f"in use by the test sessions with pids {self.users()}; use --force to stop it anyway")
             self._teardown()
+
+    def acquire(self, timeout: float = 60) -> None:
+        """up() for a test session: also register this process as a user of the lab, so that release() stops
+        the lab only after the last session using it, and never stops a lab that was started by hand."""
+        with self._locked():
+            self._up_locked(timeout, started_by="session")
+            self._users_dir.mkdir(exist_ok=True)
+            (self._users_dir / str(os.getpid())).write_text(f"{_proc_stat(os.getpid()).start}\n")
+
+    def release(self) -> None:
+        """The counterpart of acquire(): deregister, and stop the lab if this was its last user."""
+        with self._locked():
+            (self._users_dir / str(os.getpid())).unlink(missing_ok=True)
+            if self._running_config().get("started_by") == "session" and not self.users():
+                self._teardown()
+
+    def users(self) -> List[int]:
+        """Pids of the live test sessions that acquire()d the lab (registrations of dead ones are dropped)."""
+        live = []
+        for user in self._users_dir.iterdir() if self._users_dir.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                if _alive(int(user.name), int(user.read_text())):
+                    live.append(int(user.name))
+                else:
+                    user.unlink()
+        return sorted(live)
 
     def status(self) -> Dict[str, Any]:
         processes = {name: self._read_pid(name) for name in self._process_names()}
@@ -498,6 +535,7 @@ class Lab:
             "authkey_bytes": self.authkey_bytes,
             "processes": {name: proc[0] if proc and _alive(*proc) else None for name, proc in processes.items()},
             "netns": [ns for ns in self._netns_present() if ns in self._netns_names()],
+            "users": self.users(),
         }
         if report["up"]:
             report["authkey_bytes"] = self._running_config().get("authkey_bytes")
@@ -578,6 +616,26 @@ class Lab:
 
     # --- internals: state directory, pid files, locking ------------------------------------------------------------
 
+    def _up_locked(self, timeout: float, started_by: str) -> None:
+        problems = missing_prerequisites()
+        if problems:
+            raise LabError("cannot start the lab: " + "; ".join(problems))
+        if self.is_up():
+            running = self._running_config().get("authkey_bytes")
+            if running != self.authkey_bytes:
+                raise LabError(f"the running lab uses a {running}-byte authkey, not {self.authkey_bytes}; "
+                               "run 'down' first")
+            return
+        if self._has_leftovers():
+            self._progress(time.monotonic(), "cleaning up what a previous lab left behind")
+            self._teardown()
+        try:
+            self._start(timeout, started_by)
+        except BaseException:
+            with contextlib.suppress(LabError):
+                self._teardown()
+            raise
+
     def _running_config(self) -> Dict[str, Any]:
         try:
             return json.loads(self._config_file.read_text())
@@ -586,7 +644,7 @@ class Lab:
 
     def _has_leftovers(self) -> bool:
         """Whether a previous lab left processes, namespaces, backups or per-node /etc behind."""
-        return (any(self.run_dir.glob("*.pid")) or self._manifest_file.exists()
+        return ((self.run_dir.is_dir() and any(self.run_dir.iterdir())) or self._manifest_file.exists()
                 or any(ns in self._netns_present() for ns in self._netns_names())
                 or any((NETNS_ETC / ns).exists() for ns in self._netns_names()))
 
@@ -669,20 +727,41 @@ class Lab:
                                     start_new_session=True, env=env)
         _children[proc.pid] = proc
         stat = _proc_stat(proc.pid)
-        self._pid_file(name).write_text(f"{proc.pid} {stat[2] if stat else 0}\n")
+        self._pid_file(name).write_text(f"{proc.pid} {stat.start if stat else 0}\n")
 
     def _stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
-        """Stop a recorded process and everything it forked (sessions, forwarded connections, daemons' children)."""
+        """Stop a recorded process and everything it forked (sessions, forwarded connections, daemons' children),
+        including what it left orphaned if it died first (its session: every lab process starts one)."""
         proc = self._read_pid(name)
-        if proc and _alive(*proc):
-            family = _descendants(proc[0])
+        if proc is None:
+            return
+        family = self._recorded_family(name) + (_descendants(proc[0]) if _alive(*proc) else [])
+        if _alive(*proc):
             _signal([proc], sig)
             if not _wait_gone([proc], timeout):
                 print(f"lab: {name} (pid {proc[0]}) ignored signal {sig} for {timeout}s, killing it", file=sys.stderr)
                 _signal([proc], signal.SIGKILL)
                 _wait_gone([proc], 5)
-            _terminate(family + _descendants(proc[0]), 5)
+        _terminate(family + _session_members(*proc), 5)
         self._pid_file(name).unlink(missing_ok=True)
+        self._family_file(name).unlink(missing_ok=True)
+
+    def _family_file(self, name: str) -> Path:
+        return self.run_dir / f"{name}.family"
+
+    def _record_family(self, name: str) -> None:
+        """Remember a daemon's children by pid: pacemakerd gives each its own session, so once pacemakerd is gone
+        (killed, crashed) neither the process tree nor the session leads to them any more."""
+        proc = self._read_pid(name)
+        family = _descendants(proc[0]) if proc and _alive(*proc) else []
+        self._family_file(name).write_text("".join(f"{pid} {start}\n" for pid, start in family))
+
+    def _recorded_family(self, name: str) -> List[Tuple[int, int]]:
+        try:
+            lines = self._family_file(name).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [(int(pid), int(start)) for pid, start in (line.split() for line in lines if line.strip())]
 
     # --- internals: host files -------------------------------------------------------------------------------------
 
@@ -941,11 +1020,12 @@ class Lab:
         if self.verbose:
             print(f"lab: {time.monotonic() - started:5.1f}s {message}", file=sys.stderr)
 
-    def _start(self, timeout: float) -> None:
+    def _start(self, timeout: float, started_by: str) -> None:
         started = time.monotonic()
         self._check_host_is_free()
         self._reset_state_dir()
-        self._config_file.write_text(json.dumps({"authkey_bytes": self.authkey_bytes}) + "\n")
+        config = {"authkey_bytes": self.authkey_bytes, "started_by": started_by}
+        self._config_file.write_text(json.dumps(config) + "\n")
         self._write_keys()
         self._write_ssh()
         self._write_corosync_conf()
@@ -981,6 +1061,7 @@ class Lab:
             PCMK_logfile=str(self.pacemaker_log), HA_VARRUN=f"{self.node_run_dir('node1')}/"))
         remaining = timeout - (time.monotonic() - started)
         self.wait_online(timeout=max(remaining, 5))
+        self._record_family("pacemakerd")
         self._progress(started, f"crm_mon shows {', '.join(self.node_names)} online")
         self.settle(timeout=max(timeout - (time.monotonic() - started), 10))
         self._progress(started, "cluster settled")
@@ -1013,7 +1094,7 @@ class Lab:
             step(f"/etc/netns/{netns}", lambda netns=netns: shutil.rmtree(NETNS_ETC / netns, ignore_errors=True))
         if self.state_dir.is_dir():
             step("host files", self._restore_host)
-            for leftover in self.run_dir.glob("*.pid") if self.run_dir.is_dir() else ():
+            for leftover in self.run_dir.iterdir() if self.run_dir.is_dir() else ():
                 leftover.unlink()
         self._progress(started, "everything stopped, namespaces deleted, host files restored")
         if errors:
@@ -1022,7 +1103,7 @@ class Lab:
     def _delete_netns(self, netns: str) -> None:
         """Kill whatever still runs in the namespace (a resource agent, an SSH session), then delete it."""
         pids = [int(p) for p in self.run(["ip", "netns", "pids", netns], check=False).stdout.split()]
-        procs = [(pid, stat[2]) for pid in pids for stat in [_proc_stat(pid)] if stat]
+        procs = [(pid, stat.start) for pid in pids for stat in [_proc_stat(pid)] if stat]
         _terminate(procs, 5)
         self.run(["ip", "netns", "delete", netns])
 
@@ -1033,6 +1114,8 @@ def _print_status(status: Dict[str, Any]) -> None:
     for name, pid in status["processes"].items():
         print(f"  {name:<22} {pid if pid else '-'}")
     print(f"  network namespaces: {', '.join(status['netns']) or '-'}")
+    if status["users"]:
+        print(f"  used by test sessions: {', '.join(map(str, status['users']))}")
     for name, node in status.get("nodes", {}).items():
         flags = [key for key in ("online", "standby", "maintenance", "unclean") if node.get(key) is True]
         guest = f" (guest of {node['id_as_resource']})" if node.get("id_as_resource") else ""
@@ -1049,6 +1132,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "env REMOTECTL_LAB_AUTHKEY_BYTES)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds for all nodes to come online")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    parser.add_argument("--force", action="store_true", help="down even while test sessions use the lab")
     args = parser.parse_args(argv)
     lab = Lab(authkey_bytes=args.authkey_bytes, verbose=True)
     started = time.monotonic()
@@ -1056,7 +1140,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "up":
             status = lab.up(timeout=args.timeout)
         elif args.command == "down":
-            lab.down()
+            lab.down(force=args.force)
             status = lab.status()
         else:
             status = lab.status()
