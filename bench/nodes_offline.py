@@ -3,7 +3,8 @@
 
 Both sides are timed as whole processes, in the same run, on the same file, interleaved:
 
-* model:   ``python -m remotectl.pacemaker.nodes CIB``  (interpreter start, imports, parse, unpack, JSON out)
+* remotectl: ``python -m remotectl --cib CIB nodes --json`` (the command an operator runs: interpreter start,
+  CLI, parse, unpack, JSON out)
 * crm_mon: ``CIB_file=CIB crm_mon --output-as=xml -1``
 
 By default the CIB is generated with ``bench/gen_cib.py`` (1,000 remote nodes, each with its connection's
@@ -71,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cib.write_text(gen.build(gen.big(args.remotes)))
     size = cib.stat().st_size
 
-    model_argv = [sys.executable, "-m", "remotectl.pacemaker.nodes", str(cib)]
+    model_argv = [sys.executable, "-m", "remotectl", "--cib", str(cib), "nodes", "--json"]
     mon_env = {k: v for k, v in os.environ.items() if not k.startswith("CIB_")}
     mon_env["CIB_file"] = str(cib)
     mon_argv = [crm_mon, "--output-as=xml", "-1"]
@@ -96,11 +97,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ratio = m_model / m_mon
     print(f"CIB: {cib.name if not args.cib else args.cib} ({size / 1024 / 1024:.2f} MiB, "
           f"{len(listed_model)} nodes)")
-    print(f"model   python -m remotectl.pacemaker.nodes : median {m_model * 1000:7.1f} ms "
+    print(f"remotectl --cib CIB nodes --json         : median {m_model * 1000:7.1f} ms "
           f"(min {min(model_times) * 1000:.1f}, max {max(model_times) * 1000:.1f}, {args.runs} runs)")
     print(f"crm_mon CIB_file=... crm_mon --output-as=xml -1: median {m_mon * 1000:7.1f} ms "
           f"(min {min(mon_times) * 1000:.1f}, max {max(mon_times) * 1000:.1f}, {args.runs} runs)")
-    print(f"ratio model/crm_mon: {ratio:.2f}x (target <= {TARGET}x): {'OK' if ratio <= TARGET else 'MISSED'}")
+    print(f"ratio remotectl/crm_mon: {ratio:.2f}x (target <= {TARGET}x): {'OK' if ratio <= TARGET else 'MISSED'}")
     print(f"node states agree with crm_mon: {'yes' if agree else 'NO'}")
     tmp.cleanup()
     if args.check and (ratio > TARGET or not agree):
