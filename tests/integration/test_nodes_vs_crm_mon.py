@@ -1,6 +1,6 @@
 """The offline node model must agree with Pacemaker's own crm_mon.
 
-For every CIB in ``tests/data/cib/*.xml`` (and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
+For every CIB in ``tests/data/cib/*.xml`` and ``tests/data/cib-lab/*.xml`` (and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
 directory, e.g. a checkout of Pacemaker's ``cts/scheduler/xml``), run ``CIB_file=F crm_mon --output-as=xml -1``
 on a copy of the file, turn crm_mon's ``<nodes>`` into (name, type, online, standby, maintenance, unclean) and
 compare with ``nodes_from_cib(F)``. New files dropped into ``tests/data/cib`` (lab dumps: ``cibadmin -Q > F``)
@@ -35,12 +35,14 @@ from remotectl.reports import RemotectlError
 from tests.integration.conftest import require
 
 CIB_DIR = Path(__file__).resolve().parents[1] / "data" / "cib"
+LAB_DUMP_DIR = Path(__file__).resolve().parents[1] / "data" / "cib-lab"  # cibadmin -Q of the lab in various states
+OUR_FIXTURES = sorted(CIB_DIR.glob("*.xml")) + sorted(LAB_DUMP_DIR.glob("*.xml"))
 EXTRA_ENV = "REMOTECTL_EXTRA_CIB_DIR"
 FIELDS = ("type", "online", "standby", "maintenance", "unclean")
 
 
 def _cases() -> List:
-    cases = [pytest.param(p, False, id=f"cib/{p.name}") for p in sorted(CIB_DIR.glob("*.xml"))]
+    cases = [pytest.param(p, False, id=f"{p.parent.name}/{p.name}") for p in OUR_FIXTURES]
     extra = os.environ.get(EXTRA_ENV)
     if extra:
         extra_dir = Path(extra)
@@ -124,7 +126,7 @@ def test_offline_model_agrees_with_crm_mon(cib: Path, extra: bool, tmp_path: Pat
     assert actual == expected, f"{cib.name}: the offline model disagrees with crm_mon:\n{_diff(expected, actual)}"
 
 
-@pytest.mark.parametrize("cib", sorted(CIB_DIR.glob("*.xml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("cib", OUR_FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_live_path_matches_offline_path(cib: Path, tmp_path: Path) -> None:
     """``nodes_from_crm_mon(crm_mon, cib)`` (what a live cluster uses) gives the same full records, including
     resource, address, port and host, as the offline model for our fixtures."""
