@@ -2,7 +2,7 @@
 
 The lab is shared: every test here works on TEST_PATH (/etc/pacemaker/authkey.remotectl-test) and removes it, except
 test_rotate_the_real_key_keeps_the_cluster_online, which replaces the key the cluster uses on every node and puts
-the lab's key back afterwards. While it runs (about 4 minutes), other tests that compare node keys with the lab's
+the lab's key back afterwards. While it runs (about 2.5 minutes), other tests that compare node keys with the lab's
 key file (PSK checks) would see a different key, so it only runs with REMOTECTL_LAB_DISRUPTIVE=1.
 """
 
@@ -233,8 +233,29 @@ def test_sigkill_midway_on_the_lab_leaves_old_or_new(lab, test_files, tmp_path):
     assert seen["old"] and seen["new"]
 
 
+def test_rotate_on_a_test_path_of_every_node(lab, test_files):
+    """rotate without TARGETs works on every node the cluster knows (here at TEST_PATH, so the cluster's own key
+    is not touched): plan first, same new key everywhere, old key kept as a backup on each node."""
+    result = rctl(lab, "authkey", "rotate", "--path", TEST_PATH)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert out.index("Plan:") < out.index("rotated: every node has")
+    for name in ("node1", "remote1", "remote2", "guest1"):
+        assert f"- {name}" in out
+    new = host_file(lab, "node1").read_bytes()
+    assert len(new) == 256 and new != test_files
+    for name in lab.node_names:
+        assert host_file(lab, name).read_bytes() == new
+        assert owner_of(host_file(lab, name)) == (0o400, "hacluster", "haclient")
+        backups = [e for e in os.listdir(lab.node_etc_pacemaker(name)) if e.startswith(NAME + ".bak-")]
+        assert len(backups) == 1 and host_file(lab, name, backups[0]).read_bytes() == test_files
+    assert model.fingerprint(new) in out
+    for form in leak_forms(new):
+        assert form not in result.stdout and form not in result.stderr
+
+
 @pytest.mark.skipif(os.environ.get("REMOTECTL_LAB_DISRUPTIVE") != "1",
-                    reason="changes the key the lab cluster uses on every node for ~4 minutes; "
+                    reason="changes the key the lab cluster uses on every node for ~2.5 minutes; "
                            "set REMOTECTL_LAB_DISRUPTIVE=1 when nobody else is using the lab")
 def test_rotate_the_real_key_keeps_the_cluster_online(lab):
     original = lab.authkey.read_bytes()
