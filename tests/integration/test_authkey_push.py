@@ -294,3 +294,26 @@ def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp
         assert host.read() == final
         assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
     assert outcomes["old"] > 0 and outcomes["new"] > 0, outcomes
+
+
+def test_next_push_removes_temp_files_left_by_a_killed_writer(fresh, tmp_path):
+    """A writer killed hard on the node (not just the client) leaves its private temp file; the next push removes
+    it because its writer pid is gone, and leaves alone the temp file of a writer that is still running."""
+    host = fresh.hosts[0]
+    directory = os.path.dirname(KEY_PATH)
+    script = f'umask 077; t=$(mktemp "{directory}/.remotectl.$$.XXXXXXXX"); chmod 400 "$t"; echo partial > "$t"'
+    assert host.run(script).returncode == 0  # its shell has exited: a dead writer
+    alive = subprocess.Popen(["nsenter", "-t", str(host.process.pid), "-m", "--", "sh", "-c",
+                              f'umask 077; : > "{directory}/.remotectl.$$.livewriter"; exec sleep 30'])
+    try:
+        time.sleep(0.3)
+        assert len([n for n in host.listdir() if n.startswith(".remotectl.")]) == 2
+        result = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, os.urandom(256)), "--path",
+                           KEY_PATH, fresh.destinations[0], "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["nodes"][0]["removed_temp_files"] == 1
+        assert [n for n in host.listdir() if n.startswith(".remotectl.")] == [f".remotectl.{alive.pid}.livewriter"]
+    finally:
+        alive.kill()
+        alive.wait()
+        host.run(f'rm -f "{directory}"/.remotectl.*')
