@@ -108,3 +108,22 @@ def resource_fail(resource: str, node: str) -> List[str]:
     """Record a (simulated) failure of resource on node, as Pacemaker does to a guest node's container when it
     fences the guest; the scheduler then recovers the resource."""
     return ["crm_resource", "--fail", f"--resource={resource}", f"--node={node}"]
+
+
+def failure_detail(stdout: str, stderr: str) -> str:
+    """The one line worth showing from a failed tool: with --output-as=xml the explanation is inside
+    <status message=…><errors><error>…</error></errors> on stdout, not on stderr."""
+    import html
+    import re
+
+    if stdout.lstrip().startswith("<pacemaker-result"):
+        errors = re.findall(r"<error>(.*?)</error>", stdout, re.S)
+        if errors:
+            return html.unescape(errors[-1].strip())
+        status = re.search(r'<status [^>]*message="([^"]*)"', stdout)
+        if status:
+            return html.unescape(status.group(1))
+    for line in (stderr or stdout).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""

@@ -45,7 +45,8 @@ class ClusterClient:
             raise ClusterError(f"{self.name}: {argv[0]} is not installed there (is this a Pacemaker cluster node?)")
         if result.rc != 0:
             raise ClusterError(
-                f"{self.name}: {argv[0]} failed ({tools.exit_meaning(result.rc)}): {result.first_error_line()}"
+                f"{self.name}: {argv[0]} failed ({tools.exit_meaning(result.rc)}): "
+                f"{tools.failure_detail(result.stdout, result.stderr) or f'exit status {result.rc}'}"
             )
         return result
 

@@ -69,3 +69,16 @@ def test_env_var_selects_the_cib():
     result = remotectl_cli("nodes", "--type", "guest", "--json", env=env)
     assert result.returncode == 0
     assert [node["type"] for node in json.loads(result.stdout)["nodes"]] == ["guest"]
+
+
+def test_tool_failure_detail_comes_from_the_xml_status():
+    from remotectl.pacemaker.tools import failure_detail
+
+    xml = ('<pacemaker-result api-version="2.25" request="crm_mon">\n  <status code="102" message="Not connected">\n'
+           "    <errors>\n      <error>error: Could not connect to launcher</error>\n"
+           "      <error>crm_mon: Connection to cluster failed: Connection refused</error>\n"
+           "    </errors>\n  </status>\n</pacemaker-result>\n")
+    assert failure_detail(xml, "") == "crm_mon: Connection to cluster failed: Connection refused"
+    assert failure_detail('<pacemaker-result><status code="105" message="No such object"/></pacemaker-result>',
+                          "") == "No such object"
+    assert failure_detail("", "\nError: it broke\nmore") == "Error: it broke"
