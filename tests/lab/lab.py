@@ -214,6 +214,17 @@ def _terminate(procs: Sequence[Tuple[int, int]], timeout: float) -> None:
         _wait_gone(procs, 5)
 
 
+def _remove_ipc_leftovers(procs: Sequence[Tuple[int, int]]) -> None:
+    """Remove the libqb IPC buffers and corosync blackbox that dead lab daemons left in /dev/shm. They are named
+    after the server's pid (qb-PID-CLIENT-..., qb-corosync-PID-blackbox-...); a daemon killed with SIGKILL (a crash,
+    a CI timeout) cannot remove them itself, and the blackbox alone holds 8 MB of RAM."""
+    dead = {pid for pid, start in procs if not _alive(pid, start)}
+    for entry in Path("/dev/shm").iterdir():
+        match = re.match(r"qb-(?:corosync-)?(\d+)-", entry.name)
+        if match and int(match.group(1)) in dead:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
 def _listening(port: int, address: Optional[str] = None, pid: str = "self") -> bool:
     """Whether a TCP socket listens on port (on address, or on a wildcard) in the network namespace of pid.
 
@@ -1080,8 +1091,10 @@ class Lab:
             except Exception as exc:  # noqa: BLE001 - collected and re-raised below
                 errors.append(f"{what}: {exc}")
 
-        # pacemakerd stops the resources and connections itself; give it time before killing its children.
         started = time.monotonic()
+        recorded = [proc for name in self._process_names() for proc in [self._read_pid(name)] if proc]
+        recorded += self._recorded_family("pacemakerd")
+        # pacemakerd stops the resources and connections itself; give it time before killing its children.
         step("pacemakerd", lambda: self._stop_process("pacemakerd", timeout=60))
         self._progress(started, "pacemakerd stopped")
         step("corosync", lambda: self._stop_process("corosync", timeout=20))
@@ -1092,6 +1105,7 @@ class Lab:
             if netns in present:
                 step(f"netns {netns}", lambda netns=netns: self._delete_netns(netns))
             step(f"/etc/netns/{netns}", lambda netns=netns: shutil.rmtree(NETNS_ETC / netns, ignore_errors=True))
+        step("/dev/shm", lambda: _remove_ipc_leftovers(recorded))
         if self.state_dir.is_dir():
             step("host files", self._restore_host)
             for leftover in self.run_dir.iterdir() if self.run_dir.is_dir() else ():
