@@ -174,51 +174,9 @@ def outcome_exit(results: Sequence) -> int:
 
 # -- generate / fingerprint (local) -------------------------------------------------------------------------------
 @dataclass
-class GenerateResult:
-    path: Optional[str]  # None: written to stdout
-    size: int
-    fingerprint: str
-    mode: Optional[int]
-    owner: Optional[str]
-    group: Optional[str]
-    reports: List[Report] = field(default_factory=list)
+class KeyFileResult:
+    """A local key file that generate wrote or fingerprint read (path "-" and no mode/owner for stdin)."""
 
-    def to_json(self) -> dict:
-        return {"path": self.path, "size": self.size, "fingerprint": self.fingerprint,
-                "mode": model.format_mode(self.mode), "owner": self.owner, "group": self.group}
-
-
-def generate_key(size: int = model.DEFAULT_KEY_BYTES) -> bytes:
-    error = model.key_size_error(size)
-    if error:
-        raise RemotectlError(error)
-    return os.urandom(size)
-
-
-def generate_to_file(path: str, *, size: int, force: bool, mode: int = model.KEY_MODE) -> GenerateResult:
-    """Write a new random key to a local file, atomically, with its final mode (and hacluster:haclient when run
-    as root and those exist) before any byte is written. Refuses to replace an existing file unless force."""
-    reporter = Reporter()
-    path = os.path.abspath(path)
-    if not force and os.path.lexists(path):
-        raise RefusedError(f"{path} already exists; pass --force to replace it")
-    warning = model.key_size_warning(size)
-    if warning:
-        reporter.warning(warning)
-    owner_ids = None
-    if os.geteuid() == 0:
-        owner_ids = localfiles.account_ids(model.KEY_OWNER, model.KEY_GROUP)
-        if owner_ids is None:
-            reporter.warning(f"no {model.KEY_OWNER} user or {model.KEY_GROUP} group here: the key is owned by root")
-    data = generate_key(size)
-    localfiles.write_secret_file(path, data, mode=mode, owner=owner_ids, overwrite=force)
-    info = localfiles.file_info(path)
-    return GenerateResult(path, len(data), model.fingerprint(data), info.mode, info.owner, info.group,
-                          reporter.reports)
-
-
-@dataclass
-class FingerprintResult:
     path: str
     fingerprint: str
     size: int
@@ -232,6 +190,48 @@ class FingerprintResult:
                 "mode": model.format_mode(self.mode), "owner": self.owner, "group": self.group}
 
 
+def _check_size(size: int, reporter: Reporter) -> None:
+    """Refuse a key size Pacemaker cannot use; warn about one that some clients cannot use."""
+    error = model.key_size_error(size)
+    if error:
+        raise RemotectlError(error)
+    warning = model.key_size_warning(size)
+    if warning:
+        reporter.warning(warning)
+
+
+def _warn_if_world_readable(path: str, mode: int, reporter: Reporter) -> None:
+    if mode & 0o004:
+        reporter.warning(f"{path} is world-readable (mode {model.format_mode(mode)})")
+
+
+def generate_key(size: int = model.DEFAULT_KEY_BYTES) -> bytes:
+    error = model.key_size_error(size)
+    if error:
+        raise RemotectlError(error)
+    return os.urandom(size)
+
+
+def generate_to_file(path: str, *, size: int, force: bool, mode: int = model.KEY_MODE) -> KeyFileResult:
+    """Write a new random key to a local file, atomically, with its final mode (and hacluster:haclient when run
+    as root and those exist) before any byte is written. Refuses to replace an existing file unless force."""
+    reporter = Reporter()
+    path = os.path.abspath(path)
+    if not force and os.path.lexists(path):
+        raise RefusedError(f"{path} already exists; pass --force to replace it")
+    _check_size(size, reporter)
+    owner_ids = None
+    if os.geteuid() == 0:
+        owner_ids = localfiles.account_ids(model.KEY_OWNER, model.KEY_GROUP)
+        if owner_ids is None:
+            reporter.warning(f"no {model.KEY_OWNER} user or {model.KEY_GROUP} group here: the key is owned by root")
+    data = generate_key(size)
+    localfiles.write_secret_file(path, data, mode=mode, owner=owner_ids, overwrite=force)
+    info = localfiles.file_info(path)
+    return KeyFileResult(path, model.fingerprint(data), len(data), info.mode, info.owner, info.group,
+                         reporter.reports)
+
+
 def read_key(path: str) -> Tuple[bytes, List[Report]]:
     """A local key file (for --key and fingerprint), size-checked; warns when it is world-readable."""
     reporter = Reporter()
@@ -240,28 +240,25 @@ def read_key(path: str) -> Tuple[bytes, List[Report]]:
     if error:
         raise RemotectlError(f"{path}: {error}")
     try:
-        info = localfiles.file_info(path)
-        if info.mode & 0o004:
-            reporter.warning(f"{path} is world-readable (mode {model.format_mode(info.mode)})")
+        _warn_if_world_readable(path, localfiles.file_info(path).mode, reporter)
     except RemotectlError:
         pass
     return data, reporter.reports
 
 
-def fingerprint_file(path: str) -> FingerprintResult:
+def fingerprint_file(path: str) -> KeyFileResult:
     reporter = Reporter()
     data = localfiles.read_secret_file(path, model.MAX_KEY_BYTES)
     if not data:
         reporter.warning(f"{path} is empty: Pacemaker treats an empty key file as no key")
     info = localfiles.file_info(path)
-    if info.mode & 0o004:
-        reporter.warning(f"{path} is world-readable (mode {model.format_mode(info.mode)})")
-    return FingerprintResult(path, model.fingerprint(data), len(data), info.mode, info.owner, info.group,
-                             reporter.reports)
+    _warn_if_world_readable(path, info.mode, reporter)
+    return KeyFileResult(path, model.fingerprint(data), len(data), info.mode, info.owner, info.group,
+                         reporter.reports)
 
 
-def fingerprint_bytes(data: bytes, label: str = "-") -> FingerprintResult:
-    return FingerprintResult(label, model.fingerprint(data), len(data), None, None, None, [])
+def fingerprint_bytes(data: bytes, label: str = "-") -> KeyFileResult:
+    return KeyFileResult(label, model.fingerprint(data), len(data), None, None, None, [])
 
 
 # -- per-node probes ----------------------------------------------------------------------------------------------
@@ -403,6 +400,13 @@ def _without_prefix(message: Optional[str], target: Target) -> Optional[str]:
     return message
 
 
+def _active_runners(targets: Sequence[Target],
+                    runner_factory: RunnerFactory) -> Tuple[List[Target], Dict[str, Runner]]:
+    """The targets that are not skipped, and a runner for each of their destinations."""
+    active = [t for t in targets if not t.skip]
+    return active, {t.destination: runner_factory(t.destination) for t in active}
+
+
 def _failed_connect(target: Target, message: str) -> NodeKeyResult:
     return NodeKeyResult(target.node, target.destination, target.type, ok=False, status="failed",
                          error=_without_prefix(message, target))
@@ -413,16 +417,10 @@ def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: byt
     from remotectl.transport.fanout import fan_out
 
     reporter = Reporter()
-    error = model.key_size_error(len(data))
-    if error:
-        raise RemotectlError(error)
-    warning = model.key_size_warning(len(data))
-    if warning:
-        reporter.warning(warning)
+    _check_size(len(data), reporter)
     if not options.stamp:
         options.stamp = backup_stamp()
-    active = [t for t in targets if not t.skip]
-    runners = {t.destination: runner_factory(t.destination) for t in active}
+    active, runners = _active_runners(targets, runner_factory)
     outcomes = fan_out(lambda t: push_one(t, runners[t.destination], data, options), active,
                        workers=workers, on_done=on_done)
     by_target = {id(o.item): (o.value if o.ok else _failed_connect(o.item, o.error)) for o in outcomes}
@@ -542,8 +540,7 @@ def verify_keys(targets: Sequence[Target], runner_factory: RunnerFactory, *, pat
     from remotectl.transport.fanout import fan_out
 
     reporter = Reporter()
-    active = [t for t in targets if not t.skip]
-    runners = {t.destination: runner_factory(t.destination) for t in active}
+    active, runners = _active_runners(targets, runner_factory)
     outcomes = fan_out(lambda t: verify_one(t, runners[t.destination], path), active, workers=workers,
                        on_done=on_done)
     by_target: Dict[int, VerifyNodeResult] = {}
@@ -793,16 +790,14 @@ def rotate_plan(targets: Sequence[Target], pre: Dict[str, _Preflight], steps: Se
             lines.append(f"   - {t.node}: skipped ({t.skip})")
     lines.append("3. on any failure, restore the backup on every node already changed")
     needed = [s for s in steps if s.needed]
-    if needed and restart:
-        lines.append("4. restart the daemons that keep the key for their lifetime, with maintenance-mode=true "
-                     "around them:")
-        for s in needed:
-            lines.append(f"   - {s.node}: {' '.join(s.argv)} ({s.reason})")
-    elif needed:
-        lines.append("4. NOT restarting (no --restart): these nodes keep the old key in memory until their daemon "
-                     "restarts:")
-        for s in needed:
-            lines.append(f"   - {s.node}: {' '.join(s.argv)} ({s.reason})")
+    if needed:
+        if restart:
+            lines.append("4. restart the daemons that keep the key for their lifetime, with maintenance-mode=true "
+                         "around them:")
+        else:
+            lines.append("4. NOT restarting (no --restart): these nodes keep the old key in memory until their "
+                         "daemon restarts:")
+        lines.extend(f"   - {s.node}: {' '.join(s.argv)} ({s.reason})" for s in needed)
     else:
         lines.append(f"4. no restart needed: every node re-reads the key within {model.CACHE_SECONDS} s; "
                      "established connections stay up")
@@ -817,16 +812,10 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
     from remotectl.transport.fanout import fan_out
 
     reporter = Reporter()
-    error = model.key_size_error(size)
-    if error:
-        raise RemotectlError(error)
-    warning = model.key_size_warning(size)
-    if warning:
-        reporter.warning(warning)
-    active = [t for t in targets if not t.skip]
+    _check_size(size, reporter)
+    active, runners = _active_runners(targets, runner_factory)
     if not active:
         raise RemotectlError("no nodes to rotate the key on")
-    runners = {t.destination: runner_factory(t.destination) for t in active}
     stamp = backup_stamp()
 
     # preflight: every node must be reachable and writable before anything changes

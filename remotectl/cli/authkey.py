@@ -41,6 +41,16 @@ def _load(app, targets, all_nodes, reporter):
     return load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
 
 
+def _json_or_reports(out, json_mode, result, reports):
+    """With --json, print the whole result as the JSON document and return True (nothing more to print);
+    otherwise print the reports and return False, for the caller to go on with the human output."""
+    if json_mode:
+        out.json_document(result.to_json(), reports)
+        return True
+    out.reports(reports)
+    return False
+
+
 @click.group("authkey")
 def authkey_group():
     """Generate, fingerprint, push, verify and rotate the Pacemaker remote authkey.
@@ -84,10 +94,8 @@ def generate_command(app, output, size, force, json_mode):
         out.error_line(f"wrote a {size}-byte key to stdout: {fingerprint(data)}")
         return ExitCode.OK
     result = actions.generate_to_file(output, size=size, force=force)
-    if json_mode:
-        out.json_document(result.to_json(), result.reports)
+    if _json_or_reports(out, json_mode, result, result.reports):
         return ExitCode.OK
-    out.reports(result.reports)
     out.line(f"wrote a new {result.size}-byte key to {result.path} "
              f"({result.owner}:{result.group} {result.to_json()['mode']})")
     out.line(result.fingerprint)
@@ -115,10 +123,7 @@ def fingerprint_command(app, path, json_mode):
         result = actions.fingerprint_bytes(data)
     else:
         result = actions.fingerprint_file(path)
-    if json_mode:
-        out.json_document(result.to_json(), result.reports)
-    else:
-        out.reports(result.reports)
+    if not _json_or_reports(out, json_mode, result, result.reports):
         out.line(result.fingerprint)
     return ExitCode.OK
 
@@ -152,12 +157,9 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     options = actions.PushOptions(path=remote_path, dry_run=dry_run, backup=not no_backup)
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
         result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
-    reports = reporter.reports + result.reports
     code = actions.outcome_exit(result.nodes)
-    if json_mode:
-        out.json_document(result.to_json(), reports)
+    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
-    out.reports(reports)
     rows = [(n.node, n.status, _short(n.fingerprint), n.to_json()["mode"],
              f"{n.owner}:{n.group}" if n.owner else None, n.path, n.error or n.message) for n in result.nodes]
     out.table(["NODE", "STATUS", "FINGERPRINT", "MODE", "OWNER", "PATH", "DETAIL"], rows,
@@ -205,12 +207,9 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
     with out.progress(len([t for t in resolved if not t.skip]), "checking authkeys") as advance:
         result = actions.verify_keys(resolved, app.ssh_runner, path=remote_path, key=key, key_path=key_path,
                                      on_done=lambda _o: advance())
-    reports = reporter.reports + result.reports
     code = result.exit_code()
-    if json_mode:
-        out.json_document(result.to_json(), reports)
+    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
-    out.reports(reports)
     rows = []
     for n in result.nodes:
         if n.status == "failed":
@@ -294,12 +293,9 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
         result = actions.rotate_key(resolved, app.ssh_runner, size=size, path=remote_path, dry_run=dry_run,
                                     restart=restart, restarter=restarter, on_done=lambda _o: advance(),
                                     on_plan=show_plan)
-    reports = reporter.reports + result.reports
     code = result.exit_code()
-    if json_mode:
-        out.json_document(result.to_json(), reports)
+    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
-    out.reports(reports)
     if result.dry_run:
         out.line("dry run: nothing was changed")
         return code

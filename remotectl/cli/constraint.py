@@ -72,17 +72,23 @@ def _render_change(app, json_mode, result):
     return result.exit_code
 
 
-def _score_help(verb: str, sign: str) -> str:
-    return f"How strongly to {verb} NODE: an integer > 0 or INFINITY (default INFINITY; stored as {sign}SCORE)."
+def _location_command(verb: str, sign: str, force_help: str):
+    """`constraint prefer|avoid RSC NODE [--score S] [--force] [--json]`: the same arguments, worded for verb."""
+
+    def decorate(func):
+        func = pass_app(func)
+        func = json_option(func)
+        func = click.option("--force", is_flag=True, help=force_help)(func)
+        func = click.option("--score", metavar="S", help=f"How strongly to {verb} NODE: an integer > 0 or INFINITY "
+                                                        f"(default INFINITY; stored as {sign}SCORE).")(func)
+        func = click.argument("node", metavar="NODE", shell_complete=complete_node_names)(func)
+        func = click.argument("resource", metavar="RSC", shell_complete=complete_resource_ids)(func)
+        return constraint_group.command(verb)(func)
+
+    return decorate
 
 
-@constraint_group.command("prefer")
-@click.argument("resource", metavar="RSC", shell_complete=complete_resource_ids)
-@click.argument("node", metavar="NODE", shell_complete=complete_node_names)
-@click.option("--score", metavar="S", help=_score_help("prefer", ""))
-@click.option("--force", is_flag=True, help="Create it even if RSC or NODE does not exist or it can never apply.")
-@json_option
-@pass_app
+@_location_command("prefer", "", "Create it even if RSC or NODE does not exist or it can never apply.")
 def prefer_command(app, resource, node, score, force, json_mode):
     """Make RSC prefer NODE (location constraint with a positive score).
 
@@ -95,13 +101,7 @@ def prefer_command(app, resource, node, score, force, json_mode):
     return _render_change(app, json_mode, add_location(app.cluster(), resource, node, score, force=force))
 
 
-@constraint_group.command("avoid")
-@click.argument("resource", metavar="RSC", shell_complete=complete_resource_ids)
-@click.argument("node", metavar="NODE", shell_complete=complete_node_names)
-@click.option("--score", metavar="S", help=_score_help("avoid", "-"))
-@click.option("--force", is_flag=True, help="Create it even if RSC or NODE does not exist.")
-@json_option
-@pass_app
+@_location_command("avoid", "-", "Create it even if RSC or NODE does not exist.")
 def avoid_command(app, resource, node, score, force, json_mode):
     """Make RSC avoid NODE (location constraint with a negative score; INFINITY bans it from NODE)."""
     from remotectl.actions.constraint import add_location

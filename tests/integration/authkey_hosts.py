@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
-from tests.integration.sshd import SSHD, free_port, keygen
+from tests.integration.sshd import (SSHD, Sshd, client_key, free_port, keygen, known_hosts_line, stop_sshd,
+                                    wait_listening, write_config)
 
 KEY_DIR = "/run/remotectl-authkey-test"
 KEY_PATH = f"{KEY_DIR}/etc/authkey"
@@ -28,14 +28,8 @@ def available() -> bool:
 
 
 @dataclass
-class Host:
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def destination(self) -> str:
-        return f"root@127.0.0.1:{self.port}"
+class Host(Sshd):
+    """One of the sshds (root@127.0.0.1:port), with the files of its own mount namespace at hand."""
 
     def _ns(self, argv: List[str], data: bytes = b"") -> subprocess.CompletedProcess:
         return subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "--", *argv], input=data,
@@ -91,59 +85,35 @@ class Hosts:
                 str(self.known_hosts)]
 
     def stop(self) -> None:
-        for host in self.hosts:
-            host.process.terminate()
-        for host in self.hosts:
-            try:
-                host.process.wait(5)
-            except subprocess.TimeoutExpired:
-                host.process.kill()
-                host.process.wait()
+        stop_sshd(*self.hosts)
 
 
 def start_hosts(workdir: Path, count: int) -> Hosts:
     workdir.mkdir(parents=True, exist_ok=True)
-    keygen(workdir / "client_ed25519", "remotectl-authkey-client")
-    authorized = workdir / "authorized_keys"
-    shutil.copy(workdir / "client_ed25519.pub", authorized)
-    authorized.chmod(0o600)
+    authorized = client_key(workdir, "remotectl-authkey-client")
+    known_hosts = workdir / "known_hosts"
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     hosts: List[Host] = []
-    known: List[str] = []
     try:
         for index in range(count):
             host_key = workdir / f"host{index}_ed25519"
             keygen(host_key, f"remotectl-authkey-host{index}")
             port = free_port()
             config = workdir / f"sshd{index}.conf"
-            config.write_text(
-                f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile none\n"
-                "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                f"PubkeyAuthentication yes\nAuthorizedKeysFile {authorized}\nStrictModes no\nUsePAM no\n"
-                "MaxStartups 100:30:200\nMaxSessions 100\nSubsystem sftp internal-sftp\nLogLevel INFO\n")
+            write_config(config, port=port, host="127.0.0.1", host_key=host_key, pid_file="none",
+                         authorized=authorized, log_level="INFO", extra="MaxStartups 100:30:200\nMaxSessions 100\n")
             log = workdir / f"sshd{index}.log"
             inner = (f'mkdir -p {KEY_DIR} && mount -t tmpfs -o mode=0755,size=16m remotectl-test {KEY_DIR} '
                      f'&& exec {SSHD} -D -e -f "$0"')
             process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner,
                                         str(config)], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-            hosts.append(Host(port, process, log))
-            pub = (workdir / f"host{index}_ed25519.pub").read_text().split()
-            known.append(f"[127.0.0.1]:{port} {pub[0]} {pub[1]}")
+            hosts.append(Host("127.0.0.1", port, "root", workdir / "client_ed25519", known_hosts,
+                              workdir / f"host{index}_ed25519.pub", process, log))
         deadline = time.monotonic() + 15
         for host in hosts:
-            while True:
-                if host.process.poll() is not None:
-                    raise RuntimeError(f"sshd exited: {host.log.read_text()[-2000:]}")
-                try:
-                    socket.create_connection(("127.0.0.1", host.port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"sshd on {host.port} did not start: {host.log.read_text()[-2000:]}")
-                    time.sleep(0.05)
+            wait_listening(host, deadline)
     except BaseException:
-        Hosts(hosts, workdir, workdir, workdir).stop()
+        stop_sshd(*hosts)
         raise
-    known_hosts = workdir / "known_hosts"
-    known_hosts.write_text("\n".join(known) + "\n")
+    known_hosts.write_text("".join(known_hosts_line(h.host, h.port, h.host_key_pub) + "\n" for h in hosts))
     return Hosts(hosts, workdir / "client_ed25519", known_hosts, workdir)

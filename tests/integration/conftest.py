@@ -15,6 +15,14 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_probe_servers(**needs: bool) -> None:
+    """require() every real component the probe_servers servers need here (needs: need_sshd, need_gnutls_serv)."""
+    from tests.integration.probe_servers import missing_requirements
+
+    missing = missing_requirements(**needs)
+    require(not missing, "; ".join(missing))
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory):
     require(os.path.exists(SSHD) and shutil.which("ssh-keygen") is not None, "OpenSSH sshd/ssh-keygen not installed")

@@ -47,6 +47,14 @@ def missing_requirements(need_sshd=False, need_gnutls_serv=False):
     return missing
 
 
+def make_key(path, size):
+    """A private file of size random bytes, as a key for remoted and the probes; its path as a str."""
+    with open(path, "wb") as handle:
+        handle.write(os.urandom(size))
+    os.chmod(path, 0o600)
+    return str(path)
+
+
 def free_port(host):
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -6,7 +6,6 @@ the lab's key back afterwards. While it runs (about 2.5 minutes), other tests th
 key file (PSK checks) would see a different key, so it only runs with REMOTECTL_LAB_DISRUPTIVE=1.
 """
 
-import base64
 import grp
 import json
 import os
@@ -14,27 +13,22 @@ import pwd
 import random
 import signal
 import stat
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from remotectl.pacemaker import authkey as model
+from tests.integration.authkey_helpers import key_file, leak_forms, remotectl, wait_for_remote_writers
 
 pytestmark = pytest.mark.lab
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEST_PATH = "/etc/pacemaker/authkey.remotectl-test"
 NAME = os.path.basename(TEST_PATH)
 
 
 def rctl(lab, *args, popen=False):
-    argv = [sys.executable, "-m", "remotectl", *lab.remotectl_ssh_options, *args]
-    if popen:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    return subprocess.run(argv, capture_output=True, check=False, cwd=REPO, timeout=180)
+    return remotectl(lab.remotectl_ssh_options, *args, popen=popen, timeout=180)
 
 
 def host_file(lab, name, filename=NAME):
@@ -53,10 +47,6 @@ def put(path, data, mode=0o640, owner="root", group="haclient"):
     path.chmod(mode)
 
 
-def leak_forms(key):
-    return [key.hex().encode(), base64.b64encode(key), key[:64]]
-
-
 @pytest.fixture
 def test_files(lab):
     """Every node starts with an 'old' test key at TEST_PATH; all test files are removed afterwards."""
@@ -69,35 +59,6 @@ def test_files(lab):
         for entry in os.listdir(directory):
             if entry == NAME or entry.startswith(NAME + ".bak-"):
                 (directory / entry).unlink()
-
-
-def wait_for_remote_writers(path=None, timeout=30.0):
-    """After a SIGKILL of remotectl, the remote write scripts that had already received the whole key still finish
-    their rename (that is the point of the atomic write); wait until no process on this machine has the target
-    path on its command line, so the files are checked in their final state."""
-    needle = (path or TEST_PATH).encode()
-    deadline = time.monotonic() + timeout
-    while True:
-        busy = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit() and int(pid) != os.getpid():
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        if needle in handle.read():
-                            busy.append(pid)
-                except OSError:
-                    continue
-        if not busy:
-            return
-        assert time.monotonic() < deadline, f"remote writers still running: {busy}"
-        time.sleep(0.05)
-
-
-def keyfile(tmp_path, data, name="key"):
-    path = tmp_path / name
-    path.write_bytes(data)
-    path.chmod(0o400)
-    return str(path)
 
 
 def test_verify_the_real_key_by_name_read_only(lab):
@@ -114,7 +75,7 @@ def test_verify_the_real_key_by_name_read_only(lab):
 
 def test_push_to_all_nodes_then_unchanged_then_one_unreachable(lab, test_files, tmp_path):
     new = os.urandom(256)
-    first = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, new), "--path", TEST_PATH, "--all", "--json")
+    first = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, new), "--path", TEST_PATH, "--all", "--json")
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)
     assert [(n["node"], n["status"]) for n in doc["nodes"]] == [
@@ -126,13 +87,13 @@ def test_push_to_all_nodes_then_unchanged_then_one_unreachable(lab, test_files, 
         assert (entry["mode"], entry["owner"], entry["group"]) == ("0400", "hacluster", "haclient")
         backup = host_file(lab, entry["node"], os.path.basename(entry["backup"]))
         assert backup.read_bytes() == test_files and owner_of(backup)[0] & 0o077 == 0
-    second = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, new), "--path", TEST_PATH, "--all", "--json")
+    second = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, new), "--path", TEST_PATH, "--all", "--json")
     assert second.returncode == 0
     assert [n["status"] for n in json.loads(second.stdout)["nodes"]] == ["unchanged"] * 4
     newer = os.urandom(256)
     lab.block_forwarder("remote2", 22)  # only remote2's sshd; its remoted and the cluster are not touched
     try:
-        third = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, newer, "k3"), "--path", TEST_PATH, "--all",
+        third = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, newer, "k3"), "--path", TEST_PATH, "--all",
                      "--json")
     finally:
         lab.unblock_forwarder("remote2", 22)
@@ -148,7 +109,7 @@ def test_push_to_all_nodes_then_unchanged_then_one_unreachable(lab, test_files, 
 
 def test_verify_detects_one_byte_difference_and_mode_0644(lab, test_files, tmp_path):
     good = os.urandom(256)
-    pushed = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, good), "--path", TEST_PATH, "--all")
+    pushed = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, good), "--path", TEST_PATH, "--all")
     assert pushed.returncode == 0, pushed.stderr
     ok = rctl(lab, "authkey", "verify", "--path", TEST_PATH, "--all", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["consistent"] is True
@@ -190,7 +151,7 @@ def test_key_is_never_on_a_command_line_during_a_push(lab, test_files, tmp_path)
     thread = threading.Thread(target=scan)
     thread.start()
     try:
-        result = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, new), "--path", TEST_PATH, "--all")
+        result = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, new), "--path", TEST_PATH, "--all")
     finally:
         stop.set()
         thread.join()
@@ -202,19 +163,19 @@ def test_key_is_never_on_a_command_line_during_a_push(lab, test_files, tmp_path)
 def test_sigkill_midway_on_the_lab_leaves_old_or_new(lab, test_files, tmp_path):
     rng = random.Random(11)
     start = time.monotonic()
-    assert rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, os.urandom(65536), "p"), "--path", TEST_PATH,
+    assert rctl(lab, "authkey", "push", "--key", key_file(tmp_path, os.urandom(65536), "p"), "--path", TEST_PATH,
                 "--all", "--no-backup").returncode == 0
     duration = time.monotonic() - start
     previous = {n: host_file(lab, n).read_bytes() for n in lab.node_names}
     seen = {"old": 0, "new": 0}
     for round_number in range(12):
         new = os.urandom(65536)
-        process = rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, new, f"k{round_number}"), "--path",
+        process = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, new, f"k{round_number}"), "--path",
                        TEST_PATH, "--all", "--no-backup", popen=True)
         time.sleep(rng.uniform(0.1, duration))
         process.send_signal(signal.SIGKILL)
         process.communicate()
-        wait_for_remote_writers()
+        wait_for_remote_writers(TEST_PATH)
         for name in lab.node_names:
             content = host_file(lab, name).read_bytes()
             assert content in (previous[name], new), name
@@ -225,7 +186,7 @@ def test_sigkill_midway_on_the_lab_leaves_old_or_new(lab, test_files, tmp_path):
                     assert owner_of(lab.node_etc_pacemaker(name) / entry)[0] & 0o077 == 0
             previous[name] = content
     final = os.urandom(256)
-    assert rctl(lab, "authkey", "push", "--key", keyfile(tmp_path, final, "f"), "--path", TEST_PATH, "--all",
+    assert rctl(lab, "authkey", "push", "--key", key_file(tmp_path, final, "f"), "--path", TEST_PATH, "--all",
                 "--no-backup").returncode == 0
     for name in lab.node_names:
         assert host_file(lab, name).read_bytes() == final

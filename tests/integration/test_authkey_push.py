@@ -2,24 +2,22 @@
 private key directory, see authkey_hosts.py), including a SIGKILL in the middle of pushes and a scan of every
 process's command line for the key while a push runs."""
 
-import base64
 import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from remotectl.pacemaker import authkey as model
-from tests.integration import authkey_hosts
+from tests.integration import authkey_helpers, authkey_hosts
+from tests.integration.authkey_helpers import key_file, leak_forms, wait_for_remote_writers
 from tests.integration.authkey_hosts import KEY_PATH
 from tests.integration.conftest import require
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OLD = bytes(range(256)) * 16  # 4096 bytes, like the lab's and Debian's default key
 
 
@@ -41,44 +39,8 @@ def fresh(hosts):
 
 
 def remotectl(hosts, *args, popen=False):
-    argv = [sys.executable, "-m", "remotectl", *hosts.remotectl_options, *args]
-    if popen:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    return subprocess.run(argv, capture_output=True, check=False, cwd=REPO, timeout=120)
+    return authkey_helpers.remotectl(hosts.remotectl_options, *args, popen=popen, timeout=120)
 
-
-def key_file(tmp_path, data, name="new"):
-    path = tmp_path / name
-    path.write_bytes(data)
-    path.chmod(0o400)
-    return str(path)
-
-
-def leak_forms(key):
-    return [key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key), key[:64]]
-
-
-
-def wait_for_remote_writers(path=None, timeout=30.0):
-    """After a SIGKILL of remotectl, the remote write scripts that had already received the whole key still finish
-    their rename (that is the point of the atomic write); wait until no process on this machine has the target
-    path on its command line, so the files are checked in their final state."""
-    needle = (path or KEY_PATH).encode()
-    deadline = time.monotonic() + timeout
-    while True:
-        busy = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit() and int(pid) != os.getpid():
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        if needle in handle.read():
-                            busy.append(pid)
-                except OSError:
-                    continue
-        if not busy:
-            return
-        assert time.monotonic() < deadline, f"remote writers still running: {busy}"
-        time.sleep(0.05)
 
 def test_push_to_every_host_then_unchanged(fresh, tmp_path):
     new = os.urandom(256)
@@ -271,7 +233,7 @@ def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp
         time.sleep(rng.uniform(0.05, duration))
         process.send_signal(signal.SIGKILL)
         process.communicate()
-        wait_for_remote_writers()
+        wait_for_remote_writers(KEY_PATH)
         for host in fresh.hosts:
             content = host.read()
             assert content in (previous[id(host)], new), "a target holds neither the old nor the new key"

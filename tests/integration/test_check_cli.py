@@ -7,7 +7,6 @@ Every remoted's own log must show a failed handshake per probe and never "Remote
 except for --full, which completes the handshake on purpose."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from remotectl.transport import psk_probe as pp
-from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, missing_requirements
+from tests.integration import cib_xml
+from tests.integration.conftest import require_probe_servers
+from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, make_key
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE_CIB = REPO / "tests" / "data" / "completion-cib.xml"  # nodes on 127.0.0.2/127.0.0.4, not 127.0.1.x
@@ -26,29 +27,13 @@ FAILED_55 = "An illegal parameter has been received. | rc=-55"
 CONTRACT = {"target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint"}
 
 
-def require_real_components(**kw):
-    missing = missing_requirements(**kw)
-    if not missing:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("required in CI: " + "; ".join(missing))
-    pytest.skip("; ".join(missing))
-
-
-def make_key(path, size):
-    with open(path, "wb") as handle:
-        handle.write(os.urandom(size))
-    os.chmod(path, 0o600)
-    return str(path)
-
-
 class Env(object):
     pass
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    require_real_components(need_sshd=True)
+    require_probe_servers(need_sshd=True)
     work = tmp_path_factory.mktemp("check-cli")
     e = Env()
     e.key4096 = make_key(work / "key4096", 4096)
@@ -254,39 +239,13 @@ def test_full_is_refused_for_a_node_the_offline_cib_says_is_online(env, tmp_path
 
 
 def _cib_with_online_remote(name, host, port):
-    return """<cib crm_feature_set="3.16.2" validate-with="pacemaker-3.9" epoch="5" num_updates="0" admin_epoch="0"
-     have-quorum="1" dc-uuid="1">
-  <configuration>
-    <crm_config>
-      <cluster_property_set id="cib-bootstrap-options">
-        <nvpair id="o1" name="stonith-enabled" value="false"/>
-      </cluster_property_set>
-    </crm_config>
-    <nodes><node id="1" uname="node1"/></nodes>
-    <resources>
+    resources = f"""\
       <primitive id="{name}" class="ocf" provider="pacemaker" type="remote">
         <instance_attributes id="{name}-ia">
           <nvpair id="{name}-server" name="server" value="{host}"/>
           <nvpair id="{name}-port" name="port" value="{port}"/>
         </instance_attributes>
-      </primitive>
-    </resources>
-    <constraints/>
-  </configuration>
-  <status>
-    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member">
-      <lrm id="1"><lrm_resources>
-        <lrm_resource id="{name}" class="ocf" provider="pacemaker" type="remote">
-          <lrm_rsc_op id="{name}_last_0" operation_key="{name}_start_0" operation="start"
-             crm-debug-origin="do_update_resource" crm_feature_set="3.16.2"
-             transition-key="1:1:0:00000000-0000-0000-0000-000000000000"
-             transition-magic="0:0;1:1:0:00000000-0000-0000-0000-000000000000" exit-reason="" on_node="node1"
-             call-id="1" rc-code="0" op-status="0" interval="0" last-rc-change="1700000000" exec-time="10"
-             queue-time="0" op-digest="x"/>
-        </lrm_resource>
-      </lrm_resources></lrm>
-    </node_state>
-    <node_state id="{name}" uname="{name}" remote_node="true" in_ccm="true" crm-debug-origin="x"/>
-  </status>
-</cib>
-""".format(name=name, host=host, port=port)
+      </primitive>"""
+    return cib_xml.cib(resources, [(name, "ocf", "pacemaker", "remote")],
+                       f'<node_state id="{name}" uname="{name}" remote_node="true" in_ccm="true"/>',
+                       stonith_enabled=False)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import require
-from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, missing_requirements
+from tests.integration.conftest import require, require_probe_servers
+from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab
 
 pytestmark = pytest.mark.lab
 
@@ -216,8 +216,7 @@ def test_full_is_refused_against_a_connected_node(lab):
 
 @pytest.fixture
 def standalone(tmp_path):
-    missing = missing_requirements()
-    require(not missing, "; ".join(missing))
+    require_probe_servers()
     probes = ProbeLab(tmp_path / "standalone")
     try:
         yield probes

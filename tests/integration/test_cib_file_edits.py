@@ -10,21 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.integration import cib_xml
 from tests.integration.conftest import require
 
-CONFIG = """\
-<cib have-quorum="1" dc-uuid="1" crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="10" num_updates="0"
-     admin_epoch="0">
-  <configuration>
-    <crm_config>
-      <cluster_property_set id="cib-bootstrap-options">
-        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="true"/>
-      </cluster_property_set>
-    </crm_config>
-    <nodes>
-      <node id="1" uname="node1"/>
-    </nodes>
-    <resources>
+RESOURCES = """\
       <primitive class="stonith" id="fence-dummy" type="fence_dummy">
         <instance_attributes id="fence-dummy-ia">
           <nvpair id="fence-dummy-ia-hosts" name="pcmk_host_list" value="node1 remote1 remote2"/>
@@ -44,46 +33,26 @@ CONFIG = """\
           <nvpair id="vm-guest1-meta-remote-addr" name="remote-addr" value="127.0.0.4"/>
         </meta_attributes>
       </primitive>
-      <primitive class="ocf" id="dummy1" provider="pacemaker" type="Dummy"/>
-    </resources>
-    <constraints/>
-  </configuration>
-  STATUS
-</cib>
-"""
-
-
-def _started(rsc, cls, provider, agent):
-    provider_attr = f' provider="{provider}"' if provider else ""
-    key = "1:0:0:00000000-0000-0000-0000-000000000000"
-    return (
-        f'<lrm_resource id="{rsc}" class="{cls}"{provider_attr} type="{agent}"><lrm_rsc_op id="{rsc}_last_0" '
-        f'operation_key="{rsc}_start_0" operation="start" transition-key="{key}" transition-magic="0:0;{key}" '
-        f'call-id="1" rc-code="0" op-status="0" interval="0" last-rc-change="1700000000"/></lrm_resource>'
-    )
+      <primitive class="ocf" id="dummy1" provider="pacemaker" type="Dummy"/>"""
 
 
 def build_cib() -> str:
     """node1 online running the connections (remote1, remote2, guest1 online); dummy1 runs on guest1."""
-    node1 = "".join(
-        _started(*args)
-        for args in (
+    return cib_xml.cib(
+        RESOURCES,
+        [
             ("fence-dummy", "stonith", None, "fence_dummy"),
             ("remote1", "ocf", "pacemaker", "remote"),
             ("remote2", "ocf", "pacemaker", "remote"),
             ("vm-guest1", "ocf", "pacemaker", "Dummy"),
             ("guest1", "ocf", "pacemaker", "remote"),
-        )
-    )
-    status = (
-        '<status><node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member">'
-        f'<lrm id="1"><lrm_resources>{node1}</lrm_resources></lrm></node_state>'
+        ],
         '<node_state id="remote1" uname="remote1" remote_node="true" in_ccm="true"/>'
         '<node_state id="remote2" uname="remote2" remote_node="true" in_ccm="true"/>'
         '<node_state id="guest1" uname="guest1" remote_node="true" in_ccm="true"><lrm id="guest1"><lrm_resources>'
-        f'{_started("dummy1", "ocf", "pacemaker", "Dummy")}</lrm_resources></lrm></node_state></status>'
+        f'{cib_xml.started("dummy1", "ocf", "pacemaker", "Dummy")}</lrm_resources></lrm></node_state>',
+        stonith_enabled=True,
     )
-    return CONFIG.replace("STATUS", status)
 
 
 HOSTILE = [

@@ -1,24 +1,17 @@
 """constraint prefer / avoid / list / remove on the real lab, locally and over SSH (--cluster node1). Every
 constraint a test creates is removed in teardown (the lab is shared)."""
 
+import functools
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.integration.lab_cli import run_remotectl
+
 pytestmark = pytest.mark.lab
 
-
-def remotectl(*args, lab=None, ssh=False, timeout=120):
-    options = ["--cluster", "node1", *lab.remotectl_ssh_options] if ssh else []
-    env = dict(os.environ, NO_COLOR="1", PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    env.pop("REMOTECTL_CLUSTER", None)
-    env.pop("CIB_file", None)
-    return subprocess.run([sys.executable, "-m", "remotectl", *options, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+remotectl = functools.partial(run_remotectl, timeout=120)
 
 
 def live_locations(lab):

@@ -1,6 +1,7 @@
 """fence and fence history on the real lab (fence_dummy). Each fenced node is waited for until it is online again
 and its failed connection monitor is cleaned up (the lab is shared)."""
 
+import functools
 import json
 import os
 import subprocess
@@ -9,16 +10,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.integration.lab_cli import cli_env, run_remotectl
+
 pytestmark = pytest.mark.lab
 
-
-def remotectl(*args, lab=None, ssh=False, timeout=240):
-    options = ["--cluster", "node1", *lab.remotectl_ssh_options] if ssh else []
-    env = dict(os.environ, NO_COLOR="1", PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    env.pop("REMOTECTL_CLUSTER", None)
-    env.pop("CIB_file", None)
-    return subprocess.run([sys.executable, "-m", "remotectl", *options, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+remotectl = functools.partial(run_remotectl, timeout=240)
 
 
 def history(lab, node):
@@ -132,10 +128,8 @@ def test_fence_on_a_terminal_asks_and_no_means_nothing_fenced(lab):
     lab.wait_online(["remote1"], timeout=120)
     before = len(history(lab, "remote1"))
     controller, terminal = pty.openpty()
-    env = dict(os.environ, NO_COLOR="1", PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    env.pop("REMOTECTL_CLUSTER", None)
     proc = subprocess.Popen([sys.executable, "-m", "remotectl", "fence", "remote1"], stdin=terminal, stdout=terminal,
-                            stderr=terminal, env=env, close_fds=True)
+                            stderr=terminal, env=cli_env(), close_fds=True)
     os.close(terminal)
     seen = b""
     try:

@@ -2,31 +2,20 @@
 with the lab's ssh_config), plus the --cib copy leaving the live CIB alone. The lab is shared: every test puts back
 what it changed."""
 
+import functools
 import json
-import os
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from tests.integration.lab_cli import run_remotectl
+
 pytestmark = pytest.mark.lab
 
 PIN_ID = "rctl-test-pin-dummy1-remote1"
 
-
-def remotectl(*args, lab=None, ssh=False, cib=None, timeout=180):
-    options = []
-    if ssh:
-        options = ["--cluster", "node1", *lab.remotectl_ssh_options]
-    if cib:
-        options = ["--cib", str(cib)]
-    env = dict(os.environ, NO_COLOR="1", PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    env.pop("REMOTECTL_CLUSTER", None)
-    env.pop("CIB_file", None)
-    return subprocess.run([sys.executable, "-m", "remotectl", *options, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+remotectl = functools.partial(run_remotectl, timeout=180)
 
 
 def attribute(lab, node, name, lifetime="forever"):

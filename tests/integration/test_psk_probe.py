@@ -14,7 +14,8 @@ import time
 import pytest
 
 from remotectl.transport import psk_probe as pp
-from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, call_in_netns, missing_requirements
+from tests.integration.conftest import require_probe_servers
+from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, call_in_netns, make_key
 
 FAILED_110 = "The TLS connection was non-properly terminated. | rc=-110"
 FAILED_55 = "An illegal parameter has been received. | rc=-55"
@@ -24,29 +25,13 @@ FAILED_ANY = "TLS handshake with remote client failed"
 TLS12_ONLY = "NORMAL:-VERS-ALL:+VERS-TLS1.2"
 
 
-def require_real_components(**kw):
-    missing = missing_requirements(**kw)
-    if not missing:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("required in CI: " + "; ".join(missing))
-    pytest.skip("; ".join(missing))
-
-
-def make_key(path, size):
-    with open(path, "wb") as handle:
-        handle.write(os.urandom(size))
-    os.chmod(path, 0o600)
-    return str(path)
-
-
 class Env(object):
     pass
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    require_real_components(need_sshd=True, need_gnutls_serv=True)
+    require_probe_servers(need_sshd=True, need_gnutls_serv=True)
     work = tmp_path_factory.mktemp("psk-probe")
     e = Env()
     e.key4096_path = make_key(work / "key4096", 4096)
