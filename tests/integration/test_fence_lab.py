@@ -23,11 +23,14 @@ def history(lab, node):
 
 
 def restore(lab, node, resource):
-    """Back online and no failure left behind from our fencing."""
+    """Back online and no failure left behind from our fencing. The cleanup itself makes the scheduler re-probe the
+    resource (for a guest's container that briefly takes the guest down), so wait until the cluster settles."""
     try:
         lab.wait_online([node], timeout=120)
     finally:
         lab.run(["crm_resource", "--cleanup", f"--resource={resource}"], check=False)
+        lab.settle(timeout=120)
+        lab.wait_online(timeout=120)
 
 
 def test_fence_without_yes_and_without_tty_is_refused(lab):

@@ -12,6 +12,7 @@ CRM_MON_TYPES = {"node1": "member", "remote1": "remote", "remote2": "remote", "g
 
 
 def test_all_nodes_online_with_their_crm_mon_types(lab):
+    lab.settle()
     nodes = lab.crm_mon_nodes()
     assert set(nodes) == set(CRM_MON_TYPES)
     for name, node_type in CRM_MON_TYPES.items():
@@ -23,6 +24,7 @@ def test_all_nodes_online_with_their_crm_mon_types(lab):
 
 
 def test_fencing_and_dummy_resources_are_started(lab):
+    lab.settle()
     resources = lab.crm_mon_resources()
     for rsc in ("fence-dummy", "dummy1", "vm-guest1", "remote1", "remote2"):
         assert resources[rsc]["role"] == "Started", rsc
