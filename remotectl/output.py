@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from remotectl.reports import Report, Severity
 
@@ -92,10 +92,6 @@ class Output:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    def debug(self, text: str) -> None:
-        if self.verbosity > 0:
-            self.error_line(f"debug: {text}")
-
     @contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[], None]]:
         """Yields an `advance()` callable; draws a bar on stderr only when it is a TTY and not in JSON mode."""
@@ -125,7 +121,3 @@ def _cell(value: Any) -> str:
         return "no"
     return str(value)
 
-
-def yes_no_flags(**flags: bool) -> List[str]:
-    """The names of the flags that are set, for compact state columns."""
-    return [name for name, value in flags.items() if value]

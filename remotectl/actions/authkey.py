@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from remotectl.pacemaker import authkey as model
+from remotectl.pacemaker import tools
 from remotectl.reports import RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import files, localfiles
-from remotectl.transport.base import Runner, TransportError
+from remotectl.transport.base import Runner
 
 RunnerFactory = Callable[[str], Runner]
 ProgressCallback = Optional[Callable[[object], None]]
@@ -361,8 +362,6 @@ def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions) 
             backup = model.backup_name(path, options.stamp or backup_stamp())
         after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=owner, backup_path=backup)
         result.backup, result.changed = backup, True
-        if after is None:  # read back separately when the write did not report the installed file
-            after = files.file_states(runner, [path])[0]
         _fill(result, after)
         if after.fingerprint != want:
             result.error = (f"after writing, {path} has {after.fingerprint or 'no readable content'} instead of "
@@ -691,10 +690,10 @@ class Restarter:
     def maintenance_mode(self) -> Optional[str]:
         if self.cluster_factory is None:
             return None
-        result = self.cluster_factory().run_tool(model.cluster_property_query("maintenance-mode"))
+        result = self.cluster_factory().run_tool(tools.cluster_property_query("maintenance-mode"))
         if result.rc != 0:
             return None
-        return model.parse_attribute_value(result.stdout)
+        return tools.attribute_value(result.stdout)
 
     def wait_online(self, names: Sequence[str]) -> Tuple[bool, List[str]]:
         """Until every named node is online (crm_mon), or the timeout; returns the ones still offline."""
@@ -730,7 +729,7 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
     if not needed:
         return outcomes
     previous = restarter.maintenance_mode()
-    ok, message = restarter.cluster_tool(model.cluster_property_update("maintenance-mode", "true"))
+    ok, message = restarter.cluster_tool(tools.cluster_property_update("maintenance-mode", "true"))
     if not ok:
         reporter.error(f"cannot set maintenance-mode before restarting: {message}; no daemon restarted")
         outcomes.extend(RestartOutcome(s.node, s.kind, " ".join(s.argv), True, "skipped", s.reason) for s in needed)
@@ -752,10 +751,10 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
                     break  # rolling: never take a second cluster node down after one failed to come back
     finally:
         if previous is None or previous.lower() in ("false", "no", "off", "0"):
-            argv = model.cluster_property_delete("maintenance-mode") if previous is None else \
-                model.cluster_property_update("maintenance-mode", previous)
+            argv = tools.cluster_property_delete("maintenance-mode") if previous is None else \
+                tools.cluster_property_update("maintenance-mode", previous)
         else:
-            argv = model.cluster_property_update("maintenance-mode", previous)
+            argv = tools.cluster_property_update("maintenance-mode", previous)
         ok, message = restarter.cluster_tool(argv)
         if not ok:
             reporter.error(f"could not put maintenance-mode back ({previous or 'unset'}): {message}")

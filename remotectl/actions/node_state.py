@@ -9,7 +9,6 @@ ones; a change that the other lifetime overrides is reported.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
@@ -89,12 +88,9 @@ class _AttributeTool:
     def query(self, node: str, name: str, lifetime: str) -> Optional[str]:
         result = self.cluster.run_tool(tools.attribute_query(node, name, lifetime=lifetime))
         if result.rc == 0:
-            match = re.search(r"(?:^|\s)value=(.*)$", result.stdout.strip().splitlines()[-1] if result.stdout.strip()
-                              else "")
-            if match is None:
+            if "value=" not in result.stdout:
                 raise RemotectlError(f"unexpected crm_attribute output: {result.stdout.strip()[:200]!r}")
-            value = match.group(1)
-            return None if value == "(null)" else value
+            return tools.attribute_value(result.stdout)
         self._raise(result, node)
         return None
 

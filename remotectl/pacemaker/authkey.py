@@ -109,29 +109,6 @@ def caches_for_lifetime(version: Optional[Version]) -> Optional[bool]:
 VERSION_TOOLS = ("pacemakerd", "pacemaker-remoted", "crm_mon")  # any prints "Pacemaker X.Y.Z" for --version
 
 
-def cluster_property_query(name: str) -> List[str]:
-    return ["crm_attribute", "--type", "crm_config", "--name", name, "--query", "--quiet"]
-
-
-def cluster_property_update(name: str, value: str) -> List[str]:
-    return ["crm_attribute", "--type", "crm_config", "--name", name, "--update", value]
-
-
-def cluster_property_delete(name: str) -> List[str]:
-    return ["crm_attribute", "--type", "crm_config", "--name", name, "--delete"]
-
-
-def parse_attribute_value(stdout: str) -> Optional[str]:
-    """The value from `crm_attribute --query --quiet` (or the `value=` field of its long form)."""
-    text = (stdout or "").strip()
-    if not text:
-        return None
-    for field in text.split():
-        if field.startswith("value="):
-            return field[len("value="):]
-    return text.splitlines()[-1].strip()
-
-
 # -- key location ---------------------------------------------------------------------------------------------------
 def parse_env_file(text: str) -> Dict[str, str]:
     """KEY=VALUE assignments as systemd's EnvironmentFile and sh read them: comments, blank lines, `export`,

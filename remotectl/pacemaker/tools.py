@@ -6,6 +6,7 @@ arguments, never spliced into a string.
 
 from __future__ import annotations
 
+import re
 from typing import List, Optional
 
 # crm_exit_t values (include/crm/common/results.h) that the tools return and operators meet.
@@ -46,7 +47,6 @@ CRM_EXIT_MEANINGS = {
 }
 
 EXIT_NO_SUCH_OBJECT = 105
-EXIT_NOT_CONNECTED = 102
 
 
 def exit_meaning(rc: int) -> str:
@@ -65,6 +65,29 @@ def cib_query(scope: Optional[str] = None) -> List[str]:
     if scope:
         argv += ["--scope", scope]
     return argv
+
+
+def cluster_property_query(name: str) -> List[str]:
+    return ["crm_attribute", "--type", "crm_config", "--name", name, "--query", "--quiet"]
+
+
+def cluster_property_update(name: str, value: str) -> List[str]:
+    return ["crm_attribute", "--type", "crm_config", "--name", name, "--update", value]
+
+
+def cluster_property_delete(name: str) -> List[str]:
+    return ["crm_attribute", "--type", "crm_config", "--name", name, "--delete"]
+
+
+def attribute_value(stdout: str) -> Optional[str]:
+    """The value crm_attribute --query printed: the `value=` field of its last line (`scope=… name=… value=…`), or
+    that whole line with --quiet; None when nothing or `(null)` was printed."""
+    lines = (stdout or "").strip().splitlines()
+    if not lines:
+        return None
+    match = re.search(r"(?:^|\s)value=(.*)$", lines[-1])
+    value = match.group(1) if match else lines[-1].strip()
+    return None if value == "(null)" else value
 
 
 def cib_create(scope: str, xml_text: str) -> List[str]:

@@ -30,17 +30,6 @@ class CommandResult:
         return f"exit status {self.rc}"
 
 
-@dataclass(frozen=True)
-class FileInfo:
-    """What stat says about a file on some host (no content)."""
-
-    path: str
-    size: int
-    mode: int
-    owner: str
-    group: str
-
-
 class Runner:
     """Runs argv vectors and touches files on one host. Non-zero exits are returned, not raised."""
 

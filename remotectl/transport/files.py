@@ -6,7 +6,7 @@ directory, given its final mode before any byte is written, checked against the 
 connection that dies mid-transfer can never install a truncated key), fsynced, chowned, then renamed.
 
 Temp files are named `.remotectl.<pid>.XXXXXXXX` (pid of the writing shell), so a later run can tell the ones
-left by a killed writer (pid gone) from one being written right now: see `remove_stale_temp_files`. A backup is
+left by a killed writer (pid gone) from one being written right now: see `_STALE_TEMPS_FUNCTION`. A backup is
 created under umask 077 without copying the mode, so it is never looser than 0600 (and as tight as the key).
 """
 
@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from remotectl.transport.base import CommandResult, Runner, TransportError
-
-_STAT_SCRIPT = 'exec stat -L -c "%s %a %U %G" -- "$1"'
-
-_SHA256_SCRIPT = 'set -e; test -r "$1"; sha256sum < "$1" | cut -d" " -f1; stat -L -c %s -- "$1"'
 
 _WRITE_SCRIPT = r"""
 set -eu
@@ -71,26 +67,8 @@ class RemoteFileState:
         return f"sha256:{self.sha256}" if self.sha256 else None
 
 
-def sha256_fingerprint(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _sh(runner: Runner, script: str, *args: str, stdin: Optional[bytes] = None, timeout: float = 60) -> CommandResult:
     return runner.run(["sh", "-c", script, "remotectl", *args], stdin=stdin, timeout=timeout)
-
-
-def file_state(runner: Runner, path: str) -> RemoteFileState:
-    """Size, mode, owner, group and sha256 of a file; the content itself never leaves the host."""
-    stat = _sh(runner, _STAT_SCRIPT, path)
-    if stat.rc != 0:
-        if "No such file" in stat.stderr:
-            return RemoteFileState(path, exists=False)
-        raise TransportError(f"{runner.name}: cannot stat {path}: {stat.first_error_line()}")
-    size, mode, owner, group = stat.stdout.split()
-    digest = _sh(runner, _SHA256_SCRIPT, path)
-    if digest.rc != 0:
-        return RemoteFileState(path, True, int(size), int(mode, 8), owner, group, None, readable=False)
-    return RemoteFileState(path, True, int(size), int(mode, 8), owner, group, digest.stdout.split()[0])
 
 
 def write_file_atomic(
@@ -101,7 +79,7 @@ def write_file_atomic(
     mode: int = 0o400,
     owner: Optional[str] = None,
     backup_path: Optional[str] = None,
-) -> Optional[RemoteFileState]:
+) -> RemoteFileState:
     """Replace path with data atomically (see module docstring). owner is `user[:group]`.
     Returns the state of the installed file as read back from disk after the rename (sha256 of what is now at
     `path`, mode, owner), in the same round trip."""
@@ -112,16 +90,7 @@ def write_file_atomic(
     for line in result.stdout.splitlines():
         if line.startswith("file "):
             return _parse_state(runner, path, line)
-    return None
-
-
-def read_small_file(runner: Runner, path: str, limit: int = 1 << 20) -> bytes:
-    """Read a small non-secret text file (e.g. /etc/default/pacemaker); missing → b''."""
-    result = runner.run(["sh", "-c", 'test ! -e "$1" || exec head -c "$2" -- "$1"', "remotectl", path, str(limit)])
-    if result.rc != 0:
-        raise TransportError(f"{runner.name}: cannot read {path}: {result.first_error_line()}")
-    return result.stdout.encode("utf-8", "surrogateescape")
-
+    raise TransportError(f"{runner.name}: wrote {path} but the installed file was not reported back")
 
 
 # A shell function: remove `.remotectl.*` temp files in directory $1 whose writer is gone, print their names.

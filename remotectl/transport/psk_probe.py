@@ -52,7 +52,6 @@ The module can also be run by hand: ``python3 psk_probe.py --target HOST[:PORT] 
 import argparse
 import ctypes
 import ctypes.util
-import errno
 import hashlib
 import json
 import os

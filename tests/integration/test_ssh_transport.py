@@ -6,7 +6,8 @@ import stat
 import pytest
 
 from remotectl.transport.base import TransportError
-from remotectl.transport.files import file_state, sha256_fingerprint, write_file_atomic
+from remotectl.pacemaker.authkey import fingerprint
+from remotectl.transport.files import file_states, write_file_atomic
 from remotectl.transport.ssh import SshOptions, SshRunner
 
 HOSTILE = ["x; touch /tmp/remotectl-pwned", "$(id)", "`id`", "a b", "'quoted'", '"dq"', "\\", "-n", "", "*"]
@@ -111,11 +112,10 @@ def test_atomic_write_mode_backup_and_state(sshd, tmp_path):
         write_file_atomic(runner, str(target), newer, mode=0o400, backup_path=str(target) + ".bak-1")
         assert target.read_bytes() == newer
         assert (tmp_path / "pacemaker" / "authkey.bak-1").read_bytes() == key
-        state = file_state(runner, str(target))
-        missing = file_state(runner, str(tmp_path / "nope"))
+        state, missing = file_states(runner, [str(target), str(tmp_path / "nope")])
     finally:
         runner.close()
-    assert state.fingerprint == sha256_fingerprint(newer) and state.size == 4096 and state.mode == 0o400
+    assert state.fingerprint == fingerprint(newer) and state.size == 4096 and state.mode == 0o400
     assert not missing.exists
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".remotectl")] == []
 

@@ -196,7 +196,11 @@ def test_restart_plan_by_version_remote_first():
     assert by["node2"].needed and "unknown" in by["node2"].reason
 
 
-def test_parse_attribute_value():
-    assert m.parse_attribute_value("true\n") == "true"
-    assert m.parse_attribute_value("scope=crm_config  name=maintenance-mode value=false\n") == "false"
-    assert m.parse_attribute_value("") is None
+def test_attribute_value():
+    from remotectl.pacemaker.tools import attribute_value
+
+    assert attribute_value("true\n") == "true"
+    assert attribute_value("scope=crm_config  name=maintenance-mode value=false\n") == "false"
+    assert attribute_value("scope=nodes  name=note value=two words\n") == "two words"
+    assert attribute_value("scope=nodes  name=standby value=(null)\n") is None
+    assert attribute_value("") is None
