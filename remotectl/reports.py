@@ -70,7 +70,3 @@ class Reporter:
 
     def info(self, message: str, *, node: Optional[str] = None, code: str = "") -> None:
         self.add(Severity.INFO, message, node=node, code=code)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(r.severity is Severity.ERROR for r in self.reports)

@@ -105,9 +105,7 @@ def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, 
 def _register() -> None:
     from remotectl.cli import commands
 
-    for command in commands.ALL:
-        cli.add_command(command)
-    for name, target in getattr(commands, "LAZY", {}).items():
+    for name, target in commands.LAZY.items():
         cli.add_lazy_command(name, target)
 
 

@@ -5,7 +5,6 @@ LAZY maps a command name to "module:attribute": the module is imported only when
 or its help shown, so start-up and completion stay fast (remotectl/cli/lazy.py). After adding or renaming a
 command, or changing its first help sentence, run `.venv/bin/python scripts/gen_docs.py` (it regenerates the
 --help index, man/ and completions/; tests/unit/test_generated.py fails until then).
-ALL still takes command objects, registered eagerly (imported at every start-up): avoid it.
 """
 
 LAZY = {
@@ -19,5 +18,3 @@ LAZY = {
     "standby": "remotectl.cli.node_state:standby_command",
     "unstandby": "remotectl.cli.node_state:unstandby_command",
 }
-
-ALL = []

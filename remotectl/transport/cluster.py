@@ -19,6 +19,11 @@ from remotectl.transport.base import CommandResult, Runner, TransportError
 from remotectl.transport.local import LocalRunner
 
 
+def pacemaker_tools_here() -> bool:
+    """Whether this machine has the Pacemaker tools the cluster client runs (crm_mon, cibadmin)."""
+    return shutil.which("crm_mon") is not None and shutil.which("cibadmin") is not None
+
+
 class ClusterError(RemotectlError):
     """A Pacemaker tool ran but failed; the message carries its own explanation."""
 
@@ -83,17 +88,13 @@ class CibFileCluster(ClusterClient):
         self.path = os.path.abspath(path)
         self.name = f"cib:{path}"
 
-    @property
-    def has_tools(self) -> bool:
-        return shutil.which("crm_mon") is not None and shutil.which("cibadmin") is not None
-
     def _env(self) -> Optional[dict]:
         return {"CIB_file": self.path}
 
     def run_tool(self, argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 120) -> CommandResult:
         if argv and argv[0] == "stonith_admin":
             raise ClusterError("fencing needs a live cluster; it cannot be done on a CIB file (drop --cib)")
-        if not self.has_tools:
+        if not pacemaker_tools_here():
             raise ClusterError(
                 f"{argv[0]} is needed for this on a CIB file, but Pacemaker's tools are not installed here"
             )
@@ -109,7 +110,7 @@ class CibFileCluster(ClusterClient):
 
 def default_cluster_target() -> str:
     """`local` when this machine has Pacemaker's tools, otherwise a clear error naming the options."""
-    if shutil.which("crm_mon") and shutil.which("cibadmin"):
+    if pacemaker_tools_here():
         return "local"
     raise TransportError(
         "no cluster to talk to: Pacemaker's tools are not installed here; "
