@@ -178,7 +178,7 @@ def fallback_chain(location: KeyLocation, version: Optional[Version]) -> List[st
     chain = [location.path]
     if location.source == "option":
         return chain
-    if version is not None and version >= NO_FALLBACK_FROM:
+    if has_corosync_fallback(version) is False:
         return chain
     for path in (DEFAULT_KEY_PATH, COROSYNC_KEY_PATH):
         if path not in chain:
