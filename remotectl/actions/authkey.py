@@ -43,18 +43,16 @@ def resolve_targets(specs: Sequence[str], *, all_nodes: bool, nodes: Optional[Se
     from remotectl.actions.nodes import find_node, ssh_destination
     from remotectl.transport.ssh import parse_destination
 
-    targets: List[Target] = []
-    if all_nodes:
-        for node in nodes or ():
-            skip = None
-            if node.type == "bundle":
-                skip = "bundle replica: its key comes from the bundle's container host, not over SSH"
-            targets.append(Target(node.name, ssh_destination(node), node.type, node.resource, skip))
+    def node_target(node) -> Target:
+        skip = "bundle replica: its key comes from the bundle's container host, not over SSH" \
+            if node.type == "bundle" else None
+        return Target(node.name, ssh_destination(node), node.type, node.resource, skip)
+
+    targets: List[Target] = [node_target(node) for node in nodes or ()] if all_nodes else []
     for spec in specs:
         node = find_node(nodes, spec) if nodes else None
         if node is not None:
-            skip = "bundle replica: its key comes from the bundle's container host" if node.type == "bundle" else None
-            targets.append(Target(node.name, ssh_destination(node), node.type, node.resource, skip))
+            targets.append(node_target(node))
         else:
             parse_destination(spec)  # raises a one-line TransportError for nonsense
             targets.append(Target(spec, spec))
