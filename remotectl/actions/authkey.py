@@ -748,11 +748,8 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
                 if step.kind == "cluster":
                     break  # rolling: never take a second cluster node down after one failed to come back
     finally:
-        if previous is None or previous.lower() in ("false", "no", "off", "0"):
-            argv = tools.cluster_property_delete("maintenance-mode") if previous is None else \
-                tools.cluster_property_update("maintenance-mode", previous)
-        else:
-            argv = tools.cluster_property_update("maintenance-mode", previous)
+        argv = tools.cluster_property_delete("maintenance-mode") if previous is None else \
+            tools.cluster_property_update("maintenance-mode", previous)
         ok, message = restarter.cluster_tool(argv)
         if not ok:
             reporter.error(f"could not put maintenance-mode back ({previous or 'unset'}): {message}")
