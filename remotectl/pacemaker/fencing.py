@@ -110,8 +110,6 @@ class ResourceState:
     id: str
     nodes: Tuple[str, ...]
     managed: bool
-    failed: bool
-    role: Optional[str]
     in_bundle: bool
 
 
@@ -124,7 +122,6 @@ class NodeState:
     maintenance: bool
     unclean: bool
     pending: bool
-    shutdown: bool
     resources_running: int
     container: Optional[str] = None  # guest/bundle: id_as_resource
     container_hosts: Tuple[str, ...] = ()  # where the container runs (normally one cluster node)
@@ -179,8 +176,6 @@ def _resources(root: Element) -> Dict[str, ResourceState]:
             id=rid,
             nodes=nodes,
             managed=resource.get("managed", "true") != "false",
-            failed=_true(resource.get("failed")),
-            role=resource.get("role"),
             in_bundle=rid in in_bundle,
         )
     return found
@@ -221,7 +216,6 @@ def parse_crm_mon(xml_text: Union[str, bytes, Element]) -> ClusterState:
             maintenance=_true(node.get("maintenance")),
             unclean=_true(node.get("unclean")),
             pending=_true(node.get("pending")),
-            shutdown=_true(node.get("shutdown")),
             resources_running=running,
             container=container,
             container_hosts=container_state.nodes if container_state else (),
