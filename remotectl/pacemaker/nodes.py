@@ -446,8 +446,7 @@ def _cmp_on_fail(first: int, second: int) -> int:
 
 class _PNode:
     __slots__ = (
-        "id", "uname", "type", "online", "unclean", "unseen", "standby", "standby_onfail", "pending",
-        "maintenance", "shutdown", "expected_up", "unpacked", "remote_rsc", "remote_was_fenced",
+        "id", "uname", "type", "online", "unclean", "standby", "maintenance", "shutdown", "expected_up", "unpacked", "remote_rsc", "remote_was_fenced",
         "remote_requires_reset", "attrs",
     )
 
@@ -457,10 +456,7 @@ class _PNode:
         self.type = node_type  # "member" | "remote" | "ping"
         self.online = False
         self.unclean = False
-        self.unseen = False
         self.standby = False
-        self.standby_onfail = False
-        self.pending = False
         self.maintenance = False
         self.shutdown = False
         self.expected_up = False
@@ -488,8 +484,8 @@ class _PNode:
 class _Rsc:
     __slots__ = (
         "id", "xml", "variant", "parent", "children", "meta", "params", "ops", "cls", "provider", "agent",
-        "managed", "unique", "promotable", "is_remote_node", "container", "container_id", "fillers", "role",
-        "failed", "block", "running_on", "orphan", "orphan_container_filler", "remote_reconnect_ms",
+        "managed", "unique", "promotable", "is_remote_node", "container", "role",
+        "failed", "running_on", "orphan", "orphan_container_filler", "remote_reconnect_ms",
         "failure_timeout", "recovery_type", "partial_migration_source", "partial_migration_target", "clone_name",
         "config", "bundle", "clone_max", "instances", "needs_fencing",
     )
@@ -511,11 +507,8 @@ class _Rsc:
         self.promotable = False
         self.is_remote_node = False
         self.container: Optional[_Rsc] = None
-        self.container_id: Optional[str] = None
-        self.fillers: List[_Rsc] = []
         self.role = ROLE_STOPPED
         self.failed = False
-        self.block = False
         self.running_on: List[_PNode] = []
         self.orphan = False
         self.orphan_container_filler = False
@@ -542,14 +535,12 @@ class _Rsc:
 
 
 class _Replica:
-    __slots__ = ("offset", "ip", "container", "remote", "node_name")
+    __slots__ = ("offset", "ip", "remote")
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
         self.ip: Optional[str] = None
-        self.container: Optional[_Rsc] = None
         self.remote: Optional[_Rsc] = None
-        self.node_name: Optional[str] = None
 
 
 class _Bundle:
@@ -600,19 +591,14 @@ class _Cluster:
         self.prims: Dict[str, _Rsc] = {}  # unique primitives (incl. implicit and orphans) by id
         self.collectives: Dict[str, _Rsc] = {}  # groups, clones, bundles by id
         self.clone_prims: Dict[str, _Rsc] = {}  # primitives inside clones, by their configured id
-        self.all_rscs: List[_Rsc] = []  # top-level resources in unpack order
-        self.bundles: List[_Bundle] = []
         self.templates: Dict[str, ElementTree.Element] = {}
         self._lrm_index: Optional[Dict[Tuple[str, str], ElementTree.Element]] = None
         self._stop_needed: List[_Rsc] = []
 
-        self.feature_set = root.get("crm_feature_set")
         if membership_timestamps is None:
-            membership_timestamps = _version_tuple(self.feature_set) >= (3, 18)
+            membership_timestamps = _version_tuple(root.get("crm_feature_set")) >= (3, 18)
         self.membership_timestamps = membership_timestamps
 
-        config = root.find("configuration")
-        self.config_el = config
         self.rsc_defaults = self._first(root, "rsc_defaults")
         self.op_defaults = self._first(root, "op_defaults")
         self._unpack_config()
@@ -692,7 +678,6 @@ class _Cluster:
         opts: Dict[str, str] = {}
         crm_config = self._first(self.root, "crm_config")
         self._unpack_sets(crm_config, "cluster_property_set", opts, first_id="cib-bootstrap-options")
-        self.options = opts
 
         def flag(name: str, default: bool) -> bool:
             b = _str_to_bool(opts.get(name))
@@ -702,7 +687,6 @@ class _Cluster:
         self.maintenance_mode = flag("maintenance-mode", False)
         self.startup_fencing = self.stonith_enabled and flag("startup-fencing", True)
         self.stop_orphan_resources = flag("stop-orphan-resources", True)
-        self.symmetric = flag("symmetric-cluster", True)
         self.have_quorum = _is_true(self.root.get("have-quorum"))
         policy = (opts.get("no-quorum-policy") or "stop").lower()
         if policy not in ("stop", "freeze", "ignore", "demote", "suicide"):
@@ -753,7 +737,6 @@ class _Cluster:
         if node.type == "remote" and node.remote_rsc is None:
             return
         node.unclean = self.startup_fencing
-        node.unseen = True
 
     def unpack_nodes(self) -> None:
         nodes_el = self._first(self.root, "nodes")
@@ -1028,7 +1011,6 @@ class _Cluster:
             if container is None:
                 return False
             container.bundle = bundle
-            rep.container = container
             rsc.children.append(container)
             if rep.ip:
                 iid = f"{rsc.id}-ip-{rep.ip}".replace(":", ".").replace("#", ".")
@@ -1055,14 +1037,11 @@ class _Cluster:
                     return False
                 remote.bundle = bundle
                 remote.container = container
-                container.fillers.append(remote)
                 node.remote_rsc = remote
                 rep.remote = remote
-                rep.node_name = rid
                 rsc.children.append(remote)
         if child_clone is not None:
             rsc.children.append(child_clone)
-        self.bundles.append(bundle)
         return True
 
     def unpack_resources(self) -> None:
@@ -1080,7 +1059,6 @@ class _Cluster:
             r = self._unpack_resource(el, None)
             if r is not None:
                 top.append(r)
-        self.all_rscs = top
         for r in top:
             self._setup_container(r)
             self._link_rsc2remotenode(r)
@@ -1100,7 +1078,6 @@ class _Cluster:
             container = self._find_resource(cid)
             if container is not None:
                 rsc.container = container
-                container.fillers.append(rsc)
 
     def _link_rsc2remotenode(self, rsc: _Rsc) -> None:
         if not rsc.is_remote_node:
@@ -1191,7 +1168,6 @@ class _Cluster:
         if _is_true(node.attrs.get("maintenance")):
             node.maintenance = True
         node.unclean = False
-        node.unseen = False
         self._determine_online_status(state, node)
         if not self.have_quorum and node.online and self.no_quorum_policy == "suicide":
             self.fence_node(node)
@@ -1265,7 +1241,6 @@ class _Cluster:
         elif not do_terminate and exp_state == "down":
             if in_cluster or crmd_online:
                 node.standby = True
-                node.pending = True
         elif do_terminate and join_l == "down" and not in_cluster and not crmd_online:
             online = False
         elif not in_cluster:
@@ -1278,7 +1253,6 @@ class _Cluster:
             pass
         elif join_l in ("pending", "down"):
             node.standby = True
-            node.pending = True
         else:
             self.fence_node(node)
         return online
@@ -1362,7 +1336,6 @@ class _Cluster:
         rsc = node.remote_rsc
         if not node.remote_requires_reset:
             node.unclean = False
-            node.unseen = False
         self._unpack_transient(state, node)
         if self._shutdown_requested(node):
             node.shutdown = True
@@ -1399,7 +1372,6 @@ class _Cluster:
                 if container is None or rsc is None or not rsc.orphan_container_filler or rsc.container is not None:
                     continue
                 rsc.container = container
-                container.fillers.append(rsc)
 
     def _instance(self, config: _Rsc, lrm_id: str) -> _Rsc:
         inst = _Rsc(lrm_id, "primitive", config.parent)
@@ -1489,12 +1461,9 @@ class _Cluster:
         ops.reverse()
         ops.sort(key=functools.cmp_to_key(_newer_op_cmp))
         st = _OpState()
-        migrate_op = None
         for op in ops:
-            if op.get("operation") == "migrate_from":
-                migrate_op = op
             self._unpack_rsc_op(rsc, node, op, st)
-        self._process_rsc_state(rsc, node, st.on_fail, migrate_op)
+        self._process_rsc_state(rsc, node, st.on_fail)
         if saved_role > rsc.role:
             rsc.role = saved_role
         return rsc
@@ -1720,7 +1689,6 @@ class _Cluster:
         if self._can_fence(node):
             return
         rsc.managed = False
-        rsc.block = True
 
     def _unpack_rsc_op(self, rsc: _Rsc, node: _PNode, op: ElementTree.Element, st: "_OpState") -> None:
         target_rc = _target_rc(op)
@@ -1991,23 +1959,18 @@ class _Cluster:
             active = sum(1 for n in rsc.running_on if n.online and not n.unclean)
         if active > 1 and rsc.recovery_type == "block":
             rsc.managed = False
-            rsc.block = True
             parent = rsc.parent
             if parent is not None and parent.variant in ("group", "bundle") and parent.recovery_type == "block":
                 for child in parent.children:
                     child.managed = False
-                    child.block = True
 
-    def _process_rsc_state(self, rsc: _Rsc, node: _PNode, on_fail: int,
-                           migrate_op: Optional[ElementTree.Element]) -> None:
+    def _process_rsc_state(self, rsc: _Rsc, node: _PNode, on_fail: int) -> None:
         if rsc.role > ROLE_STOPPED and not node.online and not node.maintenance and rsc.managed:
             should_fence = False
             if node.is_guest():
                 rsc.failed = True
                 should_fence = True
             elif self.stonith_enabled:
-                if node.is_remote() and node.remote_rsc is not None and not node.remote_rsc.failed:
-                    node.unseen = True
                 should_fence = True
             if should_fence:
                 self.fence_node(node)
@@ -2019,10 +1982,8 @@ class _Cluster:
             self.fence_node(node)
         elif on_fail == FAIL_STANDBY:
             node.standby = True
-            node.standby_onfail = True
         elif on_fail == FAIL_BLOCK:
             rsc.managed = False
-            rsc.block = True
         elif on_fail == FAIL_RECOVER:
             if rsc.role not in (ROLE_STOPPED, ROLE_UNKNOWN):
                 rsc.failed = True
@@ -2043,10 +2004,6 @@ class _Cluster:
                     self.fence_node(tmp)
             if rsc.role > ROLE_STOPPED:
                 self._stop_action(rsc, node)
-        if rsc.failed and rsc.is_remote_node:
-            tmp = self.find_node(rsc.id)
-            if tmp is not None and tmp.unclean:
-                tmp.unseen = False
         if rsc.role not in (ROLE_STOPPED, ROLE_UNKNOWN):
             self._add_running(rsc, node)
             if on_fail != FAIL_IGNORE:  # demote and block: failed; everything else: failed and stop
