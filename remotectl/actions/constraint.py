@@ -59,6 +59,10 @@ class ConstraintChangeResult:
         return {"changes": [c.to_dict() for c in self.changes]}
 
 
+def _read_index(cluster) -> model.CibIndex:
+    return model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+
+
 def _misuse_reports(index: model.CibIndex, reporter: Reporter) -> None:
     for misuse in model.connection_misuse(index):
         reporter.warning(misuse.message, node=misuse.node, code=f"connection-in-{misuse.where}")
@@ -84,7 +88,7 @@ def _dangling_reports(index: model.CibIndex, constraints: List[model.LocationCon
 def list_constraints(cluster, *, node: Optional[str] = None, resource: Optional[str] = None) -> ConstraintList:
     """Location constraints (all, or those about node / resource), with warnings about connection resources
     misused in groups, order or colocation constraints and about constraints that refer to nothing."""
-    index = model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+    index = _read_index(cluster)
     everything = index.locations()
     selected = model.filter_constraints(everything, node=node, resource=resource)
     reporter = Reporter()
@@ -147,7 +151,7 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
     else:
         final = given
     reporter = Reporter()
-    index = model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+    index = _read_index(cluster)
     _check_placement(index, resource, node, avoid, force, reporter)
     existing = model.same_placement(index.locations(), resource, node)
     for constraint in existing:
@@ -173,7 +177,7 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
     constraint_id = model.location_id(resource, node, final, index.ids)
     xml_text = model.location_xml(constraint_id, resource, node, final)
     cluster.check_tool(tools.cib_create("constraints", xml_text))
-    after_index = model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+    after_index = _read_index(cluster)
     created = [c for c in after_index.locations() if c.id == constraint_id]
     if not created:
         change = ConstraintChange(constraint_id, "created", None, None, ok=False,
@@ -193,7 +197,7 @@ def _describe_element(element) -> dict:
 def remove_constraint(cluster, constraint_id: str) -> ConstraintChangeResult:
     """Remove one constraint (any type: location, order, colocation, ticket) by its id."""
     model.check_name("constraint id", constraint_id)
-    index = model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+    index = _read_index(cluster)
     element = index.constraint(constraint_id)
     if element is None:
         other = index.ids.get(constraint_id)
@@ -208,7 +212,7 @@ def remove_constraint(cluster, constraint_id: str) -> ConstraintChangeResult:
         before = _describe_element(element)
         description = f"{constraint_id}: {element.tag}"
     cluster.check_tool(tools.cib_delete(model.delete_xml(element.tag, constraint_id)))
-    after_index = model.CibIndex(model.parse_cib(cluster.cib_xml(), f"CIB from {cluster.name}"))
+    after_index = _read_index(cluster)
     if after_index.constraint(constraint_id) is not None:
         change = ConstraintChange(constraint_id, "removed", before, before, ok=False,
                                   error="cibadmin succeeded but the constraint is still in the CIB",

@@ -363,10 +363,13 @@ def _parse_location(element: Element, ids: Dict[str, Element]) -> LocationConstr
 def location_constraints(cib: Union[str, bytes, Element]) -> List[LocationConstraint]:
     """Every rsc_location in the CIB's constraints section, in document order."""
     root = parse_cib(cib)
+    return _locations(root, _index_ids(root))
+
+
+def _locations(root: Element, ids: Dict[str, Element]) -> List[LocationConstraint]:
     section = _constraints_section(root)
     if section is None:
         return []
-    ids = _index_ids(root)
     return [_parse_location(element, ids) for element in section.findall("rsc_location")]
 
 
@@ -521,7 +524,7 @@ class CibIndex:
         return None
 
     def locations(self) -> List[LocationConstraint]:
-        return location_constraints(self.root)
+        return _locations(self.root, self.ids)
 
 
 # --- connection resources misused in groups, order or colocation ----------------------------------------------------
