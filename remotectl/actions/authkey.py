@@ -269,6 +269,11 @@ class NodeFacts:
     states: Dict[str, files.RemoteFileState]  # path → state, for every path of `paths` below
     removed_temps: List[str]
 
+    @property
+    def key(self) -> files.RemoteFileState:
+        """The state of the file at the key location."""
+        return self.states[self.location.path]
+
 
 def inspect_node(runner: Runner, override: Optional[str], *, version: bool = True, chain: bool = False,
                  reader: Optional[str] = None, clean_temps: bool = False) -> NodeFacts:
@@ -324,17 +329,20 @@ def _owner_for(facts: files.HostProbe) -> Tuple[Optional[str], Optional[str]]:
                   "(enough for pacemaker-remoted, not for a cluster node's controller)")
 
 
-def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions) -> NodeKeyResult:
+def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
+             node: Optional[NodeFacts] = None) -> NodeKeyResult:
     """Install data on one node (transport.files.write_file_atomic), skipping it when it is already there.
-    Two round trips: the probe (root?, hacluster?, env files, state of the key file, stale temp files removed),
-    then the atomic write, which reports the installed file's sha256/mode/owner read back after the rename."""
+    Two round trips: the probe (root?, hacluster?, env files, state of the key file, stale temp files removed;
+    not repeated when `node` already holds its answer), then the atomic write, which reports the installed file's
+    sha256/mode/owner read back after the rename."""
     want = model.fingerprint(data)
     result = NodeKeyResult(target.node, target.destination, target.type, ok=False, status="failed")
     try:
-        node = inspect_node(runner, options.path, version=False, clean_temps=not options.dry_run)
+        if node is None:
+            node = inspect_node(runner, options.path, version=False, clean_temps=not options.dry_run)
         location = node.location
         path = result.path = location.path
-        before = node.states[path]
+        before = node.key
         result.removed_temp_files = len(node.removed_temps)
         result.existed = before.exists
         result.previous_fingerprint = before.fingerprint
@@ -410,7 +418,10 @@ def _failed_connect(target: Target, message: str) -> NodeKeyResult:
 
 
 def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: bytes, options: PushOptions, *,
-             on_done: ProgressCallback = None, workers: int = 16) -> PushResult:
+             on_done: ProgressCallback = None, workers: int = 16,
+             probed: Optional[Dict[str, NodeFacts]] = None) -> PushResult:
+    """`probed`: node name → what inspect_node (with clean_temps) already learnt there, so push_one does not ask
+    again (rotate's preflight)."""
     from remotectl.transport.fanout import fan_out
 
     reporter = Reporter()
@@ -418,7 +429,8 @@ def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: byt
     if not options.stamp:
         options.stamp = backup_stamp()
     active, runners = _active_runners(targets, runner_factory)
-    outcomes = fan_out(lambda t: push_one(t, runners[t.destination], data, options), active,
+    known = probed or {}
+    outcomes = fan_out(lambda t: push_one(t, runners[t.destination], data, options, known.get(t.node)), active,
                        workers=workers, on_done=on_done)
     by_target = {id(o.item): (o.value if o.ok else _failed_connect(o.item, o.error)) for o in outcomes}
     nodes = [_skipped(t) if t.skip else by_target[id(t)] for t in targets]
@@ -636,25 +648,6 @@ class RotateResult:
         }
 
 
-@dataclass
-class _Preflight:
-    target: Target
-    location: Optional[model.KeyLocation] = None
-    version: Optional[model.Version] = None
-    fingerprint: Optional[str] = None
-    exists: bool = False
-    error: Optional[str] = None
-
-
-def _preflight_one(target: Target, runner: Runner, path: Optional[str]) -> _Preflight:
-    pre = _Preflight(target)
-    node = inspect_node(runner, path)
-    pre.location, pre.version = node.location, node.version
-    state = node.states[pre.location.path]
-    pre.exists, pre.fingerprint = state.exists, state.fingerprint
-    return pre
-
-
 def rollback_one(runner: Runner, result: NodeKeyResult) -> None:
     """Put back what was there before push_one wrote: the backup, or nothing when there was no file."""
     if result.backup:
@@ -768,15 +761,15 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
     return outcomes
 
 
-def rotate_plan(targets: Sequence[Target], pre: Dict[str, _Preflight], steps: Sequence[model.RestartStep],
+def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Sequence[model.RestartStep],
                 *, size: int, restart: bool, backup_suffix: str) -> List[str]:
     lines = [f"1. generate a new {size}-byte key"]
     active = [t for t in targets if not t.skip]
     lines.append(f"2. push it to {len(active)} node(s), keeping each old key as <path>.bak-{backup_suffix}:")
     for t in active:
         p = pre.get(t.node)
-        where = p.location.path if p and p.location else "?"
-        before = (p.fingerprint or "no key") if p else "?"
+        where = p.location.path if p else "?"
+        before = (p.key.fingerprint or "no key") if p else "?"
         who = t.node if t.node == t.destination else f"{t.node} ({t.type}, {t.destination})"
         lines.append(f"   - {who}: {where} (now {before})")
     for t in targets:
@@ -812,9 +805,10 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
         raise RemotectlError("no nodes to rotate the key on")
     stamp = backup_stamp()
 
-    # preflight: every node must be reachable and writable before anything changes
-    outcomes = fan_out(lambda t: _preflight_one(t, runners[t.destination], path), active, workers=workers)
-    pre: Dict[str, _Preflight] = {}
+    # preflight: every node must be reachable before anything changes; the push reuses this probe
+    outcomes = fan_out(lambda t: inspect_node(runners[t.destination], path, clean_temps=not dry_run), active,
+                       workers=workers)
+    pre: Dict[str, NodeFacts] = {}
     unreachable: List[NodeKeyResult] = []
     for o in outcomes:
         if o.ok:
@@ -824,7 +818,7 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
     steps = model.plan_restarts([(t.node, t.type or "remote", pre[t.node].version) for t in active
                                  if t.node in pre])
     plan = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp)
-    previous = {name: p.fingerprint for name, p in pre.items()}
+    previous = {name: p.key.fingerprint for name, p in pre.items()}
     if on_plan is not None and not unreachable:
         on_plan(plan)
     if unreachable:
@@ -841,8 +835,8 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
                          "memory until their daemon restarts (Pacemaker 3.0.2+ or unknown version)")
     if dry_run:
         nodes = [NodeKeyResult(t.node, t.destination, t.type, ok=True, status="would-write",
-                               path=pre[t.node].location.path, previous_fingerprint=pre[t.node].fingerprint,
-                               existed=pre[t.node].exists) for t in active]
+                               path=pre[t.node].location.path, previous_fingerprint=pre[t.node].key.fingerprint,
+                               existed=pre[t.node].key.exists) for t in active]
         restarts = [RestartOutcome(s.node, s.kind, " ".join(s.argv), s.needed,
                                    "planned" if (s.needed and restart) else ("not-needed" if not s.needed
                                                                            else "skipped"), s.reason)
@@ -851,7 +845,7 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
 
     data = generate_key(size)
     options = PushOptions(path=path, dry_run=False, backup=True, stamp=stamp)
-    pushed = push_key(active, runner_factory, data, options, on_done=on_done, workers=workers)
+    pushed = push_key(active, runner_factory, data, options, on_done=on_done, workers=workers, probed=pre)
     nodes = pushed.nodes
     failed = [n for n in nodes if not n.ok]
     verify = None

@@ -472,6 +472,9 @@ def test_round_trips_per_node():
     moved["b"].put("/srv/key", KEY_A)
     actions.verify_keys([target("b")], factory(moved))
     assert len(moved["b"].commands) == 2  # the configured location was not among the guessed paths
+    rotated = make_hosts("c")
+    actions.rotate_key([target("c")], factory(rotated))
+    assert len(rotated["c"].commands) == 3  # preflight probe (reused by the push), atomic write, verify
 
 
 def test_rotate_shows_the_plan_before_changing_anything():
