@@ -3,8 +3,8 @@ that runs in the background with a deadline, so that shell completion never wait
 
 Files are JSON documents of at most ``MAX_BYTES``, written atomically with mode 0600 in a 0700 directory owned
 by the user; anything else found there (a symlink, a file owned by someone else, a huge or garbled file) is
-treated as "no cache", never trusted and never followed. Standard library only, imported only when completion
-asks for a node name or a resource id.
+treated as "no cache", never trusted and never followed. Only the standard library at import time (writing uses
+``localfiles.write_secret_file``); imported only when completion asks for a node name or a resource id.
 """
 
 from __future__ import annotations
@@ -85,40 +85,18 @@ def read_json(name: str) -> Optional[Dict[str, Any]]:
 
 def write_json(name: str, document: Dict[str, Any]) -> bool:
     """Store ``document`` under ``name`` atomically with mode 0600. False when there is no usable cache dir."""
+    from remotectl.reports import RemotectlError
+    from remotectl.transport.localfiles import write_secret_file
+
     path = _path(name, create=True)
     if path is None:
         return False
     data = json.dumps(document, separators=(",", ":")).encode("utf-8")
     if len(data) > MAX_BYTES:
         return False
-    temp = os.path.join(os.path.dirname(path), f".{name}.{os.getpid()}.tmp")
-    for attempt in (1, 2):
-        try:
-            fd = os.open(temp, _OPEN_CREATE, 0o600)
-            break
-        except FileExistsError:  # left by a refresher that was killed: it was ours, same pid means same process
-            if attempt == 2:
-                return False
-            try:
-                os.unlink(temp)
-            except OSError:
-                return False
-        except OSError:
-            return False
     try:
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask said
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        write_secret_file(path, data, mode=0o600, overwrite=True)
+    except RemotectlError:
         return False
     return True
 
