@@ -629,22 +629,31 @@ def _bug(target, port, start, exc, key, cls=ProbeResult):
                detail=detail)
 
 
-def _probe_with(lib, cred, host, port, timeout, family):
-    start = time.monotonic()
-    target = str(host)
+def _open(cls, target, port, timeout, family, start):
+    """Check the port and connect to target:port. Returns (sock, address, int port, None), or (None, address, port,
+    a ``cls`` result with the TCP-level verdict: unresolved (invalid port too), refused, tcp-timeout, unreachable)."""
     try:
         port = int(port)
         if not 0 < port < 65536:
             raise ValueError
     except (TypeError, ValueError):
-        return ProbeResult(target=target, port=port, tcp=TCP_UNRESOLVED, verdict=UNRESOLVED,
-                           hint="invalid port %r" % (port,), elapsed_ms=_ms(start), detail="invalid port")
+        return None, None, port, cls(target=target, port=port, tcp=TCP_UNRESOLVED, verdict=UNRESOLVED,
+                                     hint="invalid port %r" % (port,), elapsed_ms=_ms(start), detail="invalid port")
     sock, address, tcp, detail = _connect(target, port, timeout, family)
     if sock is None:
         verdict = _TCP_VERDICT[tcp]
-        return ProbeResult(target=target, address=address, port=port, tcp=tcp, verdict=verdict,
-                           hint=hint_for(verdict, target, port, address, timeout), elapsed_ms=_ms(start),
-                           detail=detail)
+        return None, address, port, cls(target=target, address=address, port=port, tcp=tcp, verdict=verdict,
+                                        hint=hint_for(verdict, target, port, address, timeout),
+                                        elapsed_ms=_ms(start), detail=detail)
+    return sock, address, port, None
+
+
+def _probe_with(lib, cred, host, port, timeout, family):
+    start = time.monotonic()
+    target = str(host)
+    sock, address, port, failed = _open(ProbeResult, target, port, timeout, family, start)
+    if failed is not None:
+        return failed
     session = hook = None
     try:
         session, hook, state, rc, alert = _handshake(lib, cred, sock, "probe", timeout)
@@ -877,17 +886,9 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
     target = str(host)
     cred = _PskCredentials(lib, key)
     try:
-        try:
-            port = int(port)
-        except (TypeError, ValueError):
-            return CheckResult(target=target, port=port, tcp=TCP_UNRESOLVED, verdict=UNRESOLVED,
-                               hint="invalid port %r" % (port,), elapsed_ms=_ms(start), detail="invalid port")
-        sock, address, tcp, detail = _connect(target, port, timeout, family)
-        if sock is None:
-            verdict = _TCP_VERDICT[tcp]
-            return CheckResult(target=target, address=address, port=port, tcp=tcp, verdict=verdict,
-                               hint=hint_for(verdict, target, port, address, timeout), elapsed_ms=_ms(start),
-                               detail=detail)
+        sock, address, port, failed = _open(CheckResult, target, port, timeout, family, start)
+        if failed is not None:
+            return failed
         session = hook = None
         try:
             session, hook, state, rc, alert = _handshake(lib, cred, sock, "full", timeout)

@@ -207,6 +207,14 @@ def test_invalid_port_is_a_verdict_not_an_exception():
     assert result.verdict == "unresolved" and result.detail == "invalid port"
 
 
+@pytest.mark.parametrize("cls", [pp.ProbeResult, pp.CheckResult])
+@pytest.mark.parametrize("port", ["abc", 0, 70000])  # getaddrinfo would take 70000 as port 4464
+def test_probe_and_full_check_refuse_the_same_invalid_ports(cls, port):
+    sock, _address, _port, result = pp._open(cls, "127.0.0.1", port, 1.0, 0, 0.0)
+    assert sock is None and type(result) is cls
+    assert result.verdict == "unresolved" and result.detail == "invalid port"
+
+
 def test_key_type_and_emptiness_checked_without_echoing_it():
     with pytest.raises(TypeError) as info:
         pp.probe("n1", 3121, "secret-as-str")
