@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from remotectl.pacemaker import authkey as model
 from remotectl.pacemaker import tools
-from remotectl.reports import RefusedError, RemotectlError, Report, Reporter
+from remotectl.reports import RemotectlError, Report, Reporter
 from remotectl.transport import files, localfiles
 from remotectl.transport.base import Runner
 
@@ -216,8 +216,6 @@ def generate_to_file(path: str, *, size: int, force: bool, mode: int = model.KEY
     as root and those exist) before any byte is written. Refuses to replace an existing file unless force."""
     reporter = Reporter()
     path = os.path.abspath(path)
-    if not force and os.path.lexists(path):
-        raise RefusedError(f"{path} already exists; pass --force to replace it")
     _check_size(size, reporter)
     owner_ids = None
     if os.geteuid() == 0:
