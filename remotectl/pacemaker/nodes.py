@@ -1759,10 +1759,8 @@ class _Cluster:
         action_on_fail = self._action_on_fail(rsc, key, task)
         if _cmp_on_fail(st.on_fail, action_on_fail) < 0:
             st.on_fail = action_on_fail
-        if task == "migrate_to":
-            self._migrate_to_failure(rsc, node, op)
-        elif task == "migrate_from":
-            self._migrate_from_failure(rsc, node, op)
+        if task in ("migrate_to", "migrate_from"):
+            self._migration_failure(rsc, node, op, task)
         elif task == "promote":
             rsc.role = ROLE_PROMOTED
         elif task == "demote":
@@ -1905,33 +1903,26 @@ class _Cluster:
             elif not source_newer_op:
                 rsc.failed = True
 
-    def _migrate_to_failure(self, rsc: _Rsc, node: _PNode, xml_op: ElementTree.Element) -> None:
+    def _migration_failure(self, rsc: _Rsc, node: _PNode, xml_op: ElementTree.Element, task: str) -> None:
+        """``unpack_migrate_to_failure`` (``xml_op`` failed on the source) and ``unpack_migrate_from_failure``
+        (on the target): the resource is active here, and on the other side too unless that has newer state."""
         source = xml_op.get("migrate_source")
         target = xml_op.get("migrate_target")
-        if not source or not target or source != node.uname:
+        if not source or not target or (source if task == "migrate_to" else target) != node.uname:
             return
         rsc.role = ROLE_STARTED
-        target_migrate_from = self._find_lrm_op(rsc.id, "migrate_from", target, source, OCF_OK)
-        if not self._unknown_on_node(rsc.id, target) and not self._newer_state_after_migrate(
-            rsc.id, target, xml_op, target_migrate_from
+        if task == "migrate_to":
+            other = target
+            migrate_to, migrate_from = xml_op, self._find_lrm_op(rsc.id, "migrate_from", target, source, OCF_OK)
+        else:
+            other = source
+            migrate_to, migrate_from = self._find_lrm_op(rsc.id, "migrate_to", source, target, OCF_OK), xml_op
+        if not self._unknown_on_node(rsc.id, other) and not self._newer_state_after_migrate(
+            rsc.id, other, migrate_to, migrate_from
         ):
-            target_node = self.find_node(target)
-            if target_node is not None and target_node.online:
-                self._add_running(rsc, target_node)
-
-    def _migrate_from_failure(self, rsc: _Rsc, node: _PNode, xml_op: ElementTree.Element) -> None:
-        source = xml_op.get("migrate_source")
-        target = xml_op.get("migrate_target")
-        if not source or not target or target != node.uname:
-            return
-        rsc.role = ROLE_STARTED
-        source_migrate_to = self._find_lrm_op(rsc.id, "migrate_to", source, target, OCF_OK)
-        if not self._unknown_on_node(rsc.id, source) and not self._newer_state_after_migrate(
-            rsc.id, source, source_migrate_to, xml_op
-        ):
-            source_node = self.find_node(source)
-            if source_node is not None and source_node.online:
-                self._add_running(rsc, source_node)
+            other_node = self.find_node(other)
+            if other_node is not None and other_node.online:
+                self._add_running(rsc, other_node)
 
     # ---- resource state ---------------------------------------------------------------------------------------
 
