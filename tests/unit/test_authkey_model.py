@@ -204,3 +204,11 @@ def test_attribute_value():
     assert attribute_value("scope=nodes  name=note value=two words\n") == "two words"
     assert attribute_value("scope=nodes  name=standby value=(null)\n") is None
     assert attribute_value("") is None
+
+
+def test_cli_constants_mirror_the_model():
+    """cli/authkey.py repeats these so that `remotectl authkey --help` loads no remotectl.pacemaker module."""
+    from remotectl.cli import authkey as cli
+
+    assert (cli.DEFAULT_KEY, cli.DEFAULT_BYTES, cli.MIN_BYTES, cli.MAX_BYTES) == (
+        m.DEFAULT_KEY_PATH, m.DEFAULT_KEY_BYTES, m.MIN_KEY_BYTES, m.MAX_KEY_BYTES)
