@@ -433,11 +433,8 @@ class _PskCredentials(object):
     """GnuTLS PSK client credentials (identity "lrmd", raw key). Shareable between threads, read-only once set."""
 
     def __init__(self, lib, key):
-        if isinstance(key, str) or not isinstance(key, (bytes, bytearray, memoryview)):
-            raise TypeError("key must be bytes (the raw authkey file content)")
+        _check_key(key)
         size = len(key)
-        if size == 0:
-            raise ProbeError("the key is empty")
         self.lib = lib
         self.handle = ctypes.c_void_p()
         rc = lib.gnutls_psk_allocate_client_credentials(ctypes.byref(self.handle))
@@ -687,23 +684,32 @@ def _check_key(key):
         raise ProbeError("the key is empty")
 
 
+def _gnutls_tls13():
+    lib = gnutls()
+    if not lib.remotectl_tls13:
+        raise ProbeError("local GnuTLS %s has no TLS 1.3 (needs >= 3.6.5)" % lib.remotectl_version)
+    return lib
+
+
+def _probe_one(lib, cred, host, port, timeout, family, key):
+    """_probe_with, with any unexpected error turned into a probe-bug result (KeyboardInterrupt still raises)."""
+    start = time.monotonic()
+    try:
+        return _probe_with(lib, cred, host, port, timeout, family)
+    except Exception as exc:
+        return _bug(str(host), port, start, exc, key)
+
+
 def probe(host, port, key, timeout=5.0, family=0):
     """Check that ``key`` (raw authkey bytes) matches the one of the pacemaker-remoted at host:port, safely.
 
     Never completes the TLS handshake. Per-target problems come back as verdicts; ProbeError is raised only when
     the probe cannot run at all (no libgnutls, empty key)."""
     _check_key(key)
-    lib = gnutls()
-    if not lib.remotectl_tls13:
-        raise ProbeError("local GnuTLS %s has no TLS 1.3 (needs >= 3.6.5)" % lib.remotectl_version)
-    start = time.monotonic()
+    lib = _gnutls_tls13()
     cred = _PskCredentials(lib, key)
     try:
-        return _probe_with(lib, cred, host, port, timeout, family)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as exc:
-        return _bug(str(host), port, start, exc, key)
+        return _probe_one(lib, cred, host, port, timeout, family, key)
     finally:
         cred.close()
 
@@ -743,25 +749,15 @@ def probe_many(targets, key, timeout=5.0, workers=DEFAULT_WORKERS, callback=None
     pairs = [parse_target(t) for t in targets]
     if not pairs:
         return []
-    lib = gnutls()
-    if not lib.remotectl_tls13:
-        raise ProbeError("local GnuTLS %s has no TLS 1.3 (needs >= 3.6.5)" % lib.remotectl_version)
+    lib = _gnutls_tls13()
     cred = _PskCredentials(lib, key)
     results = [None] * len(pairs)
-
-    def one(host, port):
-        start = time.monotonic()
-        try:
-            return _probe_with(lib, cred, host, port, timeout, family)
-        except Exception as exc:
-            return _bug(str(host), port, start, exc, key)
-
     try:
         pool = ThreadPoolExecutor(max_workers=max(1, min(int(workers), len(pairs))))
         futures = {}
         try:
             for index, (host, port) in enumerate(pairs):
-                futures[pool.submit(one, host, port)] = index
+                futures[pool.submit(_probe_one, lib, cred, host, port, timeout, family, key)] = index
             for future in as_completed(futures):
                 result = future.result()
                 results[futures[future]] = result
@@ -928,8 +924,6 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
             _end_session(lib, session, hook)
             hook = None
             sock.close()
-    except (KeyboardInterrupt, SystemExit):
-        raise
     except Exception as exc:
         return _bug(target, port, start, exc, key, cls=CheckResult)
     finally:
