@@ -314,9 +314,9 @@ def classify_full(rc, server_hello_seen, events=(), alert=None, version=None):
         if rc in EOF_RCS or rc in (E_UNEXPECTED_PACKET, -24) or (
                 rc == E_FATAL_ALERT_RECEIVED and alert in MISMATCH_ALERTS + (20,)):
             return MISMATCH
-    if rc == E_UNSUPPORTED_VERSION_PACKET and server_hello_seen:
-        return TLS_NOT_PSK
-    return classify(rc, server_hello_seen, events, alert)
+    verdict = classify(rc, server_hello_seen, events, alert)
+    # a full handshake accepts TLS 1.2, so "tls12-only" cannot be its answer: the server refused our PSK suites
+    return TLS_NOT_PSK if verdict == TLS12_ONLY else verdict
 
 
 def event_name(incoming, htype, when):
@@ -892,8 +892,6 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
                           cipher=state.cipher, kx=state.kx, gnutls_rc=rc, events=state.events)
             if rc < 0:
                 verdict = classify_full(rc, state.server_hello_seen, state.events, alert, state.version)
-                if verdict == TLS12_ONLY:
-                    verdict = TLS_NOT_PSK
                 detail = _rc_name(lib, rc)
                 if alert is not None:
                     detail += "; alert %s" % (_cstr(lib.gnutls_alert_get_name(alert)) or alert)
