@@ -34,7 +34,6 @@ FORMAT = 1
 
 # What may be offered on a shell command line as is: no whitespace, quotes, globs, expansions or separators.
 _SAFE_VALUE = re.compile(r"[^\s'\"`$\\;&|<>(){}\[\]*?!#~]{1,200}")
-_RESOURCE_TAGS = ("primitive", "group", "clone", "master", "bundle")
 
 
 def completion_wait() -> float:
@@ -78,15 +77,10 @@ def cache_file_name(target: str) -> str:
 # -- fetching (in the refresher) ------------------------------------------------------------------------------
 def resource_ids_from_cib(cib_xml) -> List[str]:
     """Ids of the primitives, groups, clones (and legacy masters) and bundles under configuration/resources."""
+    from remotectl.pacemaker.constraints import resource_elements
     from remotectl.pacemaker.xmlsafe import parse
 
-    root = parse(cib_xml, "CIB")
-    ids = []
-    for resources in root.iter("resources"):
-        for element in resources.iter():
-            if element.tag in _RESOURCE_TAGS and element.get("id"):
-                ids.append(element.get("id"))
-    return ids
+    return [element.get("id") for element in resource_elements(parse(cib_xml, "CIB"))]
 
 
 class _CibOnce:

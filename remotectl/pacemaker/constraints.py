@@ -20,7 +20,7 @@ import json
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from remotectl.pacemaker import xmlsafe
 from remotectl.reports import RemotectlError
@@ -428,6 +428,17 @@ def _bundle_runtime(bundle: Element) -> str:
     return "docker"
 
 
+def resource_elements(root: Element) -> Iterator[Element]:
+    """The primitives, groups, clones (and legacy masters) and bundles with an id under configuration/resources,
+    in document order."""
+    resources = root.find("./configuration/resources")
+    if resources is None:
+        return
+    for element in resources.iter():
+        if element.tag in RESOURCE_TAGS and element.get("id"):
+            yield element
+
+
 class CibIndex:
     """What a CIB says exists: nodes, resources, connection resources and every id in use."""
 
@@ -443,10 +454,9 @@ class CibIndex:
         self.guest_nodes: List[str] = []
         self.bundle_nodes: List[str] = []
         self.status_nodes: List[str] = []
+        for element in resource_elements(self.root):
+            self.resources[element.get("id")] = element.tag
         if resources is not None:
-            for element in resources.iter():
-                if element.tag in RESOURCE_TAGS and element.get("id"):
-                    self.resources[element.get("id")] = element.tag
             for primitive in resources.iter("primitive"):
                 rid = primitive.get("id")
                 if not rid:
