@@ -38,6 +38,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from remotectl.actions.nodes import connect_address, find_node
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import psk_probe
 
@@ -244,8 +245,7 @@ class _Resolver:
 
 
 def _node_target(node, label: str, port: Optional[int]) -> Target:
-    host = node.address or node.name  # Pacemaker's default for server= / remote-addr is the node name
-    return Target(label, host, port or node.port or DEFAULT_PORT, node.name, node.type,
+    return Target(label, connect_address(node), port or node.port or DEFAULT_PORT, node.name, node.type,
                   connected=bool(node.online) and node.type in PEER_TYPES)
 
 
@@ -267,12 +267,11 @@ def resolve_targets(
     if all_nodes:
         peers = [node for node in nodes if node.type in PEER_TYPES]
         return [_node_target(node, node.name, port) for node in peers]
-    by_name = {node.name: node for node in nodes}
     resolver = _Resolver()
     targets = []
     for text in texts:
         host, explicit = split_target(text)
-        node = by_name.get(host)
+        node = find_node(nodes, host)
         if node is not None and node.type in PEER_TYPES:
             targets.append(_node_target(node, text.strip(), explicit or port))
             continue
@@ -281,7 +280,7 @@ def resolve_targets(
         for candidate in nodes:
             if candidate.type not in PEER_TYPES or (candidate.port or DEFAULT_PORT) != target_port:
                 continue
-            address = candidate.address or candidate.name
+            address = connect_address(candidate)
             if address == host:
                 match = candidate
                 break

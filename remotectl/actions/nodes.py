@@ -48,9 +48,15 @@ def find_node(nodes: Sequence, name: str):
     return None
 
 
+def connect_address(node) -> str:
+    """The address the cluster connects to for a remote, guest or bundle node: the configured one, else the node
+    name (Pacemaker's default for server= / remote-addr)."""
+    return node.address or node.name
+
+
 def ssh_destination(node) -> str:
     """Where to SSH for a node: cluster nodes by name (ssh_config/DNS decide), remote and guest nodes by the
     address the cluster itself connects to."""
-    if node.type == "cluster" or not node.address:
+    if node.type == "cluster":
         return node.name
-    return node.address
+    return connect_address(node)
