@@ -870,28 +870,15 @@ class _Cluster:
             self._unpack_sets(_merged(xml, extra_sets), "instance_attributes", rsc.params)
 
         meta = rsc.meta
-        rsc.managed = not self.maintenance_mode
         if self._contains_remote_node(xml, cls, provider, agent):
             rsc.is_remote_node = True
-        managed = meta.get("is-managed")
-        if managed is not None and managed.lower() != "default":
-            rsc.managed = _is_true(managed)
-        if _is_true(meta.get("maintenance")):
-            rsc.managed = False
-        if self.maintenance_mode:
-            rsc.managed = False
         top = rsc.uber_parent()
         if top.variant == "clone":
             rsc.unique = _is_true(meta.get("globally-unique"))
             rsc.promotable = _is_true(meta.get("promotable")) or (top.xml is not None and top.xml.tag == "master")
         else:
             rsc.unique = True
-        rsc.needs_fencing = self._needs_fencing(rsc, meta.get("requires"))
-        recovery = (meta.get("multiple-active") or "stop_start").lower()
-        rsc.recovery_type = recovery if recovery in ("stop_only", "block", "stop_unexpected") else "stop_start"
-        ft = meta.get("failure-timeout")
-        if ft is not None:
-            rsc.failure_timeout = _parse_interval_ms(ft) // 1000
+        self._apply_meta(rsc)
         if rsc.is_remote_node and meta.get("container") is None:
             ri = rsc.params.get("reconnect_interval")
             if ri:
@@ -926,6 +913,23 @@ class _Cluster:
                 self.collectives.pop(rid, None)
                 return None
         return rsc
+
+    def _apply_meta(self, rsc: _Rsc) -> None:
+        """What ``rsc.meta`` decides here (class, variant and ``is_remote_node`` already set): managed,
+        ``requires``, ``multiple-active`` and ``failure-timeout``."""
+        meta = rsc.meta
+        rsc.managed = not self.maintenance_mode
+        managed = meta.get("is-managed")
+        if managed is not None and managed.lower() != "default":
+            rsc.managed = _is_true(managed)
+        if _is_true(meta.get("maintenance")) or self.maintenance_mode:
+            rsc.managed = False
+        rsc.needs_fencing = self._needs_fencing(rsc, meta.get("requires"))
+        recovery = (meta.get("multiple-active") or "stop_start").lower()
+        rsc.recovery_type = recovery if recovery in ("stop_only", "block", "stop_unexpected") else "stop_start"
+        ft = meta.get("failure-timeout")
+        if ft is not None:
+            rsc.failure_timeout = _parse_interval_ms(ft) // 1000
 
     def _needs_fencing(self, rsc: _Rsc, requires: Optional[str]) -> bool:
         """``unpack_requires``: does the resource's "requires" come down to fencing?"""
@@ -1408,7 +1412,7 @@ class _Cluster:
             return self._instance(config, rsc_id)
         return self._instance(config, rsc_id)
 
-    def _create_orphan(self, entry: ElementTree.Element, node: _PNode) -> _Rsc:
+    def _create_orphan(self, entry: ElementTree.Element) -> _Rsc:
         rid = entry.get("id") or ""
         rsc = _Rsc(rid, "primitive", None)
         rsc.cls, rsc.provider, rsc.agent = entry.get("class"), entry.get("provider"), entry.get("type")
@@ -1418,15 +1422,6 @@ class _Cluster:
             meta.setdefault(k, v)
         self._unpack_sets(self.rsc_defaults, "meta_attributes", meta)
         rsc.meta = meta
-        rsc.managed = not self.maintenance_mode
-        managed = meta.get("is-managed")
-        if managed is not None and managed.lower() != "default":
-            rsc.managed = _is_true(managed)
-        if _is_true(meta.get("maintenance")) or self.maintenance_mode:
-            rsc.managed = False
-        ft = meta.get("failure-timeout")
-        if ft is not None:
-            rsc.failure_timeout = _parse_interval_ms(ft) // 1000
         if self._contains_remote_node(entry):
             rsc.is_remote_node = True
             rnode = self.find_node(rid)
@@ -1435,9 +1430,7 @@ class _Cluster:
             rnode.remote_rsc = rsc
             self._handle_startup_fencing(rnode)
             rnode.shutdown = True
-        rsc.needs_fencing = self._needs_fencing(rsc, meta.get("requires"))
-        recovery = (meta.get("multiple-active") or "stop_start").lower()
-        rsc.recovery_type = recovery if recovery in ("stop_only", "block", "stop_unexpected") else "stop_start"
+        self._apply_meta(rsc)
         if entry.get("container") is not None:
             rsc.orphan_container_filler = True
         rsc.orphan = True
@@ -1455,7 +1448,7 @@ class _Cluster:
             return None
         rsc = self._find_history_rsc(node, rsc_id)
         if rsc is None:
-            rsc = self._create_orphan(entry, node)
+            rsc = self._create_orphan(entry)
         saved_role = rsc.role
         rsc.role = ROLE_UNKNOWN
         ops.reverse()
