@@ -346,7 +346,7 @@ def plan_check(
     if nodes is None and (all_nodes or source == "cluster"):
         what = "--all" if all_nodes else "--from cluster"
         raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
-    if nodes is None and cluster_error and not full and needs_cluster(targets):
+    if cluster_error and not full:  # only some TARGET that may be a node name made us ask
         reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names")
 
     resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, port=port, match_by_address=full)
@@ -397,12 +397,11 @@ def plan_check(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _tcp_of(result) -> Optional[str]:
-    tcp = result.get("tcp") if isinstance(result, dict) else result.tcp
-    verdict = result.get("verdict") if isinstance(result, dict) else result.verdict
+def _tcp_of(result: Dict[str, Any]) -> Optional[str]:
+    tcp = result.get("tcp")
     if tcp in TCP_VALUES:
         return tcp
-    return _TCP_FROM_VERDICT.get(verdict)  # e.g. "tcp-timeout" -> "timeout"; None: the TCP step never ran
+    return _TCP_FROM_VERDICT.get(result.get("verdict"))  # e.g. "tcp-timeout" -> "timeout"; None: the TCP step never ran
 
 
 def entry_from_probe(target: Target, result: Dict[str, Any], source: Optional[str] = None,
