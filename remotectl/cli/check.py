@@ -18,7 +18,7 @@ def _complete_targets(ctx, param, incomplete):
 
 def _endpoint(address, port):
     if not address:
-        return None
+        return f"-:{port}"
     host = f"[{address}]" if ":" in address else address
     return f"{host}:{port}" if port else host
 
@@ -103,10 +103,6 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
     return code
 
 
-def _tls(entry):
-    return entry.tls_version
-
-
 def _render_table(out, run):
     full = run.mode == "full"
     columns = ["TARGET", "ADDRESS", "TCP", "VERDICT", "TLS"] + (["PROTOCOL"] if full else []) + ["HINT"]
@@ -114,8 +110,7 @@ def _render_table(out, run):
         columns.append("DETAIL")
     rows = []
     for entry in run.entries:
-        row = [entry.target, _endpoint(entry.address, entry.port) or f"-:{entry.port}", entry.tcp, entry.verdict,
-               _tls(entry)]
+        row = [entry.target, _endpoint(entry.address, entry.port), entry.tcp, entry.verdict, entry.tls_version]
         if full:
             row.append(entry.protocol_version)
         row.append(entry.hint)
@@ -146,5 +141,5 @@ def _render_matrix(out, run):
     failing = run.failing_pairs()
     if failing:
         out.table(["FROM", "TARGET", "ADDRESS", "TCP", "VERDICT", "HINT"],
-                  [(e.source, e.target, _endpoint(e.address, e.port) or f"-:{e.port}", e.tcp, e.verdict, e.hint)
+                  [(e.source, e.target, _endpoint(e.address, e.port), e.tcp, e.verdict, e.hint)
                    for e in failing], title="pairs that are not ok")
