@@ -7,8 +7,6 @@ Every remoted's own log must show a failed handshake per probe and never "Remote
 except for --full, which completes the handshake on purpose."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from remotectl.transport import psk_probe as pp
 from tests.integration import cib_xml
 from tests.integration.conftest import require_probe_servers
+from tests.integration.lab_cli import run_remotectl
 from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, make_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,9 +57,7 @@ def endpoint(pair):
 
 
 def remotectl(*args, timeout=120):
-    proc = subprocess.run([sys.executable, "-m", "remotectl"] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, cwd=str(REPO))
-    return proc
+    return run_remotectl(*[str(a) for a in args], timeout=timeout)
 
 
 def check_json(*args, cib=None, **kw):
