@@ -1732,7 +1732,7 @@ class _Cluster:
             strategy = self._action_on_fail(rsc, task_key, task)
             if strategy == FAIL_IGNORE:
                 st.on_fail = FAIL_MIGRATE
-            self._unpack_rsc_op_failure(rsc, node, rc, op, st, task_key, task)
+            self._unpack_rsc_op_failure(rsc, node, rc, op, st, strategy, task)
             return
         if status == EXEC_NOT_CONNECTED:
             if node.is_guest_or_remote() and node.remote_rsc is not None and node.remote_rsc.managed:
@@ -1744,12 +1744,12 @@ class _Cluster:
             if strategy == FAIL_RESTART_CONTAINER and _cmp_on_fail(st.on_fail, FAIL_RECOVER) <= 0:
                 st.on_fail = strategy
         else:
-            self._unpack_rsc_op_failure(rsc, node, rc, op, st, task_key, task)
+            self._unpack_rsc_op_failure(rsc, node, rc, op, st, strategy, task)
 
     def _unpack_rsc_op_failure(self, rsc: _Rsc, node: _PNode, rc: int, op: ElementTree.Element,
-                               st: "_OpState", key: str, task: str) -> None:
+                               st: "_OpState", action_on_fail: int, task: str) -> None:
+        """``action_on_fail``: the operation's failure policy (``_action_on_fail``), which the caller has."""
         st.last_failure = op
-        action_on_fail = self._action_on_fail(rsc, key, task)
         if _cmp_on_fail(st.on_fail, action_on_fail) < 0:
             st.on_fail = action_on_fail
         if task in ("migrate_to", "migrate_from"):
