@@ -293,7 +293,7 @@ class FakeRunner:
         self.name, self.reply, self.calls = name, reply, []
 
     def run(self, argv, stdin=None, timeout=None, env=None):
-        from remotectl.transport.base import CommandResult, TransportError
+        from remotectl.transport.base import CommandResult
 
         self.calls.append((list(argv), stdin, timeout))
         if isinstance(self.reply, Exception):
