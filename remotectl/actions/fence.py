@@ -16,7 +16,6 @@ from remotectl.pacemaker import fencing, tools
 from remotectl.pacemaker.constraints import check_name
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 
-DEFAULT_WAIT = 120.0
 POLL_INTERVAL = 0.5
 FENCE_TIMEOUT = 300.0  # stonith_admin waits up to its own --timeout (120 s by default) plus device retries
 SEE_OFFLINE_WITHIN = 15.0

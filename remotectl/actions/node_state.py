@@ -20,7 +20,6 @@ from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
 ATTRIBUTES = ("standby", "maintenance")
 LIFETIMES = ("forever", "reboot")
 ON = "on"
-DEFAULT_WAIT = 120.0
 POLL_INTERVAL = 1.0
 _TRUE = ("true", "on", "yes", "y", "1")
 
