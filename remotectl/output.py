@@ -121,3 +121,10 @@ def _cell(value: Any) -> str:
         return "no"
     return str(value)
 
+
+def host_port(address: Optional[str], port: Optional[int]) -> Optional[str]:
+    """`address:port` as operators write it (an IPv6 address in brackets); None without an address."""
+    if not address:
+        return None
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{port}" if port else host

@@ -17,10 +17,9 @@ def _complete_targets(ctx, param, incomplete):
 
 
 def _endpoint(address, port):
-    if not address:
-        return f"-:{port}"
-    host = f"[{address}]" if ":" in address else address
-    return f"{host}:{port}" if port else host
+    from remotectl.output import host_port
+
+    return host_port(address, port) or f"-:{port}"
 
 
 @click.command("check")

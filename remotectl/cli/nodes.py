@@ -22,13 +22,6 @@ def _state(node) -> str:
     return ", ".join(words)
 
 
-def _endpoint(node):
-    if not node.address:
-        return None
-    host = f"[{node.address}]" if ":" in node.address else node.address
-    return f"{host}:{node.port}" if node.port else host
-
-
 @click.command("nodes")
 @click.option(
     "--type",
@@ -45,6 +38,7 @@ def nodes_command(app, type_filter, json_mode):
     is the container resource and HOST the cluster node it runs on; for bundle replicas RESOURCE is the bundle.
     """
     from remotectl.actions.nodes import list_nodes
+    from remotectl.output import host_port
 
     out = app.output(json_mode)
     result = list_nodes(app.cluster(), type_filter)
@@ -53,7 +47,7 @@ def nodes_command(app, type_filter, json_mode):
         return ExitCode.OK
     out.reports(result.reports)
     rows = [
-        (node.name, node.type, _state(node), node.resource, _endpoint(node), node.host) for node in result.nodes
+        (node.name, node.type, _state(node), node.resource, host_port(node.address, node.port), node.host) for node in result.nodes
     ]
     if rows:
         out.table(["NAME", "TYPE", "STATE", "RESOURCE", "ADDRESS", "HOST"], rows)
