@@ -1565,7 +1565,9 @@ class _Cluster:
             return FAIL_RECOVER
         return on_fail
 
-    def _failcount(self, node: _PNode, rsc: _Rsc, effective: bool) -> Tuple[int, int]:
+    def _unexpired_failcount(self, node: _PNode, rsc: _Rsc) -> int:
+        """``pe_get_failcount`` with ``pe_fc_effective``: the fail count of ``rsc`` on ``node``, or 0 once
+        ``failure-timeout`` has passed since its last failure."""
         name = rsc.clone_name or rsc.id
         if not rsc.unique:
             name = _clone_strip(name)
@@ -1582,25 +1584,20 @@ class _Cluster:
                 n = _scan_ll(v)
                 if n is not None:
                     last = max(last, n)
-        if effective and count > 0 and last > 0 and rsc.failure_timeout:
-            if self.now > last + rsc.failure_timeout:
-                count = 0
-        return count, last
+        if count > 0 and last > 0 and rsc.failure_timeout and self.now > last + rsc.failure_timeout:
+            return 0
+        return count
 
     def _check_operation_expiry(self, rsc: _Rsc, node: _PNode, rc: int, op: ElementTree.Element) -> bool:
         expired = False
         interval_ms = _element_int(op, "interval", 0)
         task = op.get("operation")
         last_run = _scan_ll(op.get("last-rc-change"))
-        unexpired = 0
         if rsc.failure_timeout > 0 and last_run is not None:
             if self.now >= last_run + rsc.failure_timeout and not self._ignore_failure_timeout(rsc, task, interval_ms):
-                expired = True
-            unexpired, _ = self._failcount(node, rsc, effective=True)
-        if expired:
-            total, _ = self._failcount(node, rsc, effective=False)
-            if total and unexpired != 0:
-                expired = False
+                # not while a fail count still counts (Pacemaker: total fail count set and unexpired one not 0;
+                # the unexpired count is either the total or 0)
+                expired = self._unexpired_failcount(node, rsc) == 0
         if expired and interval_ms == 0 and task == "monitor" and rc in (
             OCF_OK, OCF_NOT_RUNNING, OCF_RUNNING_PROMOTED, OCF_DEGRADED, OCF_DEGRADED_PROMOTED
         ):
