@@ -1612,14 +1612,14 @@ class _Cluster:
         return False
 
     def _remap_operation(self, op: ElementTree.Element, rsc: _Rsc, node: _PNode, st: "_OpState",
-                         target_rc: int, rc: int, status: int) -> Tuple[int, int]:
+                         target_rc: int, rc: int, status: int, maskable: bool) -> Tuple[int, int]:
         task = op.get("operation")
         if task == "monitor":
             if rc == OCF_DEGRADED:
                 rc = OCF_OK
             elif rc == OCF_DEGRADED_PROMOTED:
                 rc = OCF_RUNNING_PROMOTED
-        if not rsc.is_bundled() and _mask_probe_failure(op):
+        if maskable:
             status = EXEC_DONE
             rc = OCF_NOT_RUNNING
         if status not in (EXEC_DONE, EXEC_ERROR):
@@ -1696,8 +1696,8 @@ class _Cluster:
 
         expired = status != EXEC_NOT_INSTALLED and self._check_operation_expiry(rsc, node, rc, op)
         old_rc, old_target_rc = rc, target_rc
-        rc, status = self._remap_operation(op, rsc, node, st, target_rc, rc, status)
         maskable = not rsc.is_bundled() and _mask_probe_failure(op)
+        rc, status = self._remap_operation(op, rsc, node, st, target_rc, rc, status, maskable)
 
         if expired and maskable and old_rc != old_target_rc:
             if rsc.role <= ROLE_STOPPED:
@@ -1709,7 +1709,7 @@ class _Cluster:
             if node.online and not node.unclean:
                 return
         if maskable:
-            self._update_resource_state(rsc, node, op, task, target_rc, st)
+            self._update_resource_state(rsc, node, op, task, target_rc, st, masked=True)
             return
 
         if status == EXEC_CANCELLED:
@@ -1766,9 +1766,10 @@ class _Cluster:
             self._set_active(rsc)
 
     def _update_resource_state(self, rsc: _Rsc, node: _PNode, op: ElementTree.Element, task: str, rc: int,
-                               st: "_OpState") -> None:
+                               st: "_OpState", masked: bool = False) -> None:
+        """``masked``: ``op`` is a probe failure that counts as "not running" (the caller has checked)."""
         clear = False
-        if rc == OCF_NOT_INSTALLED or (not rsc.is_bundled() and _mask_probe_failure(op)):
+        if rc == OCF_NOT_INSTALLED or masked:
             rsc.role = ROLE_STOPPED
         elif rc == OCF_NOT_RUNNING:
             clear = True
