@@ -2035,10 +2035,8 @@ class _Cluster:
                 self._ticket_lost(self._constraint_rsc(cons.get("rsc")), cons.get("rsc-role"))
 
     def _constraint_rsc(self, rid: Optional[str]) -> Optional[_Rsc]:
-        if rid is None:
-            return None
-        found = self.prims.get(rid) or self.collectives.get(rid)
-        if found is not None:
+        found = self._find_resource(rid)
+        if found is not None or rid is None:
             return found
         config = self.clone_prims.get(rid)
         if config is not None and config.instances:
