@@ -8,8 +8,6 @@ from typing import List, Optional, Sequence
 
 from remotectl.reports import RemotectlError, Report
 
-NODE_TYPES = ("cluster", "remote", "guest", "bundle")
-
 
 @dataclass
 class NodeList:
@@ -25,8 +23,8 @@ def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:
     """Live: crm_mon is the authority on state, the CIB adds addresses. Offline: the pure CIB model."""
     from remotectl.pacemaker import nodes as model
 
-    if type_filter is not None and type_filter not in NODE_TYPES:
-        raise RemotectlError(f"unknown node type {type_filter!r} (choose from {', '.join(NODE_TYPES)})")
+    if type_filter is not None and type_filter not in model.NODE_TYPES:
+        raise RemotectlError(f"unknown node type {type_filter!r} (choose from {', '.join(model.NODE_TYPES)})")
     if cluster.live:
         with ThreadPoolExecutor(max_workers=2) as pool:
             mon = pool.submit(cluster.crm_mon_xml)
