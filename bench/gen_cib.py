@@ -159,7 +159,7 @@ def _monitor_ms(spec: str) -> int:
 def build(spec: ClusterSpec) -> str:
     """The CIB for ``spec`` as XML text."""
     feature_set = FEATURE_SET_TIMESTAMPS if spec.timestamps else FEATURE_SET
-    cluster = [n for n in spec.cluster_nodes]
+    cluster = spec.cluster_nodes
     ids = {n.name: str(i + 1) for i, n in enumerate(cluster)}
     dc = next((n.name for n in cluster if n.state == "online"), None)
     cib_attrs = {
@@ -318,7 +318,7 @@ def build(spec: ClusterSpec) -> str:
             return
         hist.op(e, node, rid, "monitor", rc=7, target_rc=7)
 
-    first = next((n.name for n in cluster if n.state == "online"), cluster[0].name if cluster else "node1")
+    first = dc or (cluster[0].name if cluster else "node1")
     if spec.stonith_enabled:
         started(first, "fence-dummy", "stonith", None, "fence_dummy", 60000)
     for i in range(spec.dummies):
