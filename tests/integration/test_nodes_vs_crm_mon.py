@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -73,6 +73,11 @@ def _version(crm_mon: str) -> Tuple[int, ...]:
     return _VERSIONS[crm_mon]
 
 
+def _reads_timestamps(crm_mon: str) -> bool:
+    """Whether the installed crm_mon reads ``in_ccm``/``crmd`` timestamps (2.1.7+): the model is told to match."""
+    return _version(crm_mon) >= (2, 1, 7)
+
+
 def _run_crm_mon(crm_mon: str, cib: Path) -> bytes:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIB_")}
     env["CIB_file"] = str(cib)
@@ -116,7 +121,7 @@ def test_offline_model_agrees_with_crm_mon(cib: Path, extra: bool, tmp_path: Pat
         except RemotectlError as exc:
             pytest.skip(f"not comparable: {exc.message}")
 
-    timestamps: Optional[bool] = True if _version(crm_mon) >= (2, 1, 7) else False
+    timestamps = _reads_timestamps(crm_mon)
     now = time.time()
     out = _run_crm_mon(crm_mon, copy)
     expected = _table(nodes_from_crm_mon(out, copy))
@@ -133,7 +138,7 @@ def test_live_path_matches_offline_path(cib: Path, tmp_path: Path) -> None:
     crm_mon = _crm_mon()
     copy = tmp_path / cib.name
     shutil.copyfile(cib, copy)
-    timestamps = True if _version(crm_mon) >= (2, 1, 7) else False
+    timestamps = _reads_timestamps(crm_mon)
     live = [n.to_dict() for n in nodes_from_crm_mon(_run_crm_mon(crm_mon, copy), copy)]
     offline = [n.to_dict() for n in nodes_from_cib(copy, membership_timestamps=timestamps)]
     assert live == offline
