@@ -686,13 +686,13 @@ class Restarter:
 
     def wait_online(self, names: Sequence[str]) -> Tuple[bool, List[str]]:
         """Until every named node is online (crm_mon), or the timeout; returns the ones still offline."""
-        from remotectl.actions.nodes import list_nodes
+        from remotectl.pacemaker.nodes import nodes_from_crm_mon
 
         deadline = time.monotonic() + self.online_timeout
         missing = list(names)
         while True:
-            try:
-                listed = {n.name: n for n in list_nodes(self.cluster_factory()).nodes}
+            try:  # crm_mon alone says who is online: no CIB fetch and parse on every poll
+                listed = {n.name: n for n in nodes_from_crm_mon(self.cluster_factory().crm_mon_xml())}
                 missing = [name for name in names if not (listed.get(name) and listed[name].online)]
             except RemotectlError:
                 missing = list(names)

@@ -111,21 +111,30 @@ class _CibOnce:
         return getattr(self._cluster, name)
 
 
-def fetch_values(cluster) -> Dict[str, List[str]]:
-    """Node names (``actions.nodes.list_nodes``) and resource ids (the CIB) of one cluster, shell-safe."""
+def _node_names(cluster) -> List[str]:
     from remotectl.actions.nodes import list_nodes
 
+    return safe_values([node.name for node in list_nodes(cluster).nodes])
+
+
+def _resource_ids(cluster) -> List[str]:
+    return safe_values(resource_ids_from_cib(cluster.cib_xml()))
+
+
+_FETCH = {"nodes": _node_names, "resources": _resource_ids}
+
+
+def fetch_values(cluster) -> Dict[str, List[str]]:
+    """Node names (``actions.nodes.list_nodes``) and resource ids (the CIB) of one cluster, shell-safe."""
     client = _CibOnce(cluster)
-    nodes = [node.name for node in list_nodes(client).nodes]
-    resources = resource_ids_from_cib(client.cib_xml())
-    return {"nodes": safe_values(nodes), "resources": safe_values(resources)}
+    return {kind: fetch(client) for kind, fetch in _FETCH.items()}
 
 
 def values_from_cib_file(path: str, kind: str) -> List[str]:
-    """Completion values straight from an offline CIB file (no cache)."""
+    """Completion values of one kind straight from an offline CIB file (no cache): only that kind is computed."""
     from remotectl.transport.cluster import CibFileCluster
 
-    return fetch_values(CibFileCluster(path))[kind]
+    return _FETCH[kind](CibFileCluster(path))
 
 
 # -- the cache ------------------------------------------------------------------------------------------------
