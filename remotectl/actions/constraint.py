@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from remotectl.pacemaker import constraints as model
-from remotectl.pacemaker import tools
+from remotectl.pacemaker import tools, values
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 
 
@@ -140,14 +140,14 @@ def _check_placement(index: model.CibIndex, resource: str, node: str, avoid: boo
 def add_location(cluster, resource: str, node: str, score: Optional[str] = None, *, avoid: bool = False,
                  force: bool = False) -> ConstraintChangeResult:
     """``prefer`` (score > 0) or ``avoid`` (score negated) resource on node; default score INFINITY."""
-    model.check_name("resource", resource)
-    model.check_name("node", node)
-    given = model.parse_user_score(score) if score is not None else "INFINITY"
-    value = model.score_value(given)
+    values.check_name("resource", resource)
+    values.check_name("node", node)
+    given = values.parse_user_score(score) if score is not None else "INFINITY"
+    value = values.score_value(given)
     if avoid:
         if value is not None and value < 0:
             raise RemotectlError("avoid takes a positive --score (it is negated); or use prefer with a negative one")
-        final = model.negate_score(given) if value else "0"
+        final = values.negate_score(given) if value else "0"
     else:
         final = given
     reporter = Reporter()
@@ -196,7 +196,7 @@ def _describe_element(element) -> dict:
 
 def remove_constraint(cluster, constraint_id: str) -> ConstraintChangeResult:
     """Remove one constraint (any type: location, order, colocation, ticket) by its id."""
-    model.check_name("constraint id", constraint_id)
+    values.check_name("constraint id", constraint_id)
     index = _read_index(cluster)
     element = index.constraint(constraint_id)
     if element is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from remotectl.pacemaker import fencing, tools
-from remotectl.pacemaker.constraints import check_name
+from remotectl.pacemaker.values import check_name
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 
 POLL_INTERVAL = 0.5

@@ -14,19 +14,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
 from remotectl.pacemaker import tools
-from remotectl.pacemaker.constraints import check_name
+from remotectl.pacemaker.values import check_name, is_true
 from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
 
 ATTRIBUTES = ("standby", "maintenance")
 LIFETIMES = ("forever", "reboot")
 ON = "on"
 POLL_INTERVAL = 1.0
-_TRUE = ("true", "on", "yes", "y", "1")
-
-
-def is_true(value: Optional[str]) -> bool:
-    """Pacemaker's crm_is_true()."""
-    return value is not None and value.strip().lower() in _TRUE
 
 
 @dataclass

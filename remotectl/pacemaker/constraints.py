@@ -23,82 +23,15 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from remotectl.pacemaker import xmlsafe
+from remotectl.pacemaker.values import check_name, normalize_score, score_value
 from remotectl.reports import RemotectlError
 
-INFINITY = 1000000
 CLI_PREFER_PREFIX = "cli-prefer-"
 CLI_BAN_PREFIX = "cli-ban-"
 CONSTRAINT_TAGS = ("rsc_location", "rsc_colocation", "rsc_order", "rsc_ticket")
 RESOURCE_TAGS = ("primitive", "group", "clone", "master", "bundle")
-_SCORE_RE = re.compile(r"^[+-]?(?:\d+|INFINITY)$", re.IGNORECASE)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 Element = ElementTree.Element
-
-
-# --- scores ----------------------------------------------------------------------------------------------------------
-
-
-def normalize_score(text: Optional[str]) -> Optional[str]:
-    """A score as Pacemaker means it: "+INFINITY"/"inf" -> "INFINITY", "-inf" -> "-INFINITY", "+5" -> "5";
-    anything else (node-health colours, garbage) is returned stripped but otherwise as written."""
-    if text is None:
-        return None
-    value = text.strip()
-    lowered = value.lower()
-    if lowered in ("infinity", "+infinity", "inf", "+inf"):
-        return "INFINITY"
-    if lowered in ("-infinity", "-inf"):
-        return "-INFINITY"
-    if re.fullmatch(r"[+-]?\d+", value):
-        number = int(value)
-        if number >= INFINITY:
-            return "INFINITY"
-        if number <= -INFINITY:
-            return "-INFINITY"
-        return str(number)
-    return value
-
-
-def score_value(text: Optional[str]) -> Optional[int]:
-    """The score as a number (INFINITY = 1000000), or None when it is not a plain score."""
-    normal = normalize_score(text)
-    if normal is None:
-        return None
-    if normal == "INFINITY":
-        return INFINITY
-    if normal == "-INFINITY":
-        return -INFINITY
-    if re.fullmatch(r"-?\d+", normal):
-        return int(normal)
-    return None
-
-
-def parse_user_score(text: str) -> str:
-    """Validate a score given on the command line: an integer or [+-]INFINITY. Returns the normal form."""
-    if not _SCORE_RE.match(text.strip()):
-        raise RemotectlError(f"invalid score {text!r}: use an integer or INFINITY")
-    return normalize_score(text)  # type: ignore[return-value]
-
-
-def negate_score(score: str) -> str:
-    value = score_value(score)
-    if value is None:
-        raise RemotectlError(f"invalid score {score!r}")
-    return normalize_score(str(-value))  # type: ignore[return-value]
-
-
-# --- names -----------------------------------------------------------------------------------------------------------
-
-
-def check_name(kind: str, name: str) -> str:
-    """Names come from users and CIBs and are hostile; they always travel as single argv elements or escaped XML.
-    What cannot be represented at all (empty, control characters, which XML 1.0 forbids) is refused here."""
-    if not name:
-        raise RemotectlError(f"empty {kind} name")
-    if _CONTROL_RE.search(name):
-        raise RemotectlError(f"refusing {kind} name {json.dumps(name)}: it contains control characters")
-    return name
 
 
 # --- rule rendering --------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
 
-from remotectl.pacemaker import tools, xmlsafe
+from remotectl.pacemaker import tools, values, xmlsafe
 from remotectl.reports import RemotectlError
 
 Element = ElementTree.Element
@@ -54,32 +54,17 @@ class FenceEvent:
         }
 
 
-def _result_status(root: Element) -> Tuple[Optional[int], Optional[str]]:
-    status = root.find("status")
-    if status is None:
-        return None, None
-    code = status.get("code")
-    try:
-        number = int(code) if code is not None else None
-    except ValueError:
-        number = None
-    message = status.get("message")
-    errors = [e.text.strip() for e in status.iter("error") if e.text and e.text.strip()]
-    if errors:
-        message = f"{message}: {'; '.join(errors)}" if message else "; ".join(errors)
-    return number, message
-
-
 def parse_history(xml_text: Union[str, bytes]) -> List[FenceEvent]:
     """Every ``fence_event`` of ``stonith_admin --history NODE|* --verbose --output-as=xml``, in the tool's order
     (pending first, then newest first). Raises RemotectlError when the document reports a failure."""
     root = xmlsafe.parse(xml_text, "stonith_admin --history output")
     if root.tag != "pacemaker-result":
         raise RemotectlError(f"stonith_admin --history output: unexpected root element <{root.tag}>")
-    code, message = _result_status(root)
-    if code not in (None, 0):
+    status = values.result_status(root)
+    if status.code not in (None, 0):
+        message = status.describe()
         detail = f": {message}" if message else ""
-        raise RemotectlError(f"stonith_admin --history failed ({tools.exit_meaning(code)}){detail}")
+        raise RemotectlError(f"stonith_admin --history failed ({tools.exit_meaning(status.code)}){detail}")
     events = []
     for event in root.iter("fence_event"):
         events.append(

@@ -118,7 +118,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-from remotectl.pacemaker import xmlsafe
+from remotectl.pacemaker import values, xmlsafe
 from remotectl.reports import RemotectlError
 
 __all__ = [
@@ -177,42 +177,11 @@ class Node:
         return (self.name, self.type, self.online, self.standby, self.maintenance, self.unclean)
 
 
-def _numeric_strcasecmp(a: str, b: str) -> int:
-    """Pacemaker's ``pcmk__numeric_strcasecmp``: digits compare as numbers, the rest case-insensitively."""
-    i = j = 0
-    la, lb = len(a), len(b)
-    while i < la and j < lb:
-        ca, cb = a[i], b[j]
-        if ca.isdigit() and cb.isdigit() and ca.isascii() and cb.isascii():
-            ei, ej = i, j
-            while ei < la and a[ei].isdigit() and a[ei].isascii():
-                ei += 1
-            while ej < lb and b[ej].isdigit() and b[ej].isascii():
-                ej += 1
-            na, nb = int(a[i:ei]), int(b[j:ej])
-            if na != nb:
-                return -1 if na < nb else 1
-            if (ei - i) != (ej - j):
-                return -1 if (ei - i) < (ej - j) else 1
-            i, j = ei, ej
-        else:
-            la_, lb_ = ca.lower(), cb.lower()
-            if la_ != lb_:
-                return -1 if la_ < lb_ else 1
-            i += 1
-            j += 1
-    if i >= la and j < lb:
-        return -1
-    if i < la and j >= lb:
-        return 1
-    return 0
-
-
 def _node_cmp(x: Node, y: Node) -> int:
     tx, ty = _TYPE_ORDER.get(x.type, 99), _TYPE_ORDER.get(y.type, 99)
     if tx != ty:
         return -1 if tx < ty else 1
-    c = _numeric_strcasecmp(x.name, y.name)
+    c = values.numeric_strcasecmp(x.name, y.name)
     if c:
         return c
     return (x.name > y.name) - (x.name < y.name)
@@ -221,136 +190,6 @@ def _node_cmp(x: Node, y: Node) -> int:
 def sort_nodes(nodes: Iterable[Node]) -> List[Node]:
     """Cluster nodes first, then remote, guest, bundle; by name within a type (numbers sort numerically)."""
     return sorted(nodes, key=functools.cmp_to_key(_node_cmp))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Small Pacemaker value parsers
-# --------------------------------------------------------------------------------------------------------------
-
-_TRUE_WORDS = frozenset(("true", "on", "yes", "y", "1"))
-_FALSE_WORDS = frozenset(("false", "off", "no", "n", "0"))
-_INFINITY = 1000000
-
-
-def _str_to_bool(value: Optional[str]) -> Optional[bool]:
-    """``crm_str_to_boolean``: True/False, or None when ``value`` is not a boolean word."""
-    if value is None:
-        return None
-    v = value.lower()
-    if v in _TRUE_WORDS:
-        return True
-    if v in _FALSE_WORDS:
-        return False
-    return None
-
-
-def _is_true(value: Optional[str]) -> bool:
-    return _str_to_bool(value) is True
-
-
-_LEADING_INT = re.compile(r"\s*([+-]?\d+)")
-
-
-def _scan_ll(value: Optional[str]) -> Optional[int]:
-    """``pcmk__scan_ll``: the leading integer of ``value``, or None."""
-    if value is None:
-        return None
-    m = _LEADING_INT.match(value)
-    if not m:
-        return None
-    return int(m.group(1))
-
-
-def _scan_min_int(value: Optional[str], minimum: int) -> int:
-    n = _scan_ll(value)
-    if n is None or n < minimum:
-        return minimum
-    return n
-
-
-def _element_int(el: ElementTree.Element, name: str, default: int) -> int:
-    """``crm_element_value_int``: unchanged default when absent, -1 when unparsable."""
-    value = el.get(name)
-    if value is None:
-        return default
-    n = _scan_ll(value)
-    if n is None or n < -(2**31) or n > 2**31 - 1:
-        return -1
-    return n
-
-
-def _char2score(value: Optional[str]) -> int:
-    if value is None:
-        return 0
-    v = value.strip().lower()
-    if v in ("infinity", "+infinity"):
-        return _INFINITY
-    if v == "-infinity":
-        return -_INFINITY
-    n = _scan_ll(value)
-    if n is None:
-        return 0
-    return max(-_INFINITY, min(_INFINITY, n))
-
-
-def _add_scores(a: int, b: int) -> int:
-    if a <= -_INFINITY or b <= -_INFINITY:
-        return -_INFINITY
-    if a >= _INFINITY or b >= _INFINITY:
-        return _INFINITY
-    return max(-_INFINITY, min(_INFINITY, a + b))
-
-
-_MSEC_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([a-zA-Z]*)\s*$")
-_MSEC_UNITS = {
-    "": 1000, "s": 1000, "sec": 1000, "ms": 1, "msec": 1, "us": 0.001, "usec": 0.001,
-    "m": 60000, "min": 60000, "h": 3600000, "hr": 3600000,
-}
-_ISO_DURATION = re.compile(
-    r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
-)
-
-
-def _get_msec(value: Optional[str]) -> int:
-    """``crm_get_msec``: milliseconds, -1 when unparsable."""
-    if value is None:
-        return -1
-    m = _MSEC_RE.match(value)
-    if not m:
-        return -1
-    unit = m.group(2).lower()
-    if unit not in _MSEC_UNITS:
-        return -1
-    return int(float(m.group(1)) * _MSEC_UNITS[unit])
-
-
-def _parse_interval_ms(value: Optional[str]) -> int:
-    """``crm_parse_interval_spec``: milliseconds, 0 when absent or invalid."""
-    if value is None:
-        return 0
-    v = value.strip()
-    if v.startswith("P"):
-        m = _ISO_DURATION.match(v)
-        if not m:
-            return 0
-        y, mo, w, d, h, mi, s = m.groups()
-        seconds = (
-            int(y or 0) * 365 * 86400 + int(mo or 0) * 30 * 86400 + int(w or 0) * 7 * 86400
-            + int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
-        )
-        return int(seconds * 1000)
-    ms = _get_msec(v)
-    return ms if ms > 0 else 0
-
-
-def _version_tuple(value: Optional[str]) -> Tuple[int, ...]:
-    parts = []
-    for piece in (value or "").split("."):
-        n = _scan_ll(piece)
-        parts.append(n if n is not None and n >= 0 else 0)
-    while parts and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
 
 
 def _clone_strip(rsc_id: str) -> str:
@@ -596,7 +435,7 @@ class _Cluster:
         self._stop_needed: List[_Rsc] = []
 
         if membership_timestamps is None:
-            membership_timestamps = _version_tuple(root.get("crm_feature_set")) >= (3, 18)
+            membership_timestamps = values.version_tuple(root.get("crm_feature_set")) >= (3, 18)
         self.membership_timestamps = membership_timestamps
 
         self.rsc_defaults = self._first(root, "rsc_defaults")
@@ -645,7 +484,7 @@ class _Cluster:
 
         def sort_key(block: ElementTree.Element) -> Tuple[int, int]:
             special = 0 if (first_id is not None and (block.get("id") or "").lower() == first_id.lower()) else 1
-            return (special, -_char2score(block.get("score")))
+            return (special, -values.char2score(block.get("score")))
 
         pairs.sort(key=sort_key)
         for block in pairs:
@@ -680,25 +519,25 @@ class _Cluster:
         self._unpack_sets(crm_config, "cluster_property_set", opts, first_id="cib-bootstrap-options")
 
         def flag(name: str, default: bool) -> bool:
-            b = _str_to_bool(opts.get(name))
+            b = values.str_to_boolean(opts.get(name))
             return default if b is None else b
 
         self.stonith_enabled = flag("stonith-enabled", True)
         self.maintenance_mode = flag("maintenance-mode", False)
         self.startup_fencing = self.stonith_enabled and flag("startup-fencing", True)
         self.stop_orphan_resources = flag("stop-orphan-resources", True)
-        self.have_quorum = _is_true(self.root.get("have-quorum"))
+        self.have_quorum = values.is_true(self.root.get("have-quorum"))
         policy = (opts.get("no-quorum-policy") or "stop").lower()
         if policy not in ("stop", "freeze", "ignore", "demote", "suicide"):
             policy = "stop"
         if policy == "suicide":
             if self.stonith_enabled:
-                panic = _scan_ll(self.root.get("no-quorum-panic")) or 0
+                panic = values.scan_ll(self.root.get("no-quorum-panic")) or 0
                 policy = "suicide" if (panic or self.have_quorum) else "stop"
             else:
                 policy = "stop"
         self.no_quorum_policy = policy
-        self.legacy_failcounts = _version_tuple(self.root.get("crm_feature_set")) < (3, 0, 13)
+        self.legacy_failcounts = values.version_tuple(self.root.get("crm_feature_set")) < (3, 0, 13)
         self.enable_unfencing = False
         for holder in (self._first(self.root, "resources"), self.rsc_defaults):
             if holder is None:
@@ -874,15 +713,15 @@ class _Cluster:
             rsc.is_remote_node = True
         top = rsc.uber_parent()
         if top.variant == "clone":
-            rsc.unique = _is_true(meta.get("globally-unique"))
-            rsc.promotable = _is_true(meta.get("promotable")) or (top.xml is not None and top.xml.tag == "master")
+            rsc.unique = values.is_true(meta.get("globally-unique"))
+            rsc.promotable = values.is_true(meta.get("promotable")) or (top.xml is not None and top.xml.tag == "master")
         else:
             rsc.unique = True
         self._apply_meta(rsc)
         if rsc.is_remote_node and meta.get("container") is None:
             ri = rsc.params.get("reconnect_interval")
             if ri:
-                rsc.remote_reconnect_ms = _parse_interval_ms(ri)
+                rsc.remote_reconnect_ms = values.parse_interval_ms(ri)
                 rsc.failure_timeout = rsc.remote_reconnect_ms // 1000
 
         if variant == "primitive":
@@ -901,7 +740,7 @@ class _Cluster:
                         rsc.children.append(c)
         elif variant == "clone":
             cm = meta.get("clone-max")
-            rsc.clone_max = max(1, len(self.nodes)) if cm is None else _scan_min_int(cm, 0)
+            rsc.clone_max = max(1, len(self.nodes)) if cm is None else values.scan_min_int(cm, 0)
             for child in xml:
                 if child.tag in ("primitive", "group"):
                     c = self._unpack_resource(child, rsc)
@@ -921,15 +760,15 @@ class _Cluster:
         rsc.managed = not self.maintenance_mode
         managed = meta.get("is-managed")
         if managed is not None and managed.lower() != "default":
-            rsc.managed = _is_true(managed)
-        if _is_true(meta.get("maintenance")) or self.maintenance_mode:
+            rsc.managed = values.is_true(managed)
+        if values.is_true(meta.get("maintenance")) or self.maintenance_mode:
             rsc.managed = False
         rsc.needs_fencing = self._needs_fencing(rsc, meta.get("requires"))
         recovery = (meta.get("multiple-active") or "stop_start").lower()
         rsc.recovery_type = recovery if recovery in ("stop_only", "block", "stop_unexpected") else "stop_start"
         ft = meta.get("failure-timeout")
         if ft is not None:
-            rsc.failure_timeout = _parse_interval_ms(ft) // 1000
+            rsc.failure_timeout = values.parse_interval_ms(ft) // 1000
 
     def _needs_fencing(self, rsc: _Rsc, requires: Optional[str]) -> bool:
         """``unpack_requires``: does the resource's "requires" come down to fencing?"""
@@ -960,13 +799,13 @@ class _Cluster:
                 break
         if agent_el is None or agent is None:
             return False
-        promoted_max = _scan_min_int(agent_el.get("promoted-max", agent_el.get("masters")), 0)
+        promoted_max = values.scan_min_int(agent_el.get("promoted-max", agent_el.get("masters")), 0)
         replicas_s = agent_el.get("replicas")
         if replicas_s is None and promoted_max > 0:
             nreplicas = promoted_max
         else:
-            nreplicas = _scan_min_int(replicas_s, 1)
-        per_host = _scan_min_int(agent_el.get("replicas-per-host"), 1)
+            nreplicas = values.scan_min_int(replicas_s, 1)
+        per_host = values.scan_min_int(agent_el.get("replicas-per-host"), 1)
         if per_host == 1:
             rsc.unique = False
         net = xml.find("network")
@@ -1144,8 +983,8 @@ class _Cluster:
             found = op
             break
         if found is not None and target_rc >= 0:
-            rc = _element_int(found, "rc-code", OCF_UNKNOWN_ERROR)
-            st = _element_int(found, "op-status", EXEC_ERROR)
+            rc = values.element_int(found, "rc-code", OCF_UNKNOWN_ERROR)
+            st = values.element_int(found, "op-status", EXEC_ERROR)
             if rc != target_rc or st != EXEC_DONE:
                 return None
         return found
@@ -1164,12 +1003,12 @@ class _Cluster:
         if node is None:
             return
         if node.is_guest_or_remote():
-            node.remote_was_fenced = max(0, _scan_ll(state.get("node_fenced")) or 0)
+            node.remote_was_fenced = max(0, values.scan_ll(state.get("node_fenced")) or 0)
             return
         self._unpack_transient(state, node)
-        if _is_true(node.attrs.get("standby")):
+        if values.is_true(node.attrs.get("standby")):
             node.standby = True
-        if _is_true(node.attrs.get("maintenance")):
+        if values.is_true(node.attrs.get("maintenance")):
             node.maintenance = True
         node.unclean = False
         self._determine_online_status(state, node)
@@ -1177,10 +1016,10 @@ class _Cluster:
             self.fence_node(node)
 
     def _in_cluster(self, value: Optional[str]) -> bool:
-        b = _str_to_bool(value)
+        b = values.str_to_boolean(value)
         if b is not None or not self.membership_timestamps:
             return bool(b)
-        n = _scan_ll(value)
+        n = values.scan_ll(value)
         return n is not None and n > 0
 
     def _crmd_online(self, value: Optional[str]) -> bool:
@@ -1188,7 +1027,7 @@ class _Cluster:
             return True
         if not self.membership_timestamps or value is None:
             return False
-        n = _scan_ll(value)
+        n = values.scan_ll(value)
         return n is not None and n > 0
 
     def _shutdown_requested(self, node: _PNode) -> bool:
@@ -1232,7 +1071,7 @@ class _Cluster:
         crmd_online = self._crmd_online(state.get("crmd"))
         exp_state = (state.get("expected") or "down").lower()
         terminate = node.attrs.get("terminate")
-        do_terminate = _is_true(terminate) or bool(
+        do_terminate = values.is_true(terminate) or bool(
             terminate and terminate[0] != "0" and terminate[0].isdigit()
         )
         online = in_cluster
@@ -1343,9 +1182,9 @@ class _Cluster:
         self._unpack_transient(state, node)
         if self._shutdown_requested(node):
             node.shutdown = True
-        if _is_true(node.attrs.get("standby")):
+        if values.is_true(node.attrs.get("standby")):
             node.standby = True
-        if _is_true(node.attrs.get("maintenance")) or (rsc is not None and not rsc.managed):
+        if values.is_true(node.attrs.get("maintenance")) or (rsc is not None and not rsc.managed):
             node.maintenance = True
 
     # ---- resource history -------------------------------------------------------------------------------------
@@ -1476,7 +1315,7 @@ class _Cluster:
         def search(k: str) -> Optional[ElementTree.Element]:
             for op in rsc.ops:
                 name = op.get("name")
-                interval = _parse_interval_ms(op.get("interval"))
+                interval = values.parse_interval_ms(op.get("interval"))
                 for n in names:
                     if f"{n}_{name}_{interval}".lower() == k:
                         return op
@@ -1515,11 +1354,11 @@ class _Cluster:
                 of = o.get("on-fail")
                 if not of:
                     continue
-                if _str_to_bool(o.get("enabled")) is False:
+                if values.str_to_boolean(o.get("enabled")) is False:
                     continue
                 if (o.get("name") or "").lower() != "monitor" or (o.get("role") or "") not in ("Promoted", "Master"):
                     continue
-                if _parse_interval_ms(o.get("interval")) == 0 or of.lower() == "demote":
+                if values.parse_interval_ms(o.get("interval")) == 0 or of.lower() == "demote":
                     continue
                 value = of
                 break
@@ -1528,7 +1367,7 @@ class _Cluster:
         elif value is not None and value.lower() == "demote":
             name = (op.get("name") if op is not None else None) or ""
             role = (op.get("role") if op is not None else None) or ""
-            iv = _parse_interval_ms(op.get("interval") if op is not None else None)
+            iv = values.parse_interval_ms(op.get("interval") if op is not None else None)
             if not (name.lower() == "promote" or (name.lower() == "monitor" and role in ("Promoted", "Master")
                                                   and iv > 0)):
                 value = None
@@ -1579,9 +1418,9 @@ class _Cluster:
         last = 0
         for k, v in node.attrs.items():
             if fc_re.match(k):
-                count = _add_scores(count, _char2score(v))
+                count = values.add_scores(count, values.char2score(v))
             elif lf_re.match(k):
-                n = _scan_ll(v)
+                n = values.scan_ll(v)
                 if n is not None:
                     last = max(last, n)
         if count > 0 and last > 0 and rsc.failure_timeout and self.now > last + rsc.failure_timeout:
@@ -1590,9 +1429,9 @@ class _Cluster:
 
     def _check_operation_expiry(self, rsc: _Rsc, node: _PNode, rc: int, op: ElementTree.Element) -> bool:
         expired = False
-        interval_ms = _element_int(op, "interval", 0)
+        interval_ms = values.element_int(op, "interval", 0)
         task = op.get("operation")
-        last_run = _scan_ll(op.get("last-rc-change"))
+        last_run = values.scan_ll(op.get("last-rc-change"))
         if rsc.failure_timeout > 0 and last_run is not None:
             if self.now >= last_run + rsc.failure_timeout and not self._ignore_failure_timeout(rsc, task, interval_ms):
                 # not while a fail count still counts (Pacemaker: total fail count set and unexpired one not 0;
@@ -1648,7 +1487,7 @@ class _Cluster:
         elif rc == OCF_NOT_CONFIGURED:
             status = EXEC_ERROR_FATAL
         elif rc == OCF_UNIMPLEMENT_FEATURE:
-            if _element_int(op, "interval", 0) == 0:
+            if values.element_int(op, "interval", 0) == 0:
                 self._check_recoverable(rsc, node, task)
                 status = EXEC_ERROR_HARD
             else:
@@ -1684,9 +1523,9 @@ class _Cluster:
         target_rc = _target_rc(op)
         task_key = op.get("operation_key") or op.get("id") or ""
         task = op.get("operation")
-        rc = _element_int(op, "rc-code", 0)
-        status = _element_int(op, "op-status", EXEC_UNKNOWN)
-        interval_ms = _element_int(op, "interval", 0)
+        rc = values.element_int(op, "rc-code", 0)
+        status = values.element_int(op, "op-status", EXEC_UNKNOWN)
+        interval_ms = values.element_int(op, "interval", 0)
         if task is None:
             return
         if status < EXEC_PENDING or status > EXEC_MAX:
@@ -1876,8 +1715,8 @@ class _Cluster:
         source_node = self.find_node(source)
         from_rc = from_status = 0
         if migrate_from is not None:
-            from_rc = _element_int(migrate_from, "rc-code", 0)
-            from_status = _element_int(migrate_from, "op-status", 0)
+            from_rc = values.element_int(migrate_from, "rc-code", 0)
+            from_status = values.element_int(migrate_from, "op-status", 0)
         if migrate_from is not None and from_rc == OCF_OK and from_status == EXEC_DONE:
             rsc.role = ROLE_STOPPED
         elif migrate_from is not None and from_status != EXEC_PENDING:
@@ -2016,7 +1855,7 @@ class _Cluster:
         if tickets is not None:
             for ts in tickets:
                 if ts.tag == "ticket_state" and ts.get("id"):
-                    granted[ts.get("id") or ""] = _is_true(ts.get("granted"))
+                    granted[ts.get("id") or ""] = values.is_true(ts.get("granted"))
         for cons in constraints:
             if cons.tag != "rsc_ticket" or not cons.get("id") or not cons.get("ticket"):
                 continue
@@ -2181,14 +2020,14 @@ def _port(value: Optional[str]) -> Optional[int]:
 
 
 def _is_probe(op: ElementTree.Element) -> bool:
-    return op.get("operation") == "monitor" and max(0, _scan_ll(op.get("interval")) or 0) == 0
+    return op.get("operation") == "monitor" and max(0, values.scan_ll(op.get("interval")) or 0) == 0
 
 
 def _mask_probe_failure(op: ElementTree.Element) -> bool:
     if not _is_probe(op):
         return False
-    status = _element_int(op, "op-status", EXEC_UNKNOWN)
-    rc = _element_int(op, "rc-code", OCF_OK)
+    status = values.element_int(op, "op-status", EXEC_UNKNOWN)
+    rc = values.element_int(op, "rc-code", OCF_OK)
     return rc in (OCF_NOT_INSTALLED, OCF_INVALID_PARAM) or status == EXEC_NOT_INSTALLED
 
 
@@ -2225,8 +2064,8 @@ def _is_newer_op(a: ElementTree.Element, b: ElementTree.Element, same_node_defau
         same_node = a_node.lower() == b_node.lower()
     if same_node and a.get("id") == b.get("id"):
         return 0
-    a_call = _element_int(a, "call-id", -1)
-    b_call = _element_int(b, "call-id", -1)
+    a_call = values.element_int(a, "call-id", -1)
+    b_call = values.element_int(b, "call-id", -1)
     if a_call == -1 and b_call == -1:
         return 0
     if same_node and 0 <= a_call < b_call:
@@ -2234,8 +2073,8 @@ def _is_newer_op(a: ElementTree.Element, b: ElementTree.Element, same_node_defau
     if same_node and b_call >= 0 and a_call > b_call:
         return 1
     if a_call >= 0 and b_call >= 0 and (not same_node or a_call == b_call):
-        la = _scan_ll(a.get("last-rc-change"))
-        lb = _scan_ll(b.get("last-rc-change"))
+        la = values.scan_ll(a.get("last-rc-change"))
+        lb = values.scan_ll(b.get("last-rc-change"))
         la = -1 if la is None else la
         lb = -1 if lb is None else lb
         if la >= 0 and la < lb:

@@ -136,16 +136,18 @@ def resource_fail(resource: str, node: str) -> List[str]:
 def failure_detail(stdout: str, stderr: str) -> str:
     """The one line worth showing from a failed tool: with --output-as=xml the explanation is inside
     <status message=…><errors><error>…</error></errors> on stdout, not on stderr."""
-    import html
-    import re
-
     if stdout.lstrip().startswith("<pacemaker-result"):
-        errors = re.findall(r"<error>(.*?)</error>", stdout, re.S)
-        if errors:
-            return html.unescape(errors[-1].strip())
-        status = re.search(r'<status [^>]*message="([^"]*)"', stdout)
-        if status:
-            return html.unescape(status.group(1))
+        from remotectl.pacemaker import values, xmlsafe
+        from remotectl.reports import RemotectlError
+
+        try:
+            status = values.result_status(xmlsafe.parse(stdout, "tool output"))
+        except RemotectlError:
+            status = None
+        if status is not None and status.errors:
+            return status.errors[-1]
+        if status is not None and status.message:
+            return status.message
     for line in (stderr or stdout).splitlines():
         if line.strip():
             return line.strip()

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from remotectl.pacemaker import constraints as model
+from remotectl.pacemaker import values
 from remotectl.reports import RemotectlError
 
 CIB = """\
@@ -190,29 +191,6 @@ def test_self_referencing_rule_does_not_loop():
     assert model.render_rule(ET.fromstring('<rule id-ref="me"/>'), {"me": ET.fromstring('<rule id-ref="me"/>')})
 
 
-@pytest.mark.parametrize(
-    "given, normal, value",
-    [
-        ("INFINITY", "INFINITY", 1000000), ("+INFINITY", "INFINITY", 1000000), ("-inf", "-INFINITY", -1000000),
-        ("+5", "5", 5), ("-200", "-200", -200), ("2000000", "INFINITY", 1000000), ("red", "red", None),
-    ],
-)
-def test_scores(given, normal, value):
-    assert model.normalize_score(given) == normal
-    assert model.score_value(given) == value
-
-
-@pytest.mark.parametrize("bad", ["", "abc", "1.5", "10 ; rm", "INFINITYX", "--5"])
-def test_user_scores_are_validated(bad):
-    with pytest.raises(RemotectlError):
-        model.parse_user_score(bad)
-
-
-def test_negate_score():
-    assert model.negate_score("INFINITY") == "-INFINITY"
-    assert model.negate_score("200") == "-200"
-
-
 def test_location_id_like_pcs_unique_and_valid():
     assert model.location_id("dummy1", "remote2", "200", []) == "location-dummy1-remote2-200"
     assert model.location_id("dummy1", "remote2", "-INFINITY", []) == "location-dummy1-remote2--INFINITY"
@@ -239,7 +217,7 @@ def test_unrepresentable_names_are_refused(name):
     with pytest.raises(RemotectlError):
         model.location_xml("loc-1", "rsc-1", name, "INFINITY")
     with pytest.raises(RemotectlError):
-        model.check_name("node", name)
+        values.check_name("node", name)
 
 
 def test_delete_xml():
