@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from remotectl.jsonable import jsonable
+
 
 class ExitCode(enum.IntEnum):
     """The documented exit codes (README, man page). Scripts rely on these values."""
@@ -32,7 +34,8 @@ class Report:
     code: str = ""
 
     def to_json(self) -> Dict[str, Any]:
-        return {"severity": self.severity.value, "message": self.message, "node": self.node}
+        """The JSON contract of a report: severity, message, node and its stable ``code`` (see docs/reports.md)."""
+        return jsonable(self)
 
 
 class RemotectlError(Exception):

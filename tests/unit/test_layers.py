@@ -8,12 +8,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "remotectl"
 
 ALLOWED = {
-    "cli": {"cli", "actions", "pacemaker", "transport", "output", "reports", "__init__"},
-    "actions": {"actions", "pacemaker", "transport", "reports"},
-    "pacemaker": {"pacemaker", "reports"},
-    "transport": {"transport", "pacemaker", "reports"},
-    "output": {"reports"},
-    "reports": set(),
+    "cli": {"cli", "actions", "pacemaker", "transport", "output", "reports", "jsonable", "__init__"},
+    "actions": {"actions", "pacemaker", "transport", "reports", "jsonable"},
+    "pacemaker": {"pacemaker", "reports", "jsonable"},
+    "transport": {"transport", "pacemaker", "reports", "jsonable"},
+    "output": {"reports", "jsonable"},
+    "reports": {"jsonable"},
+    "jsonable": set(),
 }
 HEAVY = {"paramiko", "cryptography", "rich"}
 
