@@ -31,14 +31,12 @@ Key bytes stay in a local variable of :func:`run_check`: never in a result, a re
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from remotectl.actions.nodes import connect_address, find_node
+from remotectl.actions.targets import Target, is_ip, psk, resolve_targets, split_target
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import psk_probe
 
@@ -46,7 +44,6 @@ DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_WORKERS = 32
 MAX_WORKERS = 256
-PEER_TYPES = ("remote", "guest", "bundle")
 TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
 
 # remotectl-level verdict for a (cluster node, target) pair whose probe could not run on that cluster node
@@ -65,18 +62,6 @@ _TCP_FROM_VERDICT = {
 # --------------------------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One thing to probe: what the user typed (``label``), where it goes, and the cluster node it is, if any."""
-
-    label: str
-    host: str
-    port: int
-    node: Optional[str] = None  # node name when the target is (or matches) a node in the CIB
-    node_type: Optional[str] = None
-    connected: bool = False  # an online remote/guest/bundle node: the cluster holds a connection to it
 
 
 @dataclass
@@ -185,114 +170,9 @@ class CheckRun:
         return text
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------------------------
-
-
-def split_target(text: str) -> Tuple[str, Optional[int]]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, explicit port or None)."""
-    raw = text.strip()
-    if not raw:
-        raise RemotectlError("empty target", exit_code=ExitCode.USAGE)
-    port_text = None
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise RemotectlError(f"invalid target {text!r} (use [ADDRESS]:PORT for IPv6)", exit_code=ExitCode.USAGE)
-        port_text = rest[1:] if rest else None
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
-    else:
-        host = raw  # a name, an IPv4 address or a bare IPv6 address
-    if not host:
-        raise RemotectlError(f"invalid target {text!r}: empty host", exit_code=ExitCode.USAGE)
-    if port_text is None:
-        return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise RemotectlError(f"invalid port in target {text!r}", exit_code=ExitCode.USAGE)
-    return host, int(port_text)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
-
-
 def needs_cluster(targets: Sequence[str]) -> bool:
     """Whether resolving these targets needs the node list: any that is not an IP literal may be a node name."""
-    return any(not _is_ip(split_target(t)[0]) for t in targets)
-
-
-class _Resolver:
-    """Best-effort name -> IP addresses (cached), to match a target against node addresses."""
-
-    def __init__(self) -> None:
-        self._cache: Dict[str, frozenset] = {}
-
-    def addresses(self, host: str) -> frozenset:
-        if host not in self._cache:
-            try:
-                infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
-                found = frozenset(info[4][0] for info in infos)
-            except (OSError, UnicodeError):
-                found = frozenset()
-            self._cache[host] = found | {host}
-        return self._cache[host]
-
-
-def _node_target(node, label: str, port: Optional[int]) -> Target:
-    return Target(label, connect_address(node), port or node.port or DEFAULT_PORT, node.name, node.type,
-                  connected=bool(node.online) and node.type in PEER_TYPES)
-
-
-def resolve_targets(
-    texts: Sequence[str],
-    nodes: Optional[Sequence[Any]],
-    *,
-    all_nodes: bool = False,
-    port: Optional[int] = None,
-    match_by_address: bool = False,
-) -> List[Target]:
-    """Turn TARGET arguments (or --all) into Targets.
-
-    A node name from the CIB (remote, guest, bundle) becomes that node's address and port (``port`` overrides the
-    CIB's port); anything else is a host (DNS or IP literal) with its explicit port, else ``port``, else 3121.
-    With ``match_by_address`` a host target is also matched against the nodes by resolved address and port (what
-    the --full guard needs); otherwise only a literal address match annotates it with the node name."""
-    nodes = list(nodes or [])
-    if all_nodes:
-        peers = [node for node in nodes if node.type in PEER_TYPES]
-        return [_node_target(node, node.name, port) for node in peers]
-    resolver = _Resolver()
-    targets = []
-    for text in texts:
-        host, explicit = split_target(text)
-        node = find_node(nodes, host)
-        if node is not None and node.type in PEER_TYPES:
-            targets.append(_node_target(node, text.strip(), explicit or port))
-            continue
-        target_port = explicit or port or DEFAULT_PORT
-        match = None
-        for candidate in nodes:
-            if candidate.type not in PEER_TYPES or (candidate.port or DEFAULT_PORT) != target_port:
-                continue
-            address = connect_address(candidate)
-            if address == host:
-                match = candidate
-                break
-            if match_by_address and resolver.addresses(host) & resolver.addresses(address):
-                match = candidate
-                break
-        if match is not None:
-            targets.append(Target(text.strip(), host, target_port, match.name, match.type,
-                                  connected=bool(match.online)))
-        else:
-            targets.append(Target(text.strip(), host, target_port))
-    return targets
+    return any(not is_ip(split_target(t)[0]) for t in targets)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -302,7 +182,7 @@ def resolve_targets(
 
 def full_force_warning(target: Target) -> str:
     what = f"{target.node} ({target.host}:{target.port})" if target.node else f"{target.host}:{target.port}"
-    return (f"--full --force against {what}, a {target.node_type} node the cluster is connected to: completing the "
+    return (f"--full --force against {what}, a {target.type} node the cluster is connected to: completing the "
             f"handshake makes the cluster drop its connection ('unexpected client takeover'); {target.node} will be "
             "marked unclean and may be fenced, and its resources will be recovered elsewhere")
 
@@ -349,7 +229,12 @@ def plan_check(
     if cluster_error and not full:  # only some TARGET that may be a node name made us ask
         reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names")
 
-    resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, port=port, match_by_address=full)
+    addresses = None
+    if full:  # the --full guard also matches a host to a node by resolved address
+        from remotectl.transport.dns import AddressCache
+
+        addresses = AddressCache().addresses
+    resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, reach=psk(port, addresses))
     if all_nodes and not resolved:
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
 

@@ -7,9 +7,11 @@ import json
 import pytest
 
 from remotectl.actions import check as action
+from remotectl.actions import targets as targeting
 from remotectl.pacemaker.nodes import Node
 from remotectl.reports import ExitCode, RefusedError, RemotectlError
 from remotectl.transport import psk_probe
+from remotectl.transport.dns import AddressCache
 
 NODES = [
     Node("node1", "cluster", True, False, False, False),
@@ -47,18 +49,22 @@ def must_not_be_called():
     (" host.example ", ("host.example", None)),
 ])
 def test_split_target(text, expected):
-    assert action.split_target(text) == expected
+    assert targeting.split_target(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "host:", "host:0", "host:65536", "host:abc", ":3121", "[::1", "[::1]x"])
 def test_split_target_rejects_garbage_as_usage_error(text):
     with pytest.raises(RemotectlError) as err:
-        action.split_target(text)
+        targeting.split_target(text)
     assert err.value.exit_code == ExitCode.USAGE
 
 
+def resolve(texts, port=None, addresses=None):
+    return targeting.resolve_targets(texts, NODES, reach=targeting.psk(port, addresses))
+
+
 def test_node_names_take_address_and_port_from_the_cib():
-    targets = action.resolve_targets(["remote1", "remote2", "guest1", "bundle-0", "noaddr"], NODES)
+    targets = resolve(["remote1", "remote2", "guest1", "bundle-0", "noaddr"])
     assert [(t.label, t.host, t.port, t.node, t.connected) for t in targets] == [
         ("remote1", "127.0.0.2", 3121, "remote1", True),
         ("remote2", "127.0.0.3", 3999, "remote2", False),
@@ -69,29 +75,29 @@ def test_node_names_take_address_and_port_from_the_cib():
 
 
 def test_port_option_and_explicit_port_override_the_cib():
-    t1, t2, t3 = action.resolve_targets(["remote2", "remote2:4000", "somehost"], NODES, port=3200)
+    t1, t2, t3 = resolve(["remote2", "remote2:4000", "somehost"], port=3200)
     assert (t1.port, t2.port, t3.port) == (3200, 4000, 3200)
     assert t3.node is None and t3.host == "somehost"
 
 
 def test_cluster_node_names_are_plain_hosts():
-    (target,) = action.resolve_targets(["node1"], NODES)
+    (target,) = resolve(["node1"])
     assert (target.host, target.port, target.node, target.connected) == ("node1", 3121, None, False)
 
 
 def test_all_is_every_remote_guest_and_bundle_node():
-    targets = action.resolve_targets([], NODES, all_nodes=True)
+    targets = targeting.resolve_targets([], NODES, all_nodes=True, reach=targeting.psk())
     assert [t.label for t in targets] == ["remote1", "remote2", "guest1", "bundle-0", "noaddr", "lh"]
 
 
 def test_host_targets_are_matched_to_nodes_by_address_and_port():
-    by_literal, other_port = action.resolve_targets(["127.0.0.2:3121", "127.0.0.2:3122"], NODES)
+    by_literal, other_port = resolve(["127.0.0.2:3121", "127.0.0.2:3122"])
     assert (by_literal.node, by_literal.connected) == ("remote1", True)
     assert other_port.node is None and not other_port.connected
     # by resolved address only when asked (the --full guard): "localhost" is 127.0.0.1, node lh listens on 3333
-    (plain,) = action.resolve_targets(["localhost:3333"], NODES)
+    (plain,) = resolve(["localhost:3333"])
     assert plain.node is None
-    (resolved,) = action.resolve_targets(["localhost:3333"], NODES, match_by_address=True)
+    (resolved,) = resolve(["localhost:3333"], addresses=AddressCache().addresses)
     assert (resolved.node, resolved.connected) == ("lh", True)
 
 
@@ -181,7 +187,7 @@ def test_workers_are_bounded():
 
 # --- results ------------------------------------------------------------------------------------------------------
 
-TARGET = action.Target("remote1", "127.0.0.2", 3121, "remote1", "remote", True)
+TARGET = targeting.Target(label="remote1", host="127.0.0.2", port=3121, node="remote1", type="remote", connected=True)
 
 
 def probe_dict(verdict, tcp, **kw):
