@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from remotectl.actions import authkey as actions
+from remotectl.actions import targets as targeting
 from remotectl.pacemaker import authkey as model
 from remotectl.reports import ExitCode, Reporter, RemotectlError, Severity
 from remotectl.transport import files
@@ -120,8 +121,8 @@ class FakeHost(Runner):
         return self._result(argv, out=self._states(argv, ["", "no", target]).stdout)
 
 
-def target(name, node_type=None):
-    return actions.Target(name, name, node_type)
+def target(name, node_type=None, host=None):
+    return targeting.Target(label=name, host=host or name, type=node_type)
 
 
 def factory(hosts):
@@ -153,23 +154,22 @@ NODES = [node("node1", "cluster"), node("remote1", "remote", "10.0.0.2", "remote
 
 
 def test_all_resolves_cluster_by_name_remote_and_guest_by_address_and_skips_bundles():
-    targets = actions.resolve_targets([], all_nodes=True, nodes=NODES)
-    assert [(t.node, t.destination, t.type) for t in targets] == [
+    targets = targeting.resolve_targets([], NODES, all_nodes=True)
+    assert [(t.label, t.host, t.type) for t in targets] == [
         ("node1", "node1", "cluster"), ("remote1", "10.0.0.2", "remote"), ("guest1", "10.0.0.4", "guest"),
         ("web-0", "10.0.0.9", "bundle")]
     assert [bool(t.skip) for t in targets] == [False, False, False, True]
 
 
 def test_names_and_ssh_destinations_mix_and_duplicates_are_dropped():
-    targets = actions.resolve_targets(["remote1", "admin@10.0.0.7:2200", "10.0.0.2", "unknown-host"],
-                                      all_nodes=False, nodes=NODES)
-    assert [(t.node, t.destination) for t in targets] == [
+    targets = targeting.resolve_targets(["remote1", "admin@10.0.0.7:2200", "10.0.0.2", "unknown-host"], NODES)
+    assert [(t.label, t.host) for t in targets] == [
         ("remote1", "10.0.0.2"), ("admin@10.0.0.7:2200", "admin@10.0.0.7:2200"), ("unknown-host", "unknown-host")]
 
 
 def test_invalid_destination_is_a_one_line_error():
     with pytest.raises(RemotectlError, match="invalid"):
-        actions.resolve_targets(["-oProxyCommand=evil"], all_nodes=False, nodes=None)
+        targeting.resolve_targets(["-oProxyCommand=evil"], None)
 
 
 def test_load_targets_falls_back_to_ssh_hosts_when_the_cluster_cannot_be_asked():
@@ -177,12 +177,12 @@ def test_load_targets_falls_back_to_ssh_hosts_when_the_cluster_cannot_be_asked()
         raise RemotectlError("no cluster to talk to")
 
     reporter = Reporter()
-    targets = actions.load_targets(["remote1"], all_nodes=False, cluster_factory=broken, reporter=reporter)
-    assert targets[0].destination == "remote1" and "no cluster" in reporter.reports[0].message
+    targets = targeting.load_targets(["remote1"], all_nodes=False, cluster_factory=broken, reporter=reporter)
+    assert targets[0].host == "remote1" and "no cluster" in reporter.reports[0].message
     with pytest.raises(RemotectlError, match="--all needs"):
-        actions.load_targets([], all_nodes=True, cluster_factory=broken, reporter=Reporter())
+        targeting.load_targets([], all_nodes=True, cluster_factory=broken, reporter=Reporter())
     # an explicit destination never asks the cluster
-    assert actions.load_targets(["root@h:22"], all_nodes=False, cluster_factory=broken, reporter=Reporter())
+    assert targeting.load_targets(["root@h:22"], all_nodes=False, cluster_factory=broken, reporter=Reporter())
 
 
 # -- push ------------------------------------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ class FakeRestarter(actions.Restarter):
 def test_restart_procedure_order_for_lifetime_caching_nodes():
     steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2)),
                                  ("r1", "remote", (3, 0, 2)), ("r2", "remote", (2, 1, 5))])
-    targets = {n: actions.Target(n, f"{n}.example", t) for n, t in
+    targets = {n: target(n, t, host=f"{n}.example") for n, t in
                (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"), ("r2", "remote"))}
     restarter = FakeRestarter()
     outcomes = actions.run_restarts(steps, targets, restarter, Reporter())
@@ -433,7 +433,7 @@ def test_restart_procedure_order_for_lifetime_caching_nodes():
 
 def test_restart_stops_rolling_when_a_cluster_node_does_not_come_back_and_restores_maintenance():
     steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2))])
-    targets = {n: actions.Target(n, n, "cluster") for n in ("node1", "node2")}
+    targets = {n: target(n, "cluster") for n in ("node1", "node2")}
     restarter = FakeRestarter(maintenance="true", offline_after={"node1"})
     reporter = Reporter()
     outcomes = actions.run_restarts(steps, targets, restarter, reporter)
@@ -454,7 +454,7 @@ def test_rotate_with_restart_uses_the_restarter_only_where_needed():
     hosts = make_hosts("a", "b", version="Pacemaker 3.0.2")
     hosts["b"].version = "Pacemaker 2.1.9"
     restarter = FakeRestarter()
-    result = actions.rotate_key([actions.Target("a", "a", "remote"), actions.Target("b", "b", "remote")],
+    result = actions.rotate_key([target("a", "remote"), target("b", "remote")],
                                 factory(hosts), restart=True, restarter=restarter)
     assert result.ok
     assert ("run", "a", "systemctl restart pacemaker_remote") in restarter.log
