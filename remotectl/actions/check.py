@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from remotectl.actions.targets import Target, is_ip, psk, resolve_targets, split_target
+from remotectl.jsonable import json_field, jsonable
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import psk_probe
 
@@ -48,8 +49,6 @@ TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
 
 # remotectl-level verdict for a (cluster node, target) pair whose probe could not run on that cluster node
 NOT_CHECKED = "not-checked"
-
-CONTRACT_KEYS = ("target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint")
 
 _TCP_FROM_VERDICT = {
     psk_probe.REFUSED: "refused",
@@ -66,7 +65,8 @@ _TCP_FROM_VERDICT = {
 
 @dataclass
 class CheckEntry:
-    """One result row. ``to_dict`` gives the contract keys first, then the extras."""
+    """One result row. Fields in JSON order: the contract keys first, then the extras; ``from`` only with
+    --from cluster, ``protocol_version``/``lrmd_rc`` only with --full (see to_dict)."""
 
     target: str
     address: Optional[str]
@@ -77,14 +77,14 @@ class CheckEntry:
     cipher: Optional[str]
     ok: bool
     hint: str
+    source: Optional[str] = json_field(default=None, name="from")  # the cluster node the probe ran on
     node: Optional[str] = None
-    source: Optional[str] = None  # the cluster node the probe ran on (--from cluster), JSON key "from"
     kx: Optional[str] = None
     elapsed_ms: Optional[float] = None
     detail: Optional[str] = None
     protocol_version: Optional[str] = None  # --full only
     lrmd_rc: Optional[int] = None  # --full only
-    full: bool = False
+    full: bool = json_field(omit=True, default=False)
 
     @property
     def checked(self) -> bool:
@@ -92,13 +92,16 @@ class CheckEntry:
         return self.tcp == "open" and self.verdict not in (psk_probe.PROBE_BUG, NOT_CHECKED)
 
     def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {key: getattr(self, key) for key in CONTRACT_KEYS}
-        if self.source is not None:
-            out["from"] = self.source
-        out.update(node=self.node, kx=self.kx, elapsed_ms=self.elapsed_ms, detail=self.detail)
-        if self.full:
-            out.update(protocol_version=self.protocol_version, lrmd_rc=self.lrmd_rc)
+        out = jsonable(self)
+        if self.source is None:
+            del out["from"]
+        if not self.full:
+            del out["protocol_version"], out["lrmd_rc"]
         return out
+
+
+def _entries_json(entries: Sequence[CheckEntry]) -> List[Dict[str, Any]]:
+    return [entry.to_dict() for entry in entries]
 
 
 @dataclass
@@ -118,16 +121,21 @@ class CheckPlan:
 
 @dataclass
 class CheckRun:
-    plan: CheckPlan
-    entries: List[CheckEntry]
-    key: Optional[Dict[str, Any]] = None  # path, source, size, fingerprint of the key used here (never bytes)
-    origins: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # per cluster node: key, python, gnutls, error
-    reports: List[Report] = field(default_factory=list)
+    """The JSON document: ``results`` and ``mode``, then per mode what to_json names."""
+
+    plan: CheckPlan = json_field(omit=True)
+    entries: List[CheckEntry] = json_field(name="results", convert=_entries_json)
+    # the key used here: path, source, size, fingerprint (never bytes)
+    key: Optional[Dict[str, Any]] = json_field(omit=True, default=None)
+    # per cluster node: key, python, gnutls, error
+    origins: Dict[str, Dict[str, Any]] = json_field(omit=True, default_factory=dict)
+    reports: List[Report] = json_field(omit=True, default_factory=list)
 
     @property
     def mode(self) -> str:
         return self.plan.mode
 
+    @property
     def matrix(self) -> Dict[str, Dict[str, str]]:
         """{cluster node: {target label: verdict}} (mode "cluster")."""
         matrix: Dict[str, Dict[str, str]] = {name: {} for name in self.plan.sources}
@@ -135,6 +143,14 @@ class CheckRun:
             if entry.source is not None:
                 matrix.setdefault(entry.source, {})[entry.target] = entry.verdict
         return matrix
+
+    @property
+    def sources(self) -> Dict[str, Dict[str, Any]]:
+        return self.origins
+
+    @property
+    def skipped(self) -> List[Dict[str, str]]:
+        return list(self.plan.skipped_sources)
 
     def failing_pairs(self) -> List[CheckEntry]:
         return [entry for entry in self.entries if not entry.ok]
@@ -147,14 +163,8 @@ class CheckRun:
         return ExitCode.PARTIAL
 
     def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"results": [entry.to_dict() for entry in self.entries], "mode": self.mode}
-        if self.mode == "cluster":
-            doc["matrix"] = self.matrix()
-            doc["sources"] = self.origins
-            doc["skipped"] = list(self.plan.skipped_sources)
-        else:
-            doc["key"] = self.key
-        return doc
+        extra = ("mode", "matrix", "sources", "skipped") if self.mode == "cluster" else ("mode", "key")
+        return jsonable(self, extra=extra)
 
     def summary(self) -> str:
         total = len(self.entries)
@@ -227,7 +237,8 @@ def plan_check(
         what = "--all" if all_nodes else "--from cluster"
         raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
     if cluster_error and not full:  # only some TARGET that may be a node name made us ask
-        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names")
+        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names",
+                          code="no-node-list")
 
     addresses = None
     if full:  # the --full guard also matches a host to a node by resolved address
@@ -260,7 +271,7 @@ def plan_check(
             if target.node and not target.connected:
                 reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
                               "now; if the cluster reconnects during the check it simply takes the connection over",
-                              node=target.node)
+                              node=target.node, code="full-node-not-connected")
 
     plan = CheckPlan(resolved, "full" if full else source, float(timeout), workers, key_path=key_path,
                      warnings=warnings, reports=reporter.reports)
@@ -271,7 +282,7 @@ def plan_check(
                                 for node in members if not node.online]
         for skipped in plan.skipped_sources:
             reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
-                             node=skipped["node"])
+                             node=skipped["node"], code="source-offline")
         if not plan.sources:
             raise RemotectlError("--from cluster: no online cluster node to probe from")
     return plan
@@ -350,7 +361,7 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
     key, info, key_warnings = load_key(plan.key_path)
     reporter = Reporter(list(plan.reports))
     for warning in key_warnings:
-        reporter.warning(f"key: {warning}")
+        reporter.warning(f"key: {warning}", code="key-warning")
     try:
         if plan.mode == "full":
             entries = _run_full(plan, key, tick)
@@ -360,7 +371,7 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
         raise RemotectlError(f"the key probe cannot run here: {exc}") from None
     finally:
         key = None  # noqa: F841 - drop our reference as soon as the probes are done
-    return CheckRun(plan, entries, key=info, reports=reporter.reports)
+    return CheckRun(plan=plan, entries=entries, key=info, reports=reporter.reports)
 
 
 def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
@@ -413,7 +424,7 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         name = outcome.item
         if not outcome.ok:
             origins[name] = {"error": outcome.error, "key": None, "python": None, "gnutls": None}
-            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name)
+            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name, code="probe-not-run")
             entries.extend(not_checked(t, name, f"could not run the probe on {name}: {outcome.error}")
                            for t in plan.targets)
             continue
@@ -421,22 +432,22 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         origins[name] = {"error": doc.get("error"), "key": doc.get("key"), "python": doc.get("python"),
                          "gnutls": doc.get("gnutls")}
         if doc.get("error"):
-            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name)
+            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name, code="probe-not-run")
             entries.extend(not_checked(t, name, f"probe could not run on {name}: {doc['error']}")
                            for t in plan.targets)
             continue
         for warning in (doc.get("key") or {}).get("warnings") or []:
-            reporter.warning(f"key on {name}: {warning}", node=name)
+            reporter.warning(f"key on {name}: {warning}", node=name, code="key-warning")
         for target, result in zip(plan.targets, doc["results"]):
             entries.append(entry_from_probe(target, result, source=name))
     fingerprints = {name: (origin.get("key") or {}).get("fingerprint") for name, origin in origins.items()}
     distinct = {fp for fp in fingerprints.values() if fp}
     if len(distinct) > 1:
         reporter.warning("the cluster nodes use different keys: " + ", ".join(
-            f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp))
+            f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp), code="cluster-keys-differ")
     order = {name: index for index, name in enumerate(plan.sources)}
     entries.sort(key=lambda e: order.get(e.source or "", 0))  # stable: targets keep their order per node
-    return CheckRun(plan, entries, origins=origins, reports=reporter.reports)
+    return CheckRun(plan=plan, entries=entries, origins=origins, reports=reporter.reports)
 
 
 def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: int) -> Dict[str, Any]:

@@ -26,6 +26,10 @@ NODES = [
 ]
 
 
+# the contract's keys of a check result, in order (docs/cli-contract.md)
+CONTRACT_KEYS = ["target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint"]
+
+
 def nodes():
     return NODES
 
@@ -209,7 +213,7 @@ def probe_dict(verdict, tcp, **kw):
 def test_entries_are_contract_shaped(verdict, tcp, expected_tcp):
     entry = action.entry_from_probe(TARGET, probe_dict(verdict, tcp, tls_version="TLS1.3"))
     doc = entry.to_dict()
-    assert list(doc)[:9] == list(action.CONTRACT_KEYS)
+    assert list(doc)[:9] == CONTRACT_KEYS
     assert doc["target"] == "remote1" and doc["address"] == "127.0.0.2" and doc["port"] == 3121
     assert doc["tcp"] == expected_tcp and (expected_tcp is None or expected_tcp in action.TCP_VALUES)
     assert doc["ok"] is (verdict == "match") and doc["hint"] and "from" not in doc
@@ -323,7 +327,7 @@ def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
     ticks = []
     run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=lambda: ticks.append(1))
     assert len(ticks) == 3
-    assert run.matrix() == {"a": {"remote1": "match", "remote2": "match"},
+    assert run.matrix == {"a": {"remote1": "match", "remote2": "match"},
                             "b": {"remote1": "match", "remote2": "tcp-timeout"},
                             "c": {"remote1": "not-checked", "remote2": "not-checked"}}
     assert [(e.source, e.target) for e in run.failing_pairs()] == [
