@@ -12,6 +12,7 @@ from remotectl.pacemaker.nodes import Node
 from remotectl.reports import ExitCode, RefusedError, RemotectlError
 from remotectl.transport import psk_probe
 from remotectl.transport.dns import AddressCache
+from tests.fakes import ReplyRunner
 
 NODES = [
     Node("node1", "cluster", True, False, False, False),
@@ -298,20 +299,6 @@ def test_parse_remote_output_failures(rc, stdout, stderr, words):
     assert words in err.value.message
 
 
-class FakeRunner:
-    def __init__(self, name, reply):
-        self.name, self.reply, self.calls = name, reply, []
-
-    def run(self, argv, stdin=None, timeout=None, env=None):
-        from remotectl.transport.base import CommandResult
-
-        self.calls.append((list(argv), stdin, timeout))
-        if isinstance(self.reply, Exception):
-            raise self.reply
-        rc, out = self.reply
-        return CommandResult(tuple(argv), rc, out, "")
-
-
 def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
     from remotectl.transport.base import TransportError
 
@@ -323,7 +310,7 @@ def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
         "b": (0, remote_doc([probe_dict("match", "open"), probe_dict("tcp-timeout", "timeout")])),
         "c": TransportError("c: SSH authentication failed as root"),
     }
-    runners = {name: FakeRunner(name, reply) for name, reply in replies.items()}
+    runners = {name: ReplyRunner(name, reply) for name, reply in replies.items()}
     ticks = []
     run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=lambda: ticks.append(1))
     assert len(ticks) == 3
@@ -351,7 +338,7 @@ def test_run_from_cluster_warns_when_cluster_nodes_use_different_keys():
         text["key"] = {"path": "/etc/pacemaker/authkey", "fingerprint": fingerprint, "size": 256, "warnings": []}
         return 0, json.dumps(text)
 
-    runners = {"a": FakeRunner("a", doc("sha256:aa")), "b": FakeRunner("b", doc("sha256:bb"))}
+    runners = {"a": ReplyRunner("a", doc("sha256:aa")), "b": ReplyRunner("b", doc("sha256:bb"))}
     run = action.run_check(plan, runner_for=runners.__getitem__)
     assert any("different keys" in r.message for r in run.reports)
     assert run.to_json()["sources"]["b"]["key"]["fingerprint"] == "sha256:bb"
@@ -367,3 +354,7 @@ def test_load_key_reports_fingerprint_never_bytes(tmp_path):
     with pytest.raises(RemotectlError) as err:
         action.load_key(str(tmp_path / "missing"))
     assert "cannot read key file" in err.value.message
+
+
+def test_the_default_port_is_the_probes():
+    assert targeting.DEFAULT_PORT == psk_probe.DEFAULT_PORT
