@@ -12,7 +12,7 @@ Three ways to run it:
   (``psk_probe.remote_invocation``: the module's source goes over stdin, no secret and no target on argv), each
   with that node's own key file, against every target: a cluster-node x target matrix. This finds the case where
   only one cluster node is firewalled off from a remote (the cluster moves the connection there and fences).
-* ``full`` (``--full``): a complete handshake plus executor registration (``psk_probe.full_check``) to vet a host
+* ``full`` (``--full``): a complete handshake plus executor registration (``lrmd_check.full_check``) to vet a host
   BEFORE it joins: it reports the executor's protocol version. Against a node a cluster is connected to it makes
   the cluster drop its connection ("unexpected client takeover"), mark the node unclean and maybe fence it, so
   :func:`plan_check` refuses it (RefusedError, exit 4) for online remote/guest/bundle nodes (matched by name, or
@@ -382,9 +382,10 @@ def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
 
 
 def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+    from remotectl.transport import lrmd_check
     from remotectl.transport.fanout import fan_out
 
-    outcomes = fan_out(lambda t: psk_probe.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
+    outcomes = fan_out(lambda t: lrmd_check.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
                        workers=min(plan.workers, 16), on_done=lambda _o: tick())
     entries = []
     for outcome in outcomes:

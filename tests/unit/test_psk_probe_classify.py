@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from remotectl.transport import lrmd_check
 from remotectl.transport import psk_probe as pp
 
 MODULE = Path(pp.__file__)
@@ -74,7 +75,7 @@ def test_classify_accepts_any_iterable_of_events():
     (-32, True, MATCH_TRACE[:6], None, "TLS1.3", "tls-not-psk"),
 ])
 def test_classify_full(rc, hello, events, alert, version, verdict):
-    assert pp.classify_full(rc, hello, events, alert, version) == verdict
+    assert lrmd_check.classify_full(rc, hello, events, alert, version) == verdict
 
 
 def test_every_verdict_has_a_one_line_hint():
@@ -180,9 +181,9 @@ def test_result_to_dict_and_ok():
     json.dumps(result.to_dict())
     for verdict in pp.VERDICTS:
         assert pp.ProbeResult(verdict=verdict).ok == (verdict == "match")
-    check = pp.CheckResult(verdict="match", lrmd_rc=-71, protocol_version="1.1")
+    check = lrmd_check.CheckResult(verdict="match", lrmd_rc=-71, protocol_version="1.1")
     assert not check.ok and check.to_dict()["protocol_version"] == "1.1"
-    assert pp.CheckResult(verdict="match", lrmd_rc=0).ok
+    assert lrmd_check.CheckResult(verdict="match", lrmd_rc=0).ok
 
 
 @pytest.mark.parametrize("target,expected", [
@@ -207,7 +208,7 @@ def test_invalid_port_is_a_verdict_not_an_exception():
     assert result.verdict == "unresolved" and result.detail == "invalid port"
 
 
-@pytest.mark.parametrize("cls", [pp.ProbeResult, pp.CheckResult])
+@pytest.mark.parametrize("cls", [pp.ProbeResult, lrmd_check.CheckResult])
 @pytest.mark.parametrize("port", ["abc", 0, 70000])  # getaddrinfo would take 70000 as port 4464
 def test_probe_and_full_check_refuse_the_same_invalid_ports(cls, port):
     sock, _address, _port, result = pp._open(cls, "127.0.0.1", port, 1.0, 0, 0.0)
@@ -348,3 +349,11 @@ def test_classify_table_on_python36(python):
     assert proc.returncode == 0, proc.stderr.decode()
     out = json.loads(proc.stdout)
     assert out["version"] == [3, 6] and out["bad"] == []
+
+
+def test_the_shipped_module_holds_the_safe_probe_only():
+    """Executor registration completes the handshake: it lives in lrmd_check, which is never shipped to nodes."""
+    source = pp.module_source().decode("utf-8")
+    for word in ("lrmd_op", "def full_check", "class CheckResult", "MSG_MAGIC"):
+        assert word not in source
+    assert lrmd_check.full_check and lrmd_check.CheckResult.__mro__[1] is pp.ProbeResult
