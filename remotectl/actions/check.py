@@ -342,7 +342,7 @@ def load_key(path: Optional[str]) -> Tuple[bytes, Dict[str, Any], List[str]]:
             key = psk_probe.read_key(path)
             info = {"path": path, "source": "--key", "warnings": []}
         else:
-            key, found, source, warnings = psk_probe.locate_node_key()
+            key, found, source, warnings = psk_probe.locate_node_key(version=psk_probe.pacemaker_version())
             info = {"path": found, "source": source, "warnings": list(warnings)}
     except psk_probe.ProbeError as exc:
         raise RemotectlError(f"{exc} (use --key PATH)" if not path else str(exc)) from None

@@ -38,8 +38,8 @@ node (over SSH: ``shlex.join(argv)``) and feeds it ``stdin_bytes``:
   source, checks its SHA-256 (a truncated transfer is reported, not executed), executes it in a fresh namespace and
   calls ``main(sys.argv[1:], header=header)``.  Target names are data (JSON), never code.
 * Without ``--key-file`` the node's own key is used, located like Pacemaker does: ``PCMK_authkey_location`` from
-  ``/etc/sysconfig/pacemaker`` or ``/etc/default/pacemaker``, else ``/etc/pacemaker/authkey``, and (2.1.x
-  behaviour) ``/etc/corosync/authkey`` as the last resort.
+  ``/etc/sysconfig/pacemaker`` or ``/etc/default/pacemaker``, else ``/etc/pacemaker/authkey``, and before
+  Pacemaker 3.0 (``pacemakerd --version``; unknown counts as before) ``/etc/corosync/authkey`` as the last resort.
 * Output: exactly one JSON document on stdout (see ``main``): ``{"format", "node", "python", "gnutls", "key":
   {"path", "source", "size", "fingerprint", "warnings"}, "results": [ProbeResult.to_dict(), ...], "error"}``.
   Exit status 0 when the probes ran (whatever the verdicts), 2 when they could not run (key, library, usage);
@@ -55,7 +55,9 @@ import ctypes.util
 import hashlib
 import json
 import os
+import re
 import select
+import shlex
 import socket
 import sys
 import threading
@@ -184,6 +186,8 @@ DEFAULT_PORT = 3121
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"
 ALT_KEY_PATH = "/etc/corosync/authkey"
 ENV_FILES = ("/etc/sysconfig/pacemaker", "/etc/default/pacemaker")
+VERSION_TOOLS = ("pacemakerd", "pacemaker-remoted", "crm_mon")  # any prints "Pacemaker X.Y.Z" for --version
+NO_FALLBACK_FROM = (3, 0, 0)  # Pacemaker 3.0 reads only PCMK_authkey_location (when set) or the default
 DEFAULT_WORKERS = 16
 
 class ProbeError(Exception):
@@ -752,7 +756,9 @@ def key_fingerprint(key):
 
 
 def _env_file_value(path, name):
-    """Last assignment of ``name`` in a shell-style environment file, or None."""
+    """The last assignment of ``name`` in an environment file, or None. Read as remotectl.pacemaker.authkey's
+    parse_env_file reads it (systemd's EnvironmentFile and sh: comments, ``export``, quotes); a copy, because this
+    module imports nothing from remotectl, and a test feeds both the same files."""
     try:
         with open(path, "r", errors="replace") as handle:
             lines = handle.read().splitlines()
@@ -761,32 +767,60 @@ def _env_file_value(path, name):
     value = None
     for line in lines:
         line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):].strip()
-        if not line.startswith(name + "="):
+        if not line or line.startswith(("#", ";")):
             continue
-        raw = line[len(name) + 1:].strip()
-        if raw[:1] in ("'", '"'):
-            quote = raw[0]
-            end = raw.find(quote, 1)
-            raw = raw[1:end] if end > 0 else raw[1:]
-        else:
-            raw = raw.split("#", 1)[0].strip()
-        value = raw
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, raw = line.partition("=")
+        if not sep or key.strip() != name:
+            continue
+        try:
+            value = " ".join(shlex.split(raw, comments=True))
+        except ValueError:
+            continue
     return value
 
 
-def locate_node_key(env_files=ENV_FILES):
-    """Where this node's Pacemaker reads its remote key from. Returns (key, path, source, warnings)."""
-    warnings = []
+def pacemaker_version():
+    """(major, minor, patch) of the Pacemaker installed here, from ``--version`` of the first tool found, or None."""
+    import subprocess
+
+    for tool in VERSION_TOOLS:
+        try:
+            out = subprocess.run([tool, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        match = re.search(rb"Pacemaker\s+(\d+)\.(\d+)\.(\d+)", out or b"")
+        if match:
+            return tuple(int(part) for part in match.groups())
+    return None
+
+
+def key_candidates(env_files=ENV_FILES, version=None):
+    """[(path, source)] in the order Pacemaker tries them (lrmd__init_remote_key): PCMK_authkey_location when set,
+    else the default; before 3.0, or when ``version`` is unknown (so a silent fallback is never missed), also the
+    default after an unusable configured key, then /etc/corosync/authkey. The same rule as
+    remotectl.pacemaker.authkey.fallback_chain."""
     candidates = []
     for env_file in env_files:
         configured = _env_file_value(env_file, "PCMK_authkey_location")
         if configured:
             candidates.append((configured, "PCMK_authkey_location in %s" % env_file))
             break
-    candidates.append((DEFAULT_KEY_PATH, "default"))
-    candidates.append((ALT_KEY_PATH, "fallback (Pacemaker 2.1 only)"))
+    if version is not None and tuple(version) >= NO_FALLBACK_FROM:
+        return candidates or [(DEFAULT_KEY_PATH, "default")]
+    for path, source in ((DEFAULT_KEY_PATH, "default"), (ALT_KEY_PATH, "fallback (Pacemaker 2.1 only)")):
+        if all(path != known for known, _source in candidates):
+            candidates.append((path, source))
+    return candidates
+
+
+def locate_node_key(env_files=ENV_FILES, version=None):
+    """Where this node's Pacemaker reads its remote key from (see key_candidates). Returns (key, path, source,
+    warnings)."""
+    warnings = []
+    candidates = key_candidates(env_files, version)
     errors = []
     for index, (path, source) in enumerate(candidates):
         try:
@@ -872,7 +906,7 @@ def main(argv=None, header=None):
             key = read_key(args.key_file)
             path, source, warnings = args.key_file, "--key-file", []
         else:
-            key, path, source, warnings = locate_node_key()
+            key, path, source, warnings = locate_node_key(version=pacemaker_version())
         doc["key"] = {"path": path, "source": source, "size": len(key), "fingerprint": key_fingerprint(key),
                       "warnings": warnings}
         doc["gnutls"] = gnutls().remotectl_version
