@@ -1,4 +1,4 @@
-"""`remotectl check`: is a node's pacemaker-remoted reachable, and does it hold our key? (issue 6)
+"""`remotectl check`: is a node's pacemaker-remoted reachable, and does it hold our key?
 
 Per target: DNS, TCP connect, then the safe TLS 1.3 PSK probe of :mod:`remotectl.transport.psk_probe`, which
 proves the key without ever completing the handshake (the cluster's connection to a live node is not disturbed).
@@ -273,8 +273,8 @@ def plan_check(
                               "now; if the cluster reconnects during the check it simply takes the connection over",
                               node=target.node, code="full-node-not-connected")
 
-    plan = CheckPlan(resolved, "full" if full else source, float(timeout), workers, key_path=key_path,
-                     warnings=warnings, reports=reporter.reports)
+    plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout), workers=workers,
+                     key_path=key_path, warnings=warnings, reports=reporter.reports)
     if source == "cluster":
         members = [node for node in nodes or [] if node.type == "cluster"]
         plan.sources = [node.name for node in members if node.online]

@@ -151,10 +151,12 @@ def _judge(nodes: Sequence[VerifyNodeResult], verdict: model.Verdict) -> None:
         n.matches = verdict.matches.get(n.node)
         if n.matches is False:
             against = "--key" if verdict.reference_source == "key" else "the majority"
-            n.problems.append(model.Problem("differs", "error",
-                                            f"key {n.fingerprint} differs from {against} ({verdict.reference})"))
+            n.problems.append(model.Problem(code="differs", severity="error",
+                                            message=f"key {n.fingerprint} differs from {against} "
+                                                    f"({verdict.reference})"))
         elif n.matches is None and n.fingerprint and verdict.reference is None:
-            n.problems.append(model.Problem("differs", "error", "no majority key to compare with"))
+            n.problems.append(model.Problem(code="differs", severity="error",
+                                            message="no majority key to compare with"))
         n.ok = n.matches is True and not any(p.severity == "error" for p in n.problems)
 
 
