@@ -197,6 +197,83 @@ def full_force_warning(target: Target) -> str:
             "marked unclean and may be fenced, and its resources will be recovered elsewhere")
 
 
+def _check_options(targets: Sequence[str], *, all_nodes: bool, source: str, full: bool, force: bool,
+                   timeout: float) -> None:
+    """Usage errors (exit 2) before anything is asked."""
+    if all_nodes and targets:
+        raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
+    if not all_nodes and not targets:
+        raise RemotectlError("nothing to check: give TARGET... or --all", exit_code=ExitCode.USAGE)
+    if full and source != "here":
+        raise RemotectlError("--full runs from here only (not with --from cluster)", exit_code=ExitCode.USAGE)
+    if force and not full:
+        raise RemotectlError("--force only applies to --full", exit_code=ExitCode.USAGE)
+    if not timeout or timeout <= 0 or not math.isfinite(timeout):
+        raise RemotectlError("--timeout must be a positive number of seconds", exit_code=ExitCode.USAGE)
+
+
+def _cluster_nodes(get_nodes: Callable[[], Sequence[Any]], targets: Sequence[str], *, all_nodes: bool, source: str,
+                   full: bool, reporter: Reporter) -> Tuple[Optional[List[Any]], Optional[str]]:
+    """(the node list or None, why there is none). Asked only when needed; required by --all and --from cluster."""
+    nodes: Optional[List[Any]] = None
+    cluster_error: Optional[str] = None
+    if all_nodes or source == "cluster" or full or needs_cluster(targets):
+        try:
+            nodes = list(get_nodes())
+        except RemotectlError as exc:
+            cluster_error = exc.message
+    if nodes is None and (all_nodes or source == "cluster"):
+        what = "--all" if all_nodes else "--from cluster"
+        raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
+    if cluster_error and not full:  # only some TARGET that may be a node name made us ask
+        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names",
+                         code="no-node-list")
+    return nodes, cluster_error
+
+
+def _guard_full(resolved: Sequence[Target], nodes: Optional[List[Any]], cluster_error: Optional[str], *, force: bool,
+                reporter: Reporter) -> List[str]:
+    """Refuse --full against a node the cluster is connected to, or when no cluster could tell (RefusedError, exit
+    4), unless ``force``; returns the warnings to print before anything runs."""
+    warnings: List[str] = []
+    if nodes is None:
+        message = ("--full completes the TLS handshake and registers with the executor; no cluster could be "
+                   f"queried ({cluster_error}), so remotectl cannot tell whether a cluster is connected to "
+                   f"{', '.join(t.label for t in resolved)}. A connected node would be dropped by its cluster, "
+                   "marked unclean and maybe fenced")
+        if not force:
+            raise RefusedError(message + ". Use --cluster to name the cluster, or --force if the target is not "
+                               "part of any running cluster")
+        warnings.append(message + "; going ahead because of --force")
+    connected = [t for t in resolved if t.connected]
+    if connected and not force:
+        names = ", ".join(f"{t.label} (node {t.node}, {t.host}:{t.port})" for t in connected)
+        raise RefusedError(
+            f"refusing --full against {names}: the cluster is connected to it, and completing the handshake "
+            "would make the cluster drop the connection, mark the node unclean and maybe fence it. The default "
+            "check (without --full) proves the key safely; --force overrides")
+    warnings.extend(full_force_warning(t) for t in connected)
+    for target in resolved:
+        if target.node and not target.connected:
+            reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
+                          "now; if the cluster reconnects during the check it simply takes the connection over",
+                          node=target.node, code="full-node-not-connected")
+    return warnings
+
+
+def _add_sources(plan: CheckPlan, nodes: Optional[List[Any]], reporter: Reporter) -> None:
+    """--from cluster: probe from every online cluster node; the others are listed as skipped."""
+    members = [node for node in nodes or [] if node.type == "cluster"]
+    plan.sources = [node.name for node in members if node.online]
+    plan.skipped_sources = [{"node": node.name, "reason": "unclean" if node.unclean else "offline"}
+                            for node in members if not node.online]
+    for skipped in plan.skipped_sources:
+        reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
+                         node=skipped["node"], code="source-offline")
+    if not plan.sources:
+        raise RemotectlError("--from cluster: no online cluster node to probe from")
+
+
 def plan_check(
     get_nodes: Callable[[], Sequence[Any]],
     targets: Sequence[str] = (),
@@ -212,34 +289,10 @@ def plan_check(
 ) -> CheckPlan:
     """Decide what to probe and from where. ``get_nodes()`` returns the cluster's nodes (list_nodes(...).nodes) or
     raises RemotectlError when no cluster can be reached; it is only called when needed."""
-    if all_nodes and targets:
-        raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
-    if not all_nodes and not targets:
-        raise RemotectlError("nothing to check: give TARGET... or --all", exit_code=ExitCode.USAGE)
-    if full and source != "here":
-        raise RemotectlError("--full runs from here only (not with --from cluster)", exit_code=ExitCode.USAGE)
-    if force and not full:
-        raise RemotectlError("--force only applies to --full", exit_code=ExitCode.USAGE)
-    if not timeout or timeout <= 0 or not math.isfinite(timeout):
-        raise RemotectlError("--timeout must be a positive number of seconds", exit_code=ExitCode.USAGE)
-    workers = max(1, min(int(workers), MAX_WORKERS))
+    _check_options(targets, all_nodes=all_nodes, source=source, full=full, force=force, timeout=timeout)
     reporter = Reporter()
-    warnings: List[str] = []
-
-    nodes: Optional[List[Any]] = None
-    cluster_error: Optional[str] = None
-    if all_nodes or source == "cluster" or full or needs_cluster(targets):
-        try:
-            nodes = list(get_nodes())
-        except RemotectlError as exc:
-            cluster_error = exc.message
-    if nodes is None and (all_nodes or source == "cluster"):
-        what = "--all" if all_nodes else "--from cluster"
-        raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
-    if cluster_error and not full:  # only some TARGET that may be a node name made us ask
-        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names",
-                          code="no-node-list")
-
+    nodes, cluster_error = _cluster_nodes(get_nodes, targets, all_nodes=all_nodes, source=source, full=full,
+                                          reporter=reporter)
     addresses = None
     if full:  # the --full guard also matches a host to a node by resolved address
         from remotectl.transport.dns import AddressCache
@@ -248,43 +301,12 @@ def plan_check(
     resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, reach=psk(port, addresses))
     if all_nodes and not resolved:
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
-
-    if full:
-        if nodes is None:
-            message = ("--full completes the TLS handshake and registers with the executor; no cluster could be "
-                       f"queried ({cluster_error}), so remotectl cannot tell whether a cluster is connected to "
-                       f"{', '.join(t.label for t in resolved)}. A connected node would be dropped by its cluster, "
-                       "marked unclean and maybe fenced")
-            if not force:
-                raise RefusedError(message + ". Use --cluster to name the cluster, or --force if the target is not "
-                                   "part of any running cluster")
-            warnings.append(message + "; going ahead because of --force")
-        connected = [t for t in resolved if t.connected]
-        if connected and not force:
-            names = ", ".join(f"{t.label} (node {t.node}, {t.host}:{t.port})" for t in connected)
-            raise RefusedError(
-                f"refusing --full against {names}: the cluster is connected to it, and completing the handshake "
-                "would make the cluster drop the connection, mark the node unclean and maybe fence it. The default "
-                "check (without --full) proves the key safely; --force overrides")
-        warnings.extend(full_force_warning(t) for t in connected)
-        for target in resolved:
-            if target.node and not target.connected:
-                reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
-                              "now; if the cluster reconnects during the check it simply takes the connection over",
-                              node=target.node, code="full-node-not-connected")
-
-    plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout), workers=workers,
-                     key_path=key_path, warnings=warnings, reports=reporter.reports)
+    warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
+    plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout),
+                     workers=max(1, min(int(workers), MAX_WORKERS)), key_path=key_path, warnings=warnings,
+                     reports=reporter.reports)
     if source == "cluster":
-        members = [node for node in nodes or [] if node.type == "cluster"]
-        plan.sources = [node.name for node in members if node.online]
-        plan.skipped_sources = [{"node": node.name, "reason": "unclean" if node.unclean else "offline"}
-                                for node in members if not node.online]
-        for skipped in plan.skipped_sources:
-            reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
-                             node=skipped["node"], code="source-offline")
-        if not plan.sources:
-            raise RemotectlError("--from cluster: no online cluster node to probe from")
+        _add_sources(plan, nodes, reporter)
     return plan
 
 
