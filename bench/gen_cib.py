@@ -436,6 +436,10 @@ SCENARIOS: Dict[str, ClusterSpec] = {
         Guest("guest1", "vm-guest1", host="node1", addr="192.168.122.41"),
         Guest("guest2", "vm-guest2", host="node2", running=False, port=3122),
     ]),
+    "guest-named-like-bundle-replica.xml": ClusterSpec(guests=[
+        Guest("web-0", "web-podman-0", host="node1", addr="192.168.122.41"),
+        Guest("guest2", "vm-guest2", host="node2", running=False, port=3122),
+    ]),
     "bundle.xml": ClusterSpec(bundles=[Bundle("httpd-bundle", replicas=2, control_port=3121)]),
     "bundle-no-ip.xml": ClusterSpec(bundles=[
         Bundle("web-bundle", replicas=1, ip_range_start=None, control_port=3124, hosts=("node2",)),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from remotectl.pacemaker import fencing, tools
+from remotectl.pacemaker.status import ClusterStatus, NodeStatus, read_status
 from remotectl.pacemaker.values import check_name
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 
@@ -26,7 +27,7 @@ NOT_LIVE = "fencing needs a live cluster; it cannot be done on a CIB file (drop 
 @dataclass
 class FencePreparation:
     plan: fencing.FencePlan
-    before: Optional[fencing.NodeState]
+    before: Optional[NodeStatus]
     reports: List[Report] = field(default_factory=list)
 
 
@@ -80,8 +81,8 @@ def _require_live(cluster) -> None:
         raise RemotectlError(NOT_LIVE)
 
 
-def _cluster_state(cluster) -> fencing.ClusterState:
-    return fencing.parse_crm_mon(cluster.crm_mon_xml())
+def _cluster_state(cluster) -> ClusterStatus:
+    return read_status(cluster.crm_mon_xml())
 
 
 def prepare_fence(cluster, node: str, action: str = "reboot", *, force: bool = False) -> FencePreparation:

@@ -206,7 +206,7 @@ def set_node_attribute(
 
 def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: float, poll_interval: float,
           clock, sleep, reporter: Reporter) -> float:
-    from remotectl.pacemaker.fencing import parse_crm_mon
+    from remotectl.pacemaker.status import read_status
 
     start = clock()
     deadline = start + timeout
@@ -215,14 +215,14 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
     last_state: Dict[str, object] = {}
     while pending:
         try:
-            state = parse_crm_mon(cluster.crm_mon_xml())
+            state = read_status(cluster.crm_mon_xml())
             last_error = None
             for name, change in list(pending.items()):
                 node_state = state.nodes.get(name)
                 last_state[name] = node_state
                 if _reached(attribute, bool(change.effective), node_state):
                     change.settled = True
-                    change.state = node_state.to_dict()
+                    change.state = observed(node_state)
                     del pending[name]
         except RemotectlError as exc:
             last_error = exc.message
@@ -233,7 +233,7 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
         node_state = last_state.get(name)
         change.settled = False
         change.ok = False
-        change.state = node_state.to_dict() if node_state is not None else None
+        change.state = observed(node_state) if node_state is not None else None
         if node_state is None:
             detail = last_error or "crm_mon does not show the node"
         elif attribute == "standby" and change.effective:
@@ -243,6 +243,18 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
             detail = f"crm_mon still shows {attribute}={'on' if getattr(node_state, attribute) else 'off'}"
         change.error = f"the change was made, but the cluster did not show it within {timeout:g} s: {detail}"
     return clock() - start
+
+
+def observed(node_state) -> dict:
+    """What --wait saw of a node (the ``state`` of a change in JSON)."""
+    return {
+        "type": node_state.type,
+        "online": node_state.online,
+        "standby": node_state.standby,
+        "maintenance": node_state.maintenance,
+        "unclean": node_state.unclean,
+        "resources_running": node_state.resources_running,
+    }
 
 
 def standby(cluster, nodes: Sequence[str], *, lifetime: str = "forever", wait: Optional[float] = None,

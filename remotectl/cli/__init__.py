@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import click
 
@@ -11,8 +11,6 @@ from remotectl import __version__
 from remotectl.cli.app import App
 from remotectl.cli.lazy import LazyGroup
 from remotectl.reports import ExitCode, RemotectlError
-
-_verbosity = {"level": 0}
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial (some nodes failed),
@@ -87,7 +85,8 @@ def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, 
     fencing through Pacemaker's own tools."""
     if cluster_target and cib_file:
         raise click.UsageError("--cluster and --cib cannot be used together")
-    _verbosity["level"] = verbose - quiet
+    settings: Dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
+    settings["verbosity"] = verbose - quiet
     app = App(
         cluster_target=cluster_target,
         cib_file=cib_file,
@@ -97,6 +96,7 @@ def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, 
         accept_new_host_keys=accept_new_host_keys,
         verbosity=verbose - quiet,
         color=False if no_color else None,
+        cluster_factory=settings.get("cluster_factory"),
     )
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -112,10 +112,13 @@ def _register() -> None:
 _register()
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """The only exit point: maps every outcome to a documented exit code, never a traceback for expected errors."""
+def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[[App], Any]] = None) -> int:
+    """Run one invocation and return its exit code: every outcome maps to a documented code, never a traceback
+    for expected errors. ``cluster_factory(app)`` replaces the cluster client --cib/--cluster would build (the
+    seam for in-process tests of the human output)."""
+    settings: Dict[str, Any] = {"verbosity": 0, "cluster_factory": cluster_factory}
     try:
-        code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False, obj=settings)
         if code is None:
             code = ExitCode.OK
     except click.exceptions.Exit as exc:
@@ -136,10 +139,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.stderr.close()
         code = ExitCode.FAILURE
     except Exception as exc:  # a bug: say so in one line, the traceback only on request
-        if _verbosity["level"] >= 2:
+        if settings["verbosity"] >= 2:
             import traceback
 
             traceback.print_exc()
         click.echo(f"remotectl: internal error: {type(exc).__name__}: {exc} (re-run with -vv for details)", err=True)
         code = ExitCode.FAILURE
-    sys.exit(int(code))
+    return int(code)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """The console script: the only place that exits."""
+    sys.exit(run(argv))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 import click
 
@@ -24,6 +24,7 @@ class App:
         accept_new_host_keys: bool,
         verbosity: int,
         color: Optional[bool],
+        cluster_factory: Optional[Callable[["App"], Any]] = None,
     ) -> None:
         self.cluster_target = cluster_target
         self.cib_file = cib_file
@@ -31,6 +32,7 @@ class App:
         self.color = color
         self._ssh_settings = (ssh_config, identity_files, known_hosts, accept_new_host_keys)
         self._cluster = None
+        self._cluster_factory = cluster_factory
         self._runners: Dict[str, object] = {}
 
     def output(self, json_mode: bool = False) -> "Output":
@@ -60,6 +62,8 @@ class App:
 
     def cluster(self):
         """The cluster client chosen by --cib / --cluster (default: local when Pacemaker is installed)."""
+        if self._cluster is None and self._cluster_factory is not None:
+            self._cluster = self._cluster_factory(self)
         if self._cluster is None:
             from remotectl.transport import cluster
 

@@ -116,7 +116,7 @@ import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from remotectl.pacemaker import values, xmlsafe
 from remotectl.reports import RemotectlError
@@ -2138,57 +2138,18 @@ def nodes_from_cib(cib: CibInput, *, now: Optional[float] = None,
     return _Cluster(root, now=now, membership_timestamps=membership_timestamps).unpack().result()
 
 
-def _crm_mon_resources(mon: ElementTree.Element) -> Tuple[Dict[str, List[str]], Dict[str, str]]:
-    """(resource id -> node names it is active on, container id -> bundle id) from crm_mon's resources."""
-    where: Dict[str, List[str]] = {}
-    bundle_of: Dict[str, str] = {}
-    resources = mon.find("resources")
-    if resources is None:
-        return where, bundle_of
-    for bundle in resources.iter("bundle"):
-        bid = bundle.get("id")
-        if bid is None:
-            continue
-        for r in bundle.iter("resource"):
-            rid = r.get("id")
-            if rid is not None:
-                bundle_of.setdefault(rid, bid)
-    for r in resources.iter("resource"):
-        rid = r.get("id")
-        if rid is None or (r.get("active") or "true").lower() == "false":
-            continue
-        names = [n.get("name") for n in r.findall("node") if n.get("name")]
-        if names:
-            where.setdefault(rid, names)  # type: ignore[arg-type]
-    return where, bundle_of
-
-
-_REPLICA_CONTAINER = re.compile(r"^(.+)-(docker|podman|rkt)-([0-9]+)$")
-
-
-def _looks_like_bundle_replica(node_name: str, container: str) -> bool:
-    """Pacemaker names bundle replica ``i`` of bundle ``B`` node ``B-i`` with container ``B-<agent>-i``."""
-    m = _REPLICA_CONTAINER.match(container)
-    return m is not None and node_name == f"{m.group(1)}-{m.group(3)}"
-
-
 def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None) -> List[Node]:
     """Nodes as a live cluster reports them: states from ``crm_mon --output-as=xml``, the rest from the CIB.
 
     ``crm_mon_xml`` is crm_mon's XML output (text, path or element). ``cib`` (optional, same forms) supplies
-    what crm_mon does not print: remote servers/ports, guest ``remote-addr``/``remote-port``, bundle replica
-    addresses and ``control-port``, and which containers belong to bundles. Without it those fields are
-    ``None`` except what crm_mon's own resources section shows (where connections and containers run).
+    what crm_mon does not print: remote servers/ports, guest ``remote-addr``/``remote-port`` and bundle replica
+    addresses and ``control-port``. Without it those fields are ``None`` except what crm_mon's own resources
+    section shows (where connections and containers run).
     """
-    mon = _load(crm_mon_xml, "crm_mon output")
-    nodes_el = mon.find("nodes")
-    if nodes_el is None:
-        if mon.tag in ("pacemaker-result", "crm_mon"):
-            status = mon.find("status")
-            if status is not None and status.get("code") not in (None, "0"):
-                raise RemotectlError(f"crm_mon failed: {status.get('message') or 'error ' + str(status.get('code'))}")
-        raise RemotectlError("crm_mon output has no <nodes> section (was it run with --output-as=xml?)")
-    cluster: Optional[_Cluster] = None
+    from remotectl.pacemaker.status import read_status
+
+    cluster_status = read_status(_load(crm_mon_xml, "crm_mon output"))
+    locate = None
     if cib is not None:
         cib_root = _load(cib, "CIB")
         if cib_root.tag == "configuration":  # cibadmin -Q --scope configuration is enough for addresses
@@ -2198,59 +2159,36 @@ def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None) ->
         cluster = _Cluster(cib_root)
         cluster.unpack_nodes()
         cluster.unpack_resources()
-    where, bundle_of = _crm_mon_resources(mon)
+        locate = cluster.location_of
+    return nodes_live(cluster_status, locate)
+
+
+Locator = Callable[[str, str], Tuple[Optional[str], Optional[str], Optional[int]]]
+
+
+def nodes_live(cluster_status, locate: Optional[Locator] = None) -> List[Node]:
+    """The contract records of a live cluster: one join of crm_mon's status (:mod:`remotectl.pacemaker.status`)
+    and the CIB's configured connections. ``locate(name, type)`` gives (resource, address, port) from the CIB."""
+    from remotectl.pacemaker.status import contract_nodes
 
     out: List[Node] = []
-    for el in nodes_el.findall("node"):
-        name = el.get("name")
-        if name is None:
+    for state in contract_nodes(cluster_status):
+        flags = (state.online, state.standby, state.maintenance, state.unclean)
+        if state.type == "cluster":
+            out.append(Node(state.name, state.type, *flags))
             continue
-        mtype = el.get("type")
-        if mtype == "member":
-            kind = "cluster"
-        elif mtype == "remote":
-            container = el.get("id_as_resource")
-            if container is None:
-                kind = "remote"
+        resource, address, port = locate(state.name, state.type) if locate else (None, None, None)
+        if resource is None:
+            if state.type == "remote":
+                resource = state.name if state.connection_hosts else None
+            elif state.type == "guest":
+                resource = state.container
             else:
-                if cluster is not None:
-                    c = cluster.prims.get(container)
-                    in_bundle = c is not None and c.bundle is not None
-                else:
-                    in_bundle = container in bundle_of or _looks_like_bundle_replica(name, container)
-                kind = "bundle" if in_bundle else "guest"
-        else:
-            continue  # ping / unknown nodes are not part of the contract
-
-        def flag(attr: str) -> bool:
-            return (el.get(attr) or "false").lower() == "true"
-
-        online, standby, maintenance, unclean = (flag("online"), flag("standby"), flag("maintenance"),
-                                                 flag("unclean"))
-        if kind == "cluster":
-            out.append(Node(name, kind, online, standby, maintenance, unclean))
-            continue
-        resource = address = None
-        port: Optional[int] = None
-        if cluster is not None:
-            resource, address, port = cluster.location_of(name, kind)
-        container = el.get("id_as_resource")
-        if kind == "remote":
-            resource = resource if resource is not None else (name if name in where else None)
-            running = where.get(name)
-        else:
-            if kind == "guest" and resource is None:
-                resource = container
-            if kind == "bundle" and resource is None and container is not None:
-                resource = bundle_of.get(container)
-                if resource is None:
-                    m = _REPLICA_CONTAINER.match(container)
-                    resource = m.group(1) if m else None
-            running = where.get(container) if container else None
-        host = running[0] if running else None
-        if kind == "bundle" and address is None:
-            address = host
-        out.append(Node(name, kind, online, standby, maintenance, unclean, resource, address, port, host))
+                resource = state.bundle
+        host = state.hosts[0] if state.hosts else None
+        if state.type == "bundle" and address is None:
+            address = host  # no ip-range-start: Pacemaker connects to the container's host
+        out.append(Node(state.name, state.type, *flags, resource, address, port, host))
     return sort_nodes(out)
 
 

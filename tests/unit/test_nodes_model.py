@@ -76,6 +76,14 @@ EXPECTED = {
         ("guest1", "guest", "online", "vm-guest1", "192.168.122.41", 3121, "node1"),
         ("guest2", "guest", "", "vm-guest2", "guest2", 3122, None),  # remote-addr defaults to the node name
     ],
+    # a guest whose names follow bundle replica naming: still a guest (crm_mon 2.1.5 agrees; regression for the
+    # old crm_mon reader of `nodes`, which called it a bundle node)
+    "guest-named-like-bundle-replica.xml": [
+        ("node1", "cluster", "online", None, None, None, None),
+        ("node2", "cluster", "online", None, None, None, None),
+        ("guest2", "guest", "", "vm-guest2", "guest2", 3122, None),
+        ("web-0", "guest", "online", "web-podman-0", "192.168.122.41", 3121, "node1"),
+    ],
     "maintenance-mode.xml": [
         ("node1", "cluster", "online", None, None, None, None),
         ("node2", "cluster", "online", None, None, None, None),
@@ -296,49 +304,7 @@ def test_guest_in_group_and_rsc_defaults_unmanaged():
 
 # ---- nodes_from_crm_mon ----------------------------------------------------------------------------------------
 
-CRM_MON = b"""<pacemaker-result api-version="2.25" request="crm_mon --output-as=xml -1">
-  <nodes>
-    <node name="httpd-bundle-0" id="httpd-bundle-0" online="true" standby="false" standby_onfail="false"
-          maintenance="false" pending="false" unclean="false" health="green" shutdown="false" expected_up="false"
-          is_dc="false" resources_running="1" type="remote" id_as_resource="httpd-bundle-podman-0"/>
-    <node name="node1" id="1" online="true" standby="false" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" feature_set="3.16.1" shutdown="false" expected_up="true"
-          is_dc="true" resources_running="4" type="member"/>
-    <node name="node2" id="2" online="false" standby="false" standby_onfail="false" maintenance="false"
-          pending="false" unclean="true" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="0" type="member"/>
-    <node name="guest1" id="guest1" online="true" standby="true" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="0" type="remote" id_as_resource="vm-guest1"/>
-    <node name="remote1" id="remote1" online="true" standby="false" standby_onfail="false" maintenance="true"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="0" type="remote"/>
-    <node name="pinger" id="p" online="false" standby="false" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="0" type="ping"/>
-  </nodes>
-  <resources>
-    <resource id="remote1" resource_agent="ocf:pacemaker:remote" role="Started" active="true" orphaned="false"
-              blocked="false" managed="false" failed="false" failure_ignored="false" nodes_running_on="1">
-      <node name="node1" id="1" cached="true"/>
-    </resource>
-    <resource id="vm-guest1" resource_agent="ocf:pacemaker:Dummy" role="Started" active="true" orphaned="false"
-              blocked="false" managed="true" failed="false" failure_ignored="false" nodes_running_on="1">
-      <node name="node1" id="1" cached="true"/>
-    </resource>
-    <bundle id="httpd-bundle" type="podman" image="localhost/pcmktest:http" unique="false" managed="true"
-            failed="false">
-      <replica id="0">
-        <resource id="httpd-bundle-podman-0" resource_agent="ocf:heartbeat:podman" role="Started" active="true"
-                  orphaned="false" blocked="false" managed="true" failed="false" failure_ignored="false"
-                  nodes_running_on="1">
-          <node name="node1" id="1" cached="true"/>
-        </resource>
-      </replica>
-    </bundle>
-  </resources>
-  <status code="0" message="OK"/>
-</pacemaker-result>"""
+CRM_MON = (Path(__file__).resolve().parents[1] / "data" / "crm_mon" / "node-kinds-with-ping.xml").read_bytes()
 
 
 def test_crm_mon_without_cib():
