@@ -131,7 +131,7 @@ def _resources(section: Optional[Element]) -> Dict[str, ResourceStatus]:
         rid = resource.get("id")
         if not rid:
             continue
-        active = resource.get("active") != "false"
+        active = values.is_true(resource.get("active", "true"))
         nodes: Tuple[str, ...] = tuple(n.get("name") for n in resource.findall("node") if n.get("name")) if active \
             else ()
         previous = found.get(rid)
@@ -139,7 +139,8 @@ def _resources(section: Optional[Element]) -> Dict[str, ResourceStatus]:
             nodes = previous.nodes + tuple(n for n in nodes if n not in previous.nodes)
             active = active or previous.active
         found[rid] = ResourceStatus(id=rid, nodes=nodes, active=active,
-                                    managed=resource.get("managed") != "false", bundle=bundle_of.get(rid))
+                                    managed=values.is_true(resource.get("managed", "true")),
+                                    bundle=bundle_of.get(rid))
     return found
 
 
