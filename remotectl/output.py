@@ -12,6 +12,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from remotectl.jsonable import jsonable
 from remotectl.reports import Report, Severity
 
 
@@ -53,8 +54,12 @@ class Output:
         return self._err_console
 
     # -- data -----------------------------------------------------------------------------------------------
-    def json_document(self, document: dict, reports: Sequence[Report] = ()) -> None:
-        if reports:
+    def json_document(self, document: Any, reports: Sequence[Report] = ()) -> None:
+        """One JSON document on stdout: a result dataclass (through :func:`remotectl.jsonable.jsonable`) or a dict.
+        Every document ends with its ``reports`` list, empty when there is nothing to report."""
+        if not isinstance(document, dict):
+            document = jsonable(document)
+        if "reports" not in document:
             document = dict(document, reports=[r.to_json() for r in reports])
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()

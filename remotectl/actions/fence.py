@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
+from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import fencing, tools
 from remotectl.pacemaker.status import ClusterStatus, NodeStatus, read_status
 from remotectl.pacemaker.values import check_name
@@ -33,47 +34,30 @@ class FencePreparation:
 
 @dataclass
 class FenceResult:
-    plan: fencing.FencePlan
-    before: Optional[str]
+    """One fencing, in JSON as the plan's fields (node, type, action, method, container, host) then these."""
+
+    plan: fencing.FencePlan = json_field(omit=True)
+    before: Optional[str] = None
     after: Optional[str] = None
     ok: bool = False
     error: Optional[str] = None
-    event: Optional[fencing.FenceEvent] = None
     settled: Optional[bool] = None
-    reports: List[Report] = field(default_factory=list)
+    event: Optional[fencing.FenceEvent] = None
+    reports: List[Report] = json_field(omit=True, default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.OK if self.ok else ExitCode.FAILURE
 
-    def to_dict(self) -> dict:
-        plan = self.plan
-        return {
-            "node": plan.node,
-            "type": plan.type,
-            "action": plan.action,
-            "method": plan.method,
-            "container": plan.container,
-            "host": plan.host,
-            "before": self.before,
-            "after": self.after,
-            "ok": self.ok,
-            "error": self.error,
-            "settled": self.settled,
-            "event": self.event.to_dict() if self.event else None,
-        }
-
-    def to_json(self) -> dict:
-        return {"changes": [self.to_dict()]}
+    def change(self) -> dict:
+        """This fencing as one entry of the ``changes`` document: the plan's fields, then the outcome's."""
+        return {**jsonable(self.plan), **jsonable(self)}
 
 
 @dataclass
 class FenceHistory:
     events: List[fencing.FenceEvent]
     reports: List[Report] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"events": [event.to_dict() for event in self.events]}
 
 
 def _require_live(cluster) -> None:

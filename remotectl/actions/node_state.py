@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import tools
 from remotectl.pacemaker.values import check_name, is_true
 from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
@@ -27,9 +28,9 @@ POLL_INTERVAL = 1.0
 class AttributeChange:
     node: str
     attribute: str
-    lifetime: str
     before: Optional[str] = None
     after: Optional[str] = None
+    lifetime: str = "forever"
     changed: bool = False
     ok: bool = False
     error: Optional[str] = None
@@ -37,27 +38,12 @@ class AttributeChange:
     settled: Optional[bool] = None  # --wait: the cluster shows the new state (None: not waited for)
     state: Optional[dict] = None  # crm_mon's view of the node after waiting
 
-    def to_dict(self) -> dict:
-        return {
-            "node": self.node,
-            "attribute": self.attribute,
-            "before": self.before,
-            "after": self.after,
-            "lifetime": self.lifetime,
-            "changed": self.changed,
-            "ok": self.ok,
-            "error": self.error,
-            "effective": self.effective,
-            "settled": self.settled,
-            "state": self.state,
-        }
-
 
 @dataclass
 class NodeStateResult:
     changes: List[AttributeChange]
     reports: List[Report] = field(default_factory=list)
-    waited: Optional[float] = None
+    waited: Optional[float] = json_field(omit=True, default=None)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -67,9 +53,6 @@ class NodeStateResult:
         if len(failed) == len(self.changes):
             return ExitCode.FAILURE
         return ExitCode.PARTIAL
-
-    def to_json(self) -> dict:
-        return {"changes": [change.to_dict() for change in self.changes]}
 
 
 class _AttributeTool:

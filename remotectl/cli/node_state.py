@@ -66,7 +66,7 @@ def render(app, json_mode: bool, result) -> int:
     """Human: one `before → after` line per node on stdout, failures and warnings on stderr. JSON: the document."""
     out = app.output(json_mode)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return result.exit_code
     for change in result.changes:
         if change.effective is not None:  # the attribute step went through

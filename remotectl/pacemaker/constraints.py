@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import xmlsafe
 from remotectl.pacemaker.values import check_name, normalize_score, score_value
 from remotectl.reports import RemotectlError
@@ -166,25 +167,10 @@ class LocationConstraint:
     kind: str  # prefer | avoid | neutral | rule | cli-prefer | cli-ban
     role: Optional[str] = None
     resource_pattern: Optional[str] = None
-    resource_set: Tuple[str, ...] = ()
+    resource_set: Tuple[str, ...] = json_field(default=(), convert=lambda refs: list(refs) or None)
     score_attribute: Optional[str] = None
     resource_discovery: Optional[str] = None
-    rule_nodes: Tuple[str, ...] = field(default=(), compare=False)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "resource": self.resource,
-            "node": self.node,
-            "score": self.score,
-            "rule": self.rule,
-            "kind": self.kind,
-            "role": self.role,
-            "resource_pattern": self.resource_pattern,
-            "resource_set": list(self.resource_set) or None,
-            "score_attribute": self.score_attribute,
-            "resource_discovery": self.resource_discovery,
-        }
+    rule_nodes: Tuple[str, ...] = json_field(omit=True, default=(), compare=False)  # for --node filtering
 
     def mentions_node(self, name: str) -> bool:
         return self.node == name or name in self.rule_nodes

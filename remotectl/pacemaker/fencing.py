@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import tools, values, xmlsafe
 from remotectl.pacemaker.status import NodeStatus
 from remotectl.reports import RemotectlError
@@ -40,19 +41,6 @@ class FenceEvent:
     completed: Optional[str]  # local time as the fencer prints it; absent while pending
     exit_reason: Optional[str]
     extended_status: Optional[str] = None
-
-    def to_dict(self) -> dict:
-        return {
-            "target": self.target,
-            "action": self.action,
-            "status": self.status,
-            "origin": self.origin,
-            "delegate": self.delegate,
-            "client": self.client,
-            "completed": self.completed,
-            "exit_reason": self.exit_reason,
-            "extended_status": self.extended_status,
-        }
 
 
 def parse_history(xml_text: Union[str, bytes]) -> List[FenceEvent]:
@@ -93,10 +81,10 @@ class FencePlan:
     type: str  # a status.NodeStatus type, or unknown for a node crm_mon does not show
     action: str  # reboot | off
     method: str  # stonith (a fencing device) | container-recovery (guest and bundle nodes)
-    argv: Tuple[str, ...]
+    argv: Tuple[str, ...] = json_field(omit=True)
     container: Optional[str] = None
     host: Optional[str] = None
-    explanation: str = ""
+    explanation: str = json_field(omit=True, default="")
 
 
 def plan_fence(node: str, action: str, state: Optional[NodeStatus]) -> FencePlan:

@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.pacemaker import constraints as model
 from remotectl.pacemaker import values
 from remotectl.reports import RemotectlError
@@ -141,11 +142,11 @@ def test_several_rules_each_keep_their_score(by_id):
 def test_resource_sets(by_id):
     c = by_id["set-loc"]
     assert c.resource is None and c.resource_set == ("dummy1", "ip1")
-    assert c.to_dict()["resource_set"] == ["dummy1", "ip1"]
+    assert jsonable(c)["resource_set"] == ["dummy1", "ip1"]
 
 
 def test_to_dict_has_the_contract_keys(by_id):
-    d = by_id["cli-prefer-dummy1"].to_dict()
+    d = jsonable(by_id["cli-prefer-dummy1"])
     for key in ("id", "resource", "node", "score", "rule", "kind"):
         assert key in d
 

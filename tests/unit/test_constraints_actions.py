@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import constraint as actions
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Severity
 from remotectl.transport.cluster import ClusterClient, ClusterError
@@ -45,8 +46,8 @@ def test_list_everything_with_warnings():
                for s, m in messages)
     assert any("resource gone" in m for _, m in messages)
     assert any("node node9" in m for _, m in messages)
-    document = result.to_json()
-    assert list(document) == ["constraints"]
+    document = jsonable(result)
+    assert list(document) == ["constraints", "reports"]
     assert document["constraints"][0]["node"] == "remote2"
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import fence as actions
 from remotectl.pacemaker import fencing
 from remotectl.pacemaker.status import read_status
@@ -51,7 +52,7 @@ def test_parse_history():
     ]
     pending, success, failed, _ = events
     assert pending.completed is None and pending.extended_status == "1"
-    assert success.to_dict() == {
+    assert jsonable(success) == {
         "target": "remote1", "action": "reboot", "status": "success", "origin": "node1", "delegate": "node1",
         "client": "pacemaker-controld.19965", "completed": "2026-11-25 13:41:47Z", "exit_reason": None,
         "extended_status": None,
@@ -151,7 +152,7 @@ def test_fence_remote_node():
     assert result.ok and result.exit_code is ExitCode.OK
     assert result.before == "online, standby"
     assert result.event.target == "remote1" and result.event.status == "success"
-    document = result.to_json()["changes"][0]
+    document = result.change()
     assert document["method"] == "stonith" and document["event"]["delegate"] == "node1"
 
 
@@ -194,7 +195,7 @@ def test_fence_history_action_filters_by_node():
     assert [e.target for e in history.events] == ["remote1", "remote1"]
     everything = actions.fence_history(cluster)
     assert cluster.runner.calls[-1][1] == "--history=*"
-    assert list(everything.to_json()) == ["events"] and len(everything.events) == 4
+    assert list(jsonable(everything)) == ["events", "reports"] and len(everything.events) == 4
 
 
 # --- the command line ------------------------------------------------------------------------------------------------

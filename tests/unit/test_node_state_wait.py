@@ -3,6 +3,7 @@ scripted cluster and a fake clock; plus the crm_attribute handling of node_state
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import fence as fence_actions
 from remotectl.actions import node_state
 from remotectl.reports import ExitCode, Severity
@@ -48,7 +49,7 @@ def test_standby_sets_and_reports_before_after():
     assert runner.writes() == [["crm_attribute", "--node=remote1", "--name=standby", "--update=on",
                                 "--lifetime=forever"]]
     assert result.exit_code is ExitCode.OK
-    assert result.to_json()["changes"][0]["attribute"] == "standby"
+    assert jsonable(result)["changes"][0]["attribute"] == "standby"
 
 
 def test_standby_already_set_writes_nothing():
