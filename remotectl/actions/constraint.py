@@ -113,12 +113,13 @@ def _check_placement(index: model.CibIndex, resource: str, node: str, avoid: boo
         message = "; ".join(problems)
         if not force:
             raise RefusedError(f"{message} (use --force to create the constraint anyway)")
-        reporter.warning(f"{message}; creating the constraint anyway (--force)")
+        reporter.warning(f"{message}; creating the constraint anyway (--force)", code="placement-forced")
     if connection is not None and connection.kind == "remote" and node_type == "cluster":
         reporter.info(
             f"{resource} is the connection resource of remote node {connection.node}: this constraint chooses "
             f"which cluster node hosts the connection, not where {connection.node}'s resources run",
             node=connection.node,
+            code="constrains-connection-host",
         )
 
 
@@ -158,6 +159,7 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
             f"location constraint {constraint.id} also places {resource} on {node} (score {constraint.score}); "
             f"Pacemaker adds the scores up",
             node=node,
+            code="scores-add-up",
         )
     constraint_id = model.location_id(resource, node, final, index.ids)
     xml_text = model.location_xml(constraint_id, resource, node, final)

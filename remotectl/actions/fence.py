@@ -82,7 +82,8 @@ def prepare_fence(cluster, node: str, action: str = "reboot", *, force: bool = F
                 f"{node} is not a node of this cluster (crm_mon does not show it); nothing fenced "
                 f"(use --force to hand it to the fencer anyway)"
             )
-        reporter.warning(f"{node} is not shown by crm_mon; asking the fencer anyway (--force)", node=node)
+        reporter.warning(f"{node} is not shown by crm_mon; asking the fencer anyway (--force)", node=node,
+                         code="fence-unlisted-node")
     plan = fencing.plan_fence(node, action, node_state)
     return FencePreparation(plan, node_state, reporter.reports)
 
@@ -116,7 +117,7 @@ def execute_fence(
     before = preparation.before.summary() if preparation.before else None
     result = FenceResult(plan=plan, before=before, reports=reporter.reports)
     if plan.method == "container-recovery":
-        reporter.info(plan.explanation, node=plan.node)
+        reporter.info(plan.explanation, node=plan.node, code="fence-method")
     outcome = cluster.run_tool(list(plan.argv), timeout=FENCE_TIMEOUT)
     if outcome.rc == 127:
         result.error = f"{cluster.name}: {plan.argv[0]} is not installed there"
@@ -134,10 +135,11 @@ def execute_fence(
             f"guest fencing is not recorded in the fence history; {plan.container} keeps the simulated failure in "
             f"its operation history until you run: crm_resource --cleanup --resource {plan.container}",
             node=plan.node,
+            code="guest-fence-needs-cleanup",
         )
     if wait is not None and plan.action != "reboot":
         reporter.info("--wait ignored: it waits for a node to come back, which a node fenced with 'off' does not",
-                      node=plan.node)
+                      node=plan.node, code="wait-ignored-fence-off")
     if wait is not None and plan.action == "reboot":
         result.settled, result.after, error = _wait_back(cluster, plan.node, wait, poll_interval, clock, sleep,
                                                          reporter)
@@ -149,7 +151,8 @@ def execute_fence(
             node_state = _cluster_state(cluster).nodes.get(plan.node)
             result.after = node_state.summary() if node_state else None
         except RemotectlError as exc:
-            reporter.warning(f"could not read the cluster state afterwards: {exc.message}", node=plan.node)
+            reporter.warning(f"could not read the cluster state afterwards: {exc.message}", node=plan.node,
+                             code="state-unreadable")
     return result
 
 
@@ -173,6 +176,7 @@ def _wait_back(cluster, node: str, timeout: float, poll_interval: float, clock, 
                         reporter.info(
                             f"crm_mon never showed {node} down (it recovered between two polls); it is online now",
                             node=node,
+                            code="outage-too-short-to-see",
                         )
                     return True, node_state.summary(), None
         except RemotectlError as exc:

@@ -180,7 +180,8 @@ def set_node_attribute(
     waited = None
     if wait is not None:
         if not cluster.live:
-            reporter.info("--wait ignored: a CIB file has no running cluster to wait for")
+            reporter.info("--wait ignored: a CIB file has no running cluster to wait for",
+                          code="wait-ignored-cib-file")
         else:
             waited = _wait(cluster, [c for c in changes if c.ok], attribute, wait, poll_interval, clock, sleep,
                            reporter)
