@@ -12,7 +12,7 @@ import click
 
 from remotectl.cli.app import json_option, pass_app
 from remotectl.cli.completion import complete_node_names
-from remotectl.cli.node_state import wait_option
+from remotectl.cli.options import wait_option
 
 FENCE_HELP = """Fence NODE, or show the fencing history.
 
