@@ -12,6 +12,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from remotectl.display import for_terminal
 from remotectl.jsonable import jsonable
 from remotectl.reports import Report, Severity
 
@@ -76,6 +77,7 @@ class Output:
         self.console.print(table)
 
     def line(self, text: str = "", *, style: Optional[str] = None) -> None:
+        text = for_terminal(text, keep_newlines=True)
         if self.color and style:
             self.console.print(text, style=style)
         else:
@@ -94,7 +96,8 @@ class Output:
             self.report(report)
 
     def error_line(self, text: str) -> None:
-        sys.stderr.write(text + "\n")
+        """One line on stderr; whatever a node or a tool put in it is shown escaped (:mod:`remotectl.display`)."""
+        sys.stderr.write(for_terminal(text) + "\n")
         sys.stderr.flush()
 
     @contextmanager
@@ -124,7 +127,7 @@ def _cell(value: Any) -> str:
         return "yes"
     if value is False:
         return "no"
-    return str(value)
+    return for_terminal(str(value))
 
 
 def host_port(address: Optional[str], port: Optional[int]) -> Optional[str]:

@@ -10,6 +10,7 @@ import click
 from remotectl import __version__
 from remotectl.cli.app import App
 from remotectl.cli.lazy import LazyGroup
+from remotectl.display import for_terminal
 from remotectl.reports import ExitCode, RemotectlError
 
 EPILOG = """\b
@@ -130,7 +131,7 @@ def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[
         click.echo("remotectl: aborted", err=True)
         code = ExitCode.INTERRUPTED
     except RemotectlError as exc:
-        click.echo(f"remotectl: error: {exc.message}", err=True)
+        click.echo(f"remotectl: error: {for_terminal(exc.message)}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("remotectl: interrupted", err=True)
@@ -143,7 +144,8 @@ def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[
             import traceback
 
             traceback.print_exc()
-        click.echo(f"remotectl: internal error: {type(exc).__name__}: {exc} (re-run with -vv for details)", err=True)
+        click.echo(f"remotectl: internal error: {type(exc).__name__}: {for_terminal(str(exc))} "
+                   f"(re-run with -vv for details)", err=True)
         code = ExitCode.FAILURE
     return int(code)
 
