@@ -56,6 +56,8 @@ class App:
         """One shared connection per destination for the whole invocation."""
         from remotectl.transport.ssh import SshRunner
 
+        if not self._runners:
+            _route_paramiko_log(self.verbosity)
         if destination not in self._runners:
             self._runners[destination] = SshRunner(destination, self.ssh_options)
         return self._runners[destination]
@@ -81,6 +83,25 @@ class App:
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()
+
+
+def _route_paramiko_log(verbosity: int) -> None:
+    """paramiko logs every failed handshake (a stalled or resetting host) with a traceback; without a handler of
+    its own, Python prints that on stderr. The failure already reaches the operator as one line: show paramiko's
+    log only with -vv."""
+    import logging
+
+    log = logging.getLogger("paramiko")
+    if log.handlers:
+        return
+    if verbosity >= 2:
+        handler: logging.Handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("paramiko: %(message)s"))
+        log.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    log.addHandler(handler)
+    log.propagate = False
 
 
 pass_app = click.make_pass_decorator(App)

@@ -194,6 +194,10 @@ class SshRunner(Runner):
             except OSError as exc:
                 client.close()
                 raise TransportError(f"{self.name}: cannot connect: {exc.strerror or exc}") from None
+            except EOFError:  # paramiko's transport saw the peer close mid-handshake (not an SSH server?)
+                client.close()
+                raise TransportError(f"{self.name}: the SSH server closed the connection during the handshake") \
+                    from None
             self._client = client
             return client
 
