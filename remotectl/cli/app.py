@@ -34,6 +34,7 @@ class App:
         self._cluster = None
         self._cluster_factory = cluster_factory
         self._runners: Dict[str, object] = {}
+        self._warned: set = set()
 
     def output(self, json_mode: bool = False) -> "Output":
         from remotectl.output import Output
@@ -50,7 +51,14 @@ class App:
             identity_files=identities,
             known_hosts=known_hosts,
             accept_new_host_keys=accept_new,
+            on_warning=self._warn_once,
         )
+
+    def _warn_once(self, message: str) -> None:
+        """A warning from a transport, shown once per invocation however many connections meet it."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.output().error_line(f"Warning: {message}")
 
     def ssh_runner(self, destination: str):
         """One shared connection per destination for the whole invocation."""
