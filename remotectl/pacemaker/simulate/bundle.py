@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ElementTree
 from typing import Optional
 
 from remotectl.pacemaker import values
-from remotectl.pacemaker.simulate.objects import Bundle, PeResource, Replica
-from remotectl.pacemaker.simulate.working_set import WorkingSet
 from remotectl.pacemaker.simulate.complex import unpack_resource
+from remotectl.pacemaker.simulate.objects import Bundle, PeResource, Replica
 from remotectl.pacemaker.simulate.remote import DEFAULT_REMOTE_PORT, create_remote_xml
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 
 def next_ip(last: str) -> Optional[str]:
@@ -31,6 +31,8 @@ def next_ip(last: str) -> Optional[str]:
 
 
 def unpack_bundle(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element) -> bool:
+    """``pe__unpack_bundle`` (bundle.c): the bundle's implicit resources and replica nodes; False when
+    Pacemaker refuses the bundle."""
     agent_el = None
     agent = None
     for name in ("docker", "rkt", "podman"):

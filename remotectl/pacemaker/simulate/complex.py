@@ -8,12 +8,14 @@ from typing import Dict, List, Optional, Sequence
 
 from remotectl.pacemaker import values
 from remotectl.pacemaker.simulate.objects import PeResource
-from remotectl.pacemaker.simulate.working_set import WorkingSet
 from remotectl.pacemaker.simulate.remote import contains_remote_node
 from remotectl.pacemaker.simulate.rules import unpack_dataset_nvpairs
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 
-def get_meta_attributes(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element, extra_sets: Sequence[ElementTree.Element] = ()) -> None:
+def get_meta_attributes(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element,
+                        extra_sets: Sequence[ElementTree.Element] = ()) -> None:
+    """``get_meta_attributes`` (complex.c): the resource's meta attributes, its parents' and ``rsc_defaults``."""
     meta: Dict[str, str] = {}
     for k, v in xml.attrib.items():
         if v.lower() != "#default" and k not in meta:
@@ -85,9 +87,9 @@ def unpack_resource(ws: WorkingSet, xml: ElementTree.Element, parent: Optional[P
         rsc.unique = True
     apply_meta(ws, rsc)
     if rsc.is_remote_node and meta.get("container") is None:
-        ri = rsc.params.get("reconnect_interval")
-        if ri:
-            rsc.remote_reconnect_ms = values.parse_interval_ms(ri)
+        reconnect_interval = rsc.params.get("reconnect_interval")
+        if reconnect_interval:
+            rsc.remote_reconnect_ms = values.parse_interval_ms(reconnect_interval)
             rsc.failure_timeout = rsc.remote_reconnect_ms // 1000
 
     if variant == "primitive":
@@ -105,8 +107,8 @@ def unpack_resource(ws: WorkingSet, xml: ElementTree.Element, parent: Optional[P
                 if c is not None:
                     rsc.children.append(c)
     elif variant == "clone":
-        cm = meta.get("clone-max")
-        rsc.clone_max = max(1, len(ws.nodes)) if cm is None else values.scan_min_int(cm, 0)
+        clone_max_text = meta.get("clone-max")
+        rsc.clone_max = max(1, len(ws.nodes)) if clone_max_text is None else values.scan_min_int(clone_max_text, 0)
         for child in xml:
             if child.tag in ("primitive", "group"):
                 c = unpack_resource(ws, child, rsc)
@@ -137,9 +139,9 @@ def apply_meta(ws: WorkingSet, rsc: PeResource) -> None:
     rsc.needs_fencing = unpack_requires(ws, rsc, meta.get("requires"))
     recovery = (meta.get("multiple-active") or "stop_start").lower()
     rsc.recovery_type = recovery if recovery in ("stop_only", "block", "stop_unexpected") else "stop_start"
-    ft = meta.get("failure-timeout")
-    if ft is not None:
-        rsc.failure_timeout = values.parse_interval_ms(ft) // 1000
+    failure_timeout = meta.get("failure-timeout")
+    if failure_timeout is not None:
+        rsc.failure_timeout = values.parse_interval_ms(failure_timeout) // 1000
 
 
 def unpack_requires(ws: WorkingSet, rsc: PeResource, requires: Optional[str]) -> bool:

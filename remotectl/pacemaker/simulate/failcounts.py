@@ -38,6 +38,7 @@ def unexpired_failcount(ws: WorkingSet, node: PeNode, rsc: PeResource) -> int:
 
 
 def check_operation_expiry(ws: WorkingSet, rsc: PeResource, node: PeNode, rc: int, op: ElementTree.Element) -> bool:
+    """``check_operation_expiry`` (unpack.c): has the failure recorded by ``op`` expired?"""
     expired = False
     interval_ms = values.element_int(op, "interval", 0)
     task = op.get("operation")
@@ -55,6 +56,8 @@ def check_operation_expiry(ws: WorkingSet, rsc: PeResource, node: PeNode, rc: in
 
 
 def ignore_failure_timeout(ws: WorkingSet, rsc: PeResource, task: Optional[str], interval_ms: int) -> bool:
+    """``should_ignore_failure_timeout`` (unpack.c): a remote connection's recurring monitor
+    failure does not expire while the node still needs fencing."""
     if rsc.remote_reconnect_ms and ws.stonith_enabled and interval_ms != 0 and task == "monitor":
         rnode = ws.find_node(rsc.id)
         if rnode is not None and not rnode.remote_was_fenced:

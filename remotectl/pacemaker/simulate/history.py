@@ -10,20 +10,24 @@ import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, Optional, Tuple
 
 from remotectl.pacemaker import values
-from remotectl.pacemaker.simulate.enums import ExecStatus, OcfRc, OnFail, Role, cmp_on_fail
-from remotectl.pacemaker.simulate.objects import OpState, PeNode, PeResource, clone_strip
-from remotectl.pacemaker.simulate.working_set import WorkingSet
 from remotectl.pacemaker.simulate.complex import apply_meta
 from remotectl.pacemaker.simulate.effects import add_running, fence_node, stop_action
+from remotectl.pacemaker.simulate.enums import ExecStatus, OcfRc, OnFail, Role, cmp_on_fail
 from remotectl.pacemaker.simulate.failcounts import check_operation_expiry
 from remotectl.pacemaker.simulate.migration import unpack_migrate_to_success, unpack_migration_failure
-from remotectl.pacemaker.simulate.operations import action_on_fail, is_probe, mask_probe_failure, newer_op_cmp, target_rc_from_xml
+from remotectl.pacemaker.simulate.objects import OpState, PeNode, PeResource, clone_strip
+from remotectl.pacemaker.simulate.operations import (
+    action_on_fail, is_probe, mask_probe_failure, newer_op_cmp, target_rc_from_xml,
+)
 from remotectl.pacemaker.simulate.remote import contains_remote_node
 from remotectl.pacemaker.simulate.rules import unpack_dataset_nvpairs
 from remotectl.pacemaker.simulate.unpack import handle_startup_fencing
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 
 def unpack_status(ws: WorkingSet) -> None:
+    """``unpack_status`` (unpack.c): node states, then node histories in Pacemaker's order (cluster nodes and
+    connections that are up first, the rest with fencing), then the remote nodes not unpacked yet."""
     status = ws.root.find("status")
     if status is None:
         status = ws.root.find(".//status")
@@ -42,12 +46,15 @@ def unpack_status(ws: WorkingSet) -> None:
 
 
 def unpack_transient_attributes(ws: WorkingSet, state: ElementTree.Element, node: PeNode) -> None:
+    """``unpack_transient_attributes`` (unpack.c): they override permanent ones."""
     attrs = state.find("transient_attributes")
     if attrs is not None:
         unpack_dataset_nvpairs(ws, attrs, "instance_attributes", node.attrs, overwrite=True)
 
 
 def unpack_node_state(ws: WorkingSet, state: ElementTree.Element) -> None:
+    """``unpack_node_state`` (unpack.c): a cluster node's attributes and online status; a remote node's
+    ``node_fenced``."""
     node_id = state.get("id")
     uname = state.get("uname")
     if node_id is None or uname is None:
@@ -70,6 +77,8 @@ def unpack_node_state(ws: WorkingSet, state: ElementTree.Element) -> None:
 
 
 def in_ccm_is_member(ws: WorkingSet, value: Optional[str]) -> bool:
+    """``in_ccm`` as ``determine_online_status_*`` read it: a boolean, or a positive epoch with
+    membership timestamps."""
     b = values.str_to_boolean(value)
     if b is not None or not ws.membership_timestamps:
         return bool(b)
@@ -78,6 +87,8 @@ def in_ccm_is_member(ws: WorkingSet, value: Optional[str]) -> bool:
 
 
 def crmd_is_online(ws: WorkingSet, value: Optional[str]) -> bool:
+    """``crmd`` as ``determine_online_status_*`` read it: ``online``, or a positive epoch with membership
+    timestamps."""
     if value is not None and value.lower() == "online":
         return True
     if not ws.membership_timestamps or value is None:
@@ -87,11 +98,13 @@ def crmd_is_online(ws: WorkingSet, value: Optional[str]) -> bool:
 
 
 def shutdown_requested(node: PeNode) -> bool:
+    """``pe__shutdown_requested`` (utils.c)."""
     value = node.attrs.get("shutdown")
     return value is not None and value != "0"
 
 
 def determine_online_status(ws: WorkingSet, state: ElementTree.Element, node: PeNode) -> None:
+    """``determine_online_status`` (unpack.c)."""
     exp_state = state.get("expected")
     node.shutdown = False
     node.expected_up = False
@@ -111,6 +124,7 @@ def determine_online_status(ws: WorkingSet, state: ElementTree.Element, node: Pe
 
 
 def determine_online_status_no_fencing(ws: WorkingSet, state: ElementTree.Element, node: PeNode) -> bool:
+    """``determine_online_status_no_fencing`` (unpack.c)."""
     join = (state.get("join") or "").lower()
     if not in_ccm_is_member(ws, state.get("in_ccm")):
         return False
@@ -123,6 +137,7 @@ def determine_online_status_no_fencing(ws: WorkingSet, state: ElementTree.Elemen
 
 
 def determine_online_status_fencing(ws: WorkingSet, state: ElementTree.Element, node: PeNode) -> bool:
+    """``determine_online_status_fencing`` (unpack.c)."""
     join = state.get("join")
     join_l = (join or "").lower()
     in_ccm = state.get("in_ccm")
@@ -161,6 +176,8 @@ def determine_online_status_fencing(ws: WorkingSet, state: ElementTree.Element, 
 
 
 def unpack_node_history(ws: WorkingSet, states: List[ElementTree.Element], fence: bool) -> bool:
+    """``unpack_node_history`` (unpack.c), one pass: True when it unpacked a node's history (then
+    another pass may find more connections up)."""
     again = False
     for state in states:
         node_id = state.get("id")
@@ -193,6 +210,7 @@ def unpack_node_history(ws: WorkingSet, states: List[ElementTree.Element], fence
 
 
 def determine_remote_online_status(node: PeNode) -> None:
+    """``determine_remote_online_status`` (unpack.c)."""
     rsc = node.remote_rsc
     if rsc is None:
         node.online = False
@@ -215,6 +233,7 @@ def determine_remote_online_status(node: PeNode) -> None:
 
 
 def unpack_handle_remote_attrs(ws: WorkingSet, node: PeNode, state: ElementTree.Element) -> None:
+    """``unpack_handle_remote_attrs`` (unpack.c)."""
     rsc = node.remote_rsc
     if not node.remote_requires_reset:
         node.unclean = False
@@ -228,6 +247,8 @@ def unpack_handle_remote_attrs(ws: WorkingSet, node: PeNode, state: ElementTree.
 
 
 def unpack_node_lrm(ws: WorkingSet, node: PeNode, state: ElementTree.Element) -> None:
+    """``unpack_node_lrm`` (unpack.c): each resource's history on ``node``, then the containers of orphaned
+    container fillers."""
     lrm = state.find("lrm")
     if lrm is None:
         return
@@ -256,6 +277,8 @@ def unpack_node_lrm(ws: WorkingSet, node: PeNode, state: ElementTree.Element) ->
 
 
 def clone_instance(config: PeResource, lrm_id: str) -> PeResource:
+    """A clone instance named ``lrm_id`` found in a history: a copy of its configured primitive
+    (``find_anonymous_clone``/``create_child_clone``, clone.c)."""
     inst = PeResource(lrm_id, "primitive", config.parent)
     for attr in ("xml", "meta", "params", "ops", "cls", "provider", "agent", "managed", "unique",
                  "promotable", "is_remote_node", "container", "remote_reconnect_ms", "failure_timeout",
@@ -285,14 +308,16 @@ def unpack_find_resource(ws: WorkingSet, node: PeNode, rsc_id: str) -> Optional[
         return clone_instance(config, rsc_id)
     if config.is_bundled():
         bundle = clone.parent.bundle if clone.parent is not None else None
-        rr = node.remote_rsc
-        if bundle is None or rr is None or rr.bundle is not bundle:
+        conn = node.remote_rsc
+        if bundle is None or conn is None or conn.bundle is not bundle:
             return None
         return clone_instance(config, rsc_id)
     return clone_instance(config, rsc_id)
 
 
 def process_orphan_resource(ws: WorkingSet, entry: ElementTree.Element) -> PeResource:
+    """``process_orphan_resource``/``create_fake_resource`` (unpack.c): the history of a resource
+    no longer configured."""
     rid = entry.get("id") or ""
     rsc = PeResource(rid, "primitive", None)
     rsc.cls, rsc.provider, rsc.agent = entry.get("class"), entry.get("provider"), entry.get("type")
@@ -321,6 +346,7 @@ def process_orphan_resource(ws: WorkingSet, entry: ElementTree.Element) -> PeRes
 
 
 def unpack_lrm_resource(ws: WorkingSet, node: PeNode, entry: ElementTree.Element) -> Optional[PeResource]:
+    """``unpack_lrm_resource`` (unpack.c): one resource's history on ``node``, oldest entry first."""
     rsc_id = entry.get("id")
     if rsc_id is None:
         return None
@@ -334,21 +360,23 @@ def unpack_lrm_resource(ws: WorkingSet, node: PeNode, entry: ElementTree.Element
     rsc.role = Role.UNKNOWN
     ops.reverse()
     ops.sort(key=functools.cmp_to_key(newer_op_cmp))
-    st = OpState()
+    op_state = OpState()
     for op in ops:
-        unpack_rsc_op(ws, rsc, node, op, st)
-    process_rsc_state(ws, rsc, node, st.on_fail)
+        unpack_rsc_op(ws, rsc, node, op, op_state)
+    process_rsc_state(ws, rsc, node, op_state.on_fail)
     if saved_role > rsc.role:
         rsc.role = saved_role
     return rsc
 
 
 def set_active(rsc: PeResource) -> None:
+    """``set_active`` (unpack.c)."""
     rsc.role = Role.UNPROMOTED if rsc.uber_parent().promotable else Role.STARTED
 
 
-def remap_operation(ws: WorkingSet, op: ElementTree.Element, rsc: PeResource, node: PeNode, st: OpState,
+def remap_operation(ws: WorkingSet, op: ElementTree.Element, rsc: PeResource, node: PeNode, op_state: OpState,
                      target_rc: int, rc: int, status: int, maskable: bool) -> Tuple[int, int]:
+    """``remap_operation`` (unpack.c): ``(rc, status)`` as the scheduler reads them; may set the role."""
     task = op.get("operation")
     if task == "monitor":
         if rc == OcfRc.DEGRADED:
@@ -373,7 +401,7 @@ def remap_operation(ws: WorkingSet, op: ElementTree.Element, rsc: PeResource, no
         if probe or target_rc == rc or not rsc.managed:
             status = ExecStatus.DONE
             rsc.role = Role.STOPPED
-            st.on_fail = OnFail.IGNORE
+            op_state.on_fail = OnFail.IGNORE
     elif rc == OcfRc.RUNNING_PROMOTED:
         if probe and rc != target_rc:
             status = ExecStatus.DONE
@@ -412,6 +440,7 @@ def pe_can_fence(ws: WorkingSet, node: PeNode) -> bool:
 
 
 def check_recoverable(ws: WorkingSet, rsc: PeResource, node: PeNode, task: Optional[str]) -> None:
+    """``check_recoverable`` (unpack.c): a failed stop that cannot be fenced blocks the resource."""
     if task != "stop":
         return
     if pe_can_fence(ws, node):
@@ -419,7 +448,8 @@ def check_recoverable(ws: WorkingSet, rsc: PeResource, node: PeNode, task: Optio
     rsc.managed = False
 
 
-def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree.Element, st: OpState) -> None:
+def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree.Element, op_state: OpState) -> None:
+    """``unpack_rsc_op`` (unpack.c): one history entry."""
     target_rc = target_rc_from_xml(op)
     task_key = op.get("operation_key") or op.get("id") or ""
     task = op.get("operation")
@@ -436,7 +466,7 @@ def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree
     expired = status != ExecStatus.NOT_INSTALLED and check_operation_expiry(ws, rsc, node, rc, op)
     old_rc, old_target_rc = rc, target_rc
     maskable = not rsc.is_bundled() and mask_probe_failure(op)
-    rc, status = remap_operation(ws, op, rsc, node, st, target_rc, rc, status, maskable)
+    rc, status = remap_operation(ws, op, rsc, node, op_state, target_rc, rc, status, maskable)
 
     if expired and maskable and old_rc != old_target_rc:
         if rsc.role <= Role.STOPPED:
@@ -448,7 +478,7 @@ def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree
         if node.online and not node.unclean:
             return
     if maskable:
-        update_resource_state(ws, rsc, node, op, task, target_rc, st, masked=True)
+        update_resource_state(ws, rsc, node, op, task, target_rc, op_state, masked=True)
         return
 
     if status == ExecStatus.CANCELLED:
@@ -462,13 +492,13 @@ def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree
             stop_action(ws, rsc, ws.find_node(op.get("migrate_target")))
         return
     if status == ExecStatus.DONE:
-        update_resource_state(ws, rsc, node, op, task, rc, st)
+        update_resource_state(ws, rsc, node, op, task, rc, op_state)
         return
     if status == ExecStatus.NOT_INSTALLED:
         strategy = action_on_fail(ws, rsc, task_key, task)
         if strategy == OnFail.IGNORE:
-            st.on_fail = OnFail.MIGRATE
-        unpack_rsc_op_failure(ws, rsc, node, rc, op, st, strategy, task)
+            op_state.on_fail = OnFail.MIGRATE
+        unpack_rsc_op_failure(ws, rsc, node, rc, op, op_state, strategy, task)
         return
     if status == ExecStatus.NOT_CONNECTED:
         if node.is_guest_or_remote() and node.remote_rsc is not None and node.remote_rsc.managed:
@@ -476,19 +506,20 @@ def unpack_rsc_op(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree
 
     strategy = action_on_fail(ws, rsc, task_key, task)
     if strategy == OnFail.IGNORE or (strategy == OnFail.RESTART_CONTAINER and task == "stop"):
-        update_resource_state(ws, rsc, node, op, task, target_rc, st)
-        if strategy == OnFail.RESTART_CONTAINER and cmp_on_fail(st.on_fail, OnFail.RECOVER) <= 0:
-            st.on_fail = strategy
+        update_resource_state(ws, rsc, node, op, task, target_rc, op_state)
+        if strategy == OnFail.RESTART_CONTAINER and cmp_on_fail(op_state.on_fail, OnFail.RECOVER) <= 0:
+            op_state.on_fail = strategy
     else:
-        unpack_rsc_op_failure(ws, rsc, node, rc, op, st, strategy, task)
+        unpack_rsc_op_failure(ws, rsc, node, rc, op, op_state, strategy, task)
 
 
 def unpack_rsc_op_failure(ws: WorkingSet, rsc: PeResource, node: PeNode, rc: int, op: ElementTree.Element,
-                           st: OpState, action_on_fail: int, task: str) -> None:
-    """``action_on_fail``: the operation's failure policy (``_action_on_fail``), which the caller has."""
-    st.last_failure = op
-    if cmp_on_fail(st.on_fail, action_on_fail) < 0:
-        st.on_fail = action_on_fail
+                           op_state: OpState, action_on_fail: int, task: str) -> None:
+    """``unpack_rsc_op_failure`` (unpack.c); ``action_on_fail`` is the operation's failure policy
+    (:func:`.operations.action_on_fail`), which the caller has."""
+    op_state.last_failure = op
+    if cmp_on_fail(op_state.on_fail, action_on_fail) < 0:
+        op_state.on_fail = action_on_fail
     if task in ("migrate_to", "migrate_from"):
         unpack_migration_failure(ws, rsc, node, op, task)
     elif task == "promote":
@@ -507,17 +538,18 @@ def unpack_rsc_op_failure(ws: WorkingSet, rsc: PeResource, node: PeNode, rc: int
 
 
 def update_resource_state(ws: WorkingSet, rsc: PeResource, node: PeNode, op: ElementTree.Element, task: str, rc: int,
-                           st: OpState, masked: bool = False) -> None:
-    """``masked``: ``op`` is a probe failure that counts as "not running" (the caller has checked)."""
+                           op_state: OpState, masked: bool = False) -> None:
+    """``update_resource_state`` (unpack.c). ``masked``: ``op`` is a probe failure that counts as "not running"
+    (the caller has checked)."""
     clear = False
     if rc == OcfRc.NOT_INSTALLED or masked:
         rsc.role = Role.STOPPED
     elif rc == OcfRc.NOT_RUNNING:
         clear = True
     elif task == "monitor":
-        if st.last_failure is not None:
+        if op_state.last_failure is not None:
             if (op.get("operation_key") or op.get("id") or "").lower() == (
-                st.last_failure.get("operation_key") or st.last_failure.get("id") or ""
+                op_state.last_failure.get("operation_key") or op_state.last_failure.get("id") or ""
             ).lower():
                 clear = True
         if rsc.role < Role.STARTED:
@@ -532,7 +564,7 @@ def update_resource_state(ws: WorkingSet, rsc: PeResource, node: PeNode, op: Ele
         rsc.role = Role.PROMOTED
         clear = True
     elif task == "demote":
-        if st.on_fail == OnFail.DEMOTE:
+        if op_state.on_fail == OnFail.DEMOTE:
             clear = True
         rsc.role = Role.UNPROMOTED
     elif task == "migrate_from":
@@ -543,16 +575,17 @@ def update_resource_state(ws: WorkingSet, rsc: PeResource, node: PeNode, op: Ele
     elif rsc.role < Role.STARTED:
         set_active(rsc)
     if clear:
-        if st.on_fail in (OnFail.STOP, OnFail.FENCE, OnFail.MIGRATE, OnFail.STANDBY):
+        if op_state.on_fail in (OnFail.STOP, OnFail.FENCE, OnFail.MIGRATE, OnFail.STANDBY):
             pass
-        elif st.on_fail in (OnFail.BLOCK, OnFail.IGNORE, OnFail.DEMOTE, OnFail.RECOVER, OnFail.RESTART_CONTAINER):
-            st.on_fail = OnFail.IGNORE
-        elif st.on_fail == OnFail.RESET_REMOTE:
+        elif op_state.on_fail in (OnFail.BLOCK, OnFail.IGNORE, OnFail.DEMOTE, OnFail.RECOVER, OnFail.RESTART_CONTAINER):
+            op_state.on_fail = OnFail.IGNORE
+        elif op_state.on_fail == OnFail.RESET_REMOTE:
             if rsc.remote_reconnect_ms == 0:
-                st.on_fail = OnFail.IGNORE
+                op_state.on_fail = OnFail.IGNORE
 
 
 def process_rsc_state(ws: WorkingSet, rsc: PeResource, node: PeNode, on_fail: int) -> None:
+    """``process_rsc_state`` (unpack.c): what the history's worst failure means for the resource and node."""
     if rsc.role > Role.STOPPED and not node.online and not node.maintenance and rsc.managed:
         should_fence = False
         if node.is_guest():

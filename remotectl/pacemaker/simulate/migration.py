@@ -7,15 +7,16 @@ import xml.etree.ElementTree as ElementTree
 from typing import Optional
 
 from remotectl.pacemaker import values
+from remotectl.pacemaker.simulate.effects import add_running
 from remotectl.pacemaker.simulate.enums import ExecStatus, OcfRc, Role
 from remotectl.pacemaker.simulate.objects import PeNode, PeResource
-from remotectl.pacemaker.simulate.working_set import WorkingSet
-from remotectl.pacemaker.simulate.effects import add_running
 from remotectl.pacemaker.simulate.operations import find_lrm_op, is_newer_op
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 
 def non_monitor_after(ws: WorkingSet, rsc_id: str, node_name: Optional[str], xml_op: ElementTree.Element,
                        same_node: bool) -> bool:
+    """``non_monitor_after`` (unpack.c)."""
     lrm = ws.lrm_resource(node_name, rsc_id)
     if lrm is None:
         return False
@@ -30,6 +31,7 @@ def non_monitor_after(ws: WorkingSet, rsc_id: str, node_name: Optional[str], xml
 
 def monitor_not_running_after(ws: WorkingSet, rsc_id: str, node_name: Optional[str], xml_op: ElementTree.Element,
                                same_node: bool) -> bool:
+    """``monitor_not_running_after`` (unpack.c)."""
     mon = find_lrm_op(ws, rsc_id, "monitor", node_name, None, OcfRc.NOT_RUNNING)
     return mon is not None and is_newer_op(mon, xml_op, same_node) > 0
 
@@ -37,6 +39,7 @@ def monitor_not_running_after(ws: WorkingSet, rsc_id: str, node_name: Optional[s
 def newer_state_after_migrate(ws: WorkingSet, rsc_id: str, node_name: Optional[str],
                                migrate_to: Optional[ElementTree.Element],
                                migrate_from: Optional[ElementTree.Element]) -> bool:
+    """``newer_state_after_migrate`` (unpack.c)."""
     xml_op = migrate_from if migrate_from is not None else migrate_to
     if xml_op is None:
         return False
@@ -61,11 +64,13 @@ def newer_state_after_migrate(ws: WorkingSet, rsc_id: str, node_name: Optional[s
 
 
 def unknown_on_node(ws: WorkingSet, rsc_id: str, node_name: Optional[str]) -> bool:
+    """``unknown_on_node`` (unpack.c): no history of the resource on that node."""
     lrm = ws.lrm_resource(node_name, rsc_id)
     return lrm is None or lrm.find("lrm_rsc_op") is None
 
 
 def unpack_migrate_to_success(ws: WorkingSet, rsc: PeResource, node: PeNode, xml_op: ElementTree.Element) -> None:
+    """``unpack_migrate_to_success`` (unpack.c)."""
     source = xml_op.get("migrate_source")
     target = xml_op.get("migrate_target")
     if not source or not target or source != node.uname:
@@ -101,7 +106,8 @@ def unpack_migrate_to_success(ws: WorkingSet, rsc: PeResource, node: PeNode, xml
             rsc.failed = True
 
 
-def unpack_migration_failure(ws: WorkingSet, rsc: PeResource, node: PeNode, xml_op: ElementTree.Element, task: str) -> None:
+def unpack_migration_failure(ws: WorkingSet, rsc: PeResource, node: PeNode, xml_op: ElementTree.Element,
+                             task: str) -> None:
     """``unpack_migrate_to_failure`` (``xml_op`` failed on the source) and ``unpack_migrate_from_failure``
     (on the target): the resource is active here, and on the other side too unless that has newer state."""
     source = xml_op.get("migrate_source")

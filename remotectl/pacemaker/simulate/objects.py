@@ -12,9 +12,11 @@ from remotectl.pacemaker.simulate.enums import OnFail, Role
 
 
 class PeNode:
+    """``pe_node_t`` with its ``details``."""
+
     __slots__ = (
-        "id", "uname", "type", "online", "unclean", "standby", "maintenance", "shutdown", "expected_up", "unpacked", "remote_rsc", "remote_was_fenced",
-        "remote_requires_reset", "attrs",
+        "id", "uname", "type", "online", "unclean", "standby", "maintenance", "shutdown", "expected_up", "unpacked",
+        "remote_rsc", "remote_was_fenced", "remote_requires_reset", "attrs",
     )
 
     def __init__(self, node_id: str, uname: Optional[str], node_type: str) -> None:
@@ -49,6 +51,8 @@ class PeNode:
 
 
 class PeResource:
+    """``pe_resource_t``; a clone instance found in a history is a copy of its configured primitive."""
+
     __slots__ = (
         "id", "xml", "variant", "parent", "children", "meta", "params", "ops", "cls", "provider", "agent",
         "managed", "unique", "promotable", "is_remote_node", "container", "role",
@@ -102,6 +106,8 @@ class PeResource:
 
 
 class Replica:
+    """``pe__bundle_replica_t``: the address and connection of bundle replica ``offset``."""
+
     __slots__ = ("offset", "ip", "remote")
 
     def __init__(self, offset: int) -> None:
@@ -111,6 +117,8 @@ class Replica:
 
 
 class Bundle:
+    """``pe__bundle_variant_data_t``, as far as replica nodes go."""
+
     __slots__ = ("rsc", "control_port", "replicas")
 
     def __init__(self, rsc: PeResource) -> None:
@@ -120,6 +128,9 @@ class Bundle:
 
 
 class OpState:
+    """What ``unpack_lrm_resource`` carries from one history entry to the next: the worst on-fail so far and
+    the last failed operation."""
+
     __slots__ = ("on_fail", "last_failure")
 
     def __init__(self) -> None:

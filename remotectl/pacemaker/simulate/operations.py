@@ -11,12 +11,14 @@ from typing import Dict, Optional, Tuple
 from remotectl.pacemaker import values
 from remotectl.pacemaker.simulate.enums import ExecStatus, OcfRc, OnFail
 from remotectl.pacemaker.simulate.objects import PeResource
-from remotectl.pacemaker.simulate.working_set import WorkingSet
 from remotectl.pacemaker.simulate.rules import unpack_dataset_nvpairs
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 
 def find_lrm_op(ws: WorkingSet, rsc_id: str, task: str, node_name: Optional[str], source: Optional[str],
                  target_rc: int) -> Optional[ElementTree.Element]:
+    """``find_lrm_op`` (unpack.c): the history entry of ``task``; with ``target_rc`` >= 0 only a completed
+    one with that result."""
     lrm = ws.lrm_resource(node_name, rsc_id)
     if lrm is None:
         return None
@@ -32,13 +34,14 @@ def find_lrm_op(ws: WorkingSet, rsc_id: str, task: str, node_name: Optional[str]
         break
     if found is not None and target_rc >= 0:
         rc = values.element_int(found, "rc-code", OcfRc.UNKNOWN_ERROR)
-        st = values.element_int(found, "op-status", ExecStatus.ERROR)
-        if rc != target_rc or st != ExecStatus.DONE:
+        status = values.element_int(found, "op-status", ExecStatus.ERROR)
+        if rc != target_rc or status != ExecStatus.DONE:
             return None
     return found
 
 
 def find_op_entry(rsc: PeResource, key: str) -> Optional[ElementTree.Element]:
+    """``find_rsc_op_entry`` (utils.c): the configured ``<op>`` a history key belongs to."""
     names = {rsc.id}
     if rsc.clone_name:
         names.add(rsc.clone_name)
@@ -66,6 +69,7 @@ def find_op_entry(rsc: PeResource, key: str) -> Optional[ElementTree.Element]:
 
 
 def is_remote_connection(ws: WorkingSet, rsc: PeResource) -> bool:
+    """``pe__resource_is_remote_conn`` (remote.c): the connection of a remote (not guest) node."""
     if not rsc.is_remote_node:
         return False
     node = ws.find_node(rsc.id)
@@ -87,25 +91,25 @@ def action_on_fail(ws: WorkingSet, rsc: PeResource, key: str, task: str) -> int:
         value = None
     elif task == "demote" and value is None:
         for o in rsc.ops:
-            of = o.get("on-fail")
-            if not of:
+            op_on_fail = o.get("on-fail")
+            if not op_on_fail:
                 continue
             if values.str_to_boolean(o.get("enabled")) is False:
                 continue
             if (o.get("name") or "").lower() != "monitor" or (o.get("role") or "") not in ("Promoted", "Master"):
                 continue
-            if values.parse_interval_ms(o.get("interval")) == 0 or of.lower() == "demote":
+            if values.parse_interval_ms(o.get("interval")) == 0 or op_on_fail.lower() == "demote":
                 continue
-            value = of
+            value = op_on_fail
             break
     elif task == "delete":
         value = "ignore"
     elif value is not None and value.lower() == "demote":
         name = (op.get("name") if op is not None else None) or ""
         role = (op.get("role") if op is not None else None) or ""
-        iv = values.parse_interval_ms(op.get("interval") if op is not None else None)
+        op_interval_ms = values.parse_interval_ms(op.get("interval") if op is not None else None)
         if not (name.lower() == "promote" or (name.lower() == "monitor" and role in ("Promoted", "Master")
-                                              and iv > 0)):
+                                              and op_interval_ms > 0)):
             value = None
 
     on_fail: Optional[int] = None
@@ -142,10 +146,12 @@ def action_on_fail(ws: WorkingSet, rsc: PeResource, key: str, task: str) -> int:
 
 
 def is_probe(op: ElementTree.Element) -> bool:
+    """``pcmk_xe_is_probe`` (lib/common/operations.c)."""
     return op.get("operation") == "monitor" and max(0, values.scan_ll(op.get("interval")) or 0) == 0
 
 
 def mask_probe_failure(op: ElementTree.Element) -> bool:
+    """``pcmk_xe_mask_probe_failure`` (lib/common/operations.c)."""
     if not is_probe(op):
         return False
     status = values.element_int(op, "op-status", ExecStatus.UNKNOWN)
@@ -154,6 +160,7 @@ def mask_probe_failure(op: ElementTree.Element) -> bool:
 
 
 def target_rc_from_xml(op: ElementTree.Element) -> int:
+    """``pe__target_rc_from_xml`` (unpack.c): the expected result from the transition key, -1 without."""
     key = op.get("transition-key")
     if key is None:
         return -1
@@ -164,11 +171,13 @@ def target_rc_from_xml(op: ElementTree.Element) -> int:
 
 
 def key_interval(key: str) -> int:
+    """The interval (ms) ending an operation key ``RSC_TASK_INTERVAL`` (``parse_op_key``)."""
     m = re.search(r"_([0-9]+)$", key)
     return int(m.group(1)) if m else 0
 
 
 def decode_transition_magic(magic: Optional[str]) -> Optional[Tuple[str, int]]:
+    """``decode_transition_magic`` (lib/common/operations.c): (transition UUID, action id)."""
     if magic is None:
         return None
     m = re.match(r"^\s*-?\d+:-?\d+;(-?\d+):(-?\d+):(-?\d+):(\S{1,36})", magic)
@@ -221,4 +230,5 @@ def is_newer_op(a: ElementTree.Element, b: ElementTree.Element, same_node_defaul
 
 
 def newer_op_cmp(a: ElementTree.Element, b: ElementTree.Element) -> int:
+    """``sort_op_by_callid`` (unpack.c)."""
     return is_newer_op(a, b, True)

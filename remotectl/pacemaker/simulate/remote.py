@@ -14,6 +14,8 @@ DEFAULT_REMOTE_PORT = 3121  # DEFAULT_REMOTE_PORT (include/crm/common/remote_int
 
 
 def contains_remote_node(el: ElementTree.Element, cls=None, provider=None, agent=None) -> bool:
+    """``xml_contains_remote_node`` (remote.c): an ``ocf:pacemaker:remote`` primitive? ``cls``,
+    ``provider`` and ``agent`` override the element's (they may come from a template)."""
     cls = el.get("class") if cls is None else cls
     provider = el.get("provider") if provider is None else provider
     agent = el.get("type") if agent is None else agent
@@ -25,46 +27,49 @@ def contains_remote_node(el: ElementTree.Element, cls=None, provider=None, agent
 
 
 def node_kind(node: PeNode) -> Optional[str]:
+    """The contract type: ``cluster``, ``remote``, ``guest`` (its connection has a container) or ``bundle``
+    (that container is a bundle replica's); None for ping nodes."""
     if node.type == "member":
         return "cluster"
     if node.type != "remote":
         return None
-    rr = node.remote_rsc
-    if rr is not None and rr.container is not None:
-        return "bundle" if rr.is_bundled() else "guest"
+    conn = node.remote_rsc
+    if conn is not None and conn.container is not None:
+        return "bundle" if conn.is_bundled() else "guest"
     return "remote"
 
 
 def location_of(ws: WorkingSet, node_name: str, kind: str) -> Tuple[Optional[str], Optional[str], Optional[int]]:
     """(resource, address, port) for a node of the given kind, from the configuration."""
     node = ws.find_node(node_name)
-    rr = node.remote_rsc if node is not None else None
+    conn = node.remote_rsc if node is not None else None
     if kind == "remote":
-        if rr is None:
+        if conn is None:
             return None, None, None
-        if rr.orphan:
-            return rr.id, None, None
-        server = rr.params.get("server") or rr.params.get("addr") or rr.id
-        return rr.id, server, remote_port(rr.params.get("port"))
+        if conn.orphan:
+            return conn.id, None, None
+        server = conn.params.get("server") or conn.params.get("addr") or conn.id
+        return conn.id, server, remote_port(conn.params.get("port"))
     if kind == "guest":
-        if rr is None or rr.container is None:
+        if conn is None or conn.container is None:
             return None, None, None
-        addr = rr.params.get("addr") or node_name
-        return rr.container.id, addr, remote_port(rr.params.get("port"))
+        addr = conn.params.get("addr") or node_name
+        return conn.container.id, addr, remote_port(conn.params.get("port"))
     if kind == "bundle":
-        if rr is None or rr.bundle is None:
+        if conn is None or conn.bundle is None:
             return None, None, None
-        bundle = rr.bundle
-        rep = next((r for r in bundle.replicas if r.remote is rr), None)
+        bundle = conn.bundle
+        rep = next((r for r in bundle.replicas if r.remote is conn), None)
         return bundle.rsc.id, (rep.ip if rep is not None else None), remote_port(bundle.control_port)
     return None, None, None
 
 
 def host_of(node: PeNode, kind: str) -> Optional[str]:
-    rr = node.remote_rsc
-    if rr is None:
+    """The cluster node the connection (remote) or the container (guest, bundle) is active on."""
+    conn = node.remote_rsc
+    if conn is None:
         return None
-    target = rr if kind == "remote" else rr.container
+    target = conn if kind == "remote" else conn.container
     if target is None or not target.running_on or target.role in (Role.STOPPED, Role.UNKNOWN):
         return None
     return target.running_on[0].name
@@ -99,6 +104,7 @@ def create_remote_xml(uname: str, container_id: Optional[str], allow_migrate: Op
 
 
 def remote_port(value: Optional[str]) -> Optional[int]:
+    """A configured port as a number: 3121 when empty, None when it is not a port number."""
     if value is None or value.strip() == "":
         return DEFAULT_REMOTE_PORT
     v = value.strip()

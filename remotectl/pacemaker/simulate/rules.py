@@ -39,13 +39,13 @@ def unpack_dataset_nvpairs(ws: WorkingSet, parent: Optional[ElementTree.Element]
         first = next(iter(block), None)
         if first is not None and first.tag == "attributes":
             items = first
-        for nv in items:
-            if nv.tag != "nvpair":
+        for nvpair in items:
+            if nvpair.tag != "nvpair":
                 continue
-            name = nv.get("name")
-            value = nv.get("value")
+            name = nvpair.get("name")
+            value = nvpair.get("value")
             if name is None or value is None:
-                ref = ws.expand_idref(nv) if nv.get("id-ref") is not None else None
+                ref = ws.expand_idref(nvpair) if nvpair.get("id-ref") is not None else None
                 if ref is not None:
                     name = name if name is not None else ref.get("name")
                     value = value if value is not None else ref.get("value")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Dict, Iterable, Optional
 
 from remotectl.pacemaker import values
+from remotectl.pacemaker.simulate.effects import fence_node
 from remotectl.pacemaker.simulate.enums import Role
 from remotectl.pacemaker.simulate.objects import PeResource
 from remotectl.pacemaker.simulate.working_set import WorkingSet
-from remotectl.pacemaker.simulate.effects import fence_node
 
 
 def unpack_tickets(ws: WorkingSet) -> None:
@@ -44,6 +44,7 @@ def unpack_tickets(ws: WorkingSet) -> None:
 
 
 def constraint_resource(ws: WorkingSet, rid: Optional[str]) -> Optional[PeResource]:
+    """The resource a ticket constraint names (``pcmk__find_constraint_resource``)."""
     found = ws.find_resource(rid)
     if found is not None or rid is None:
         return found
@@ -54,6 +55,8 @@ def constraint_resource(ws: WorkingSet, rid: Optional[str]) -> Optional[PeResour
 
 
 def ticket_lost(ws: WorkingSet, rsc: Optional[PeResource], role_name: Optional[str]) -> None:
+    """``rsc_ticket_lost`` with ``loss-policy=fence``: fence the nodes the resource is active on in that
+    role."""
     if rsc is None:
         return
     role = {"stopped": Role.STOPPED, "unpromoted": Role.UNPROMOTED, "slave": Role.UNPROMOTED,
@@ -66,6 +69,7 @@ def ticket_lost(ws: WorkingSet, rsc: Optional[PeResource], role_name: Optional[s
 
 
 def leaves(ws: WorkingSet, rsc: PeResource) -> Iterable[PeResource]:
+    """The primitives under ``rsc`` (a configured clone primitive: its instances)."""
     if rsc.variant == "primitive":
         if rsc.uber_parent().variant == "clone" and rsc.config is None:
             yield from rsc.instances  # a configured primitive inside a clone: its instances

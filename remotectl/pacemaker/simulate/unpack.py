@@ -8,16 +8,17 @@ import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, Optional
 
 from remotectl.pacemaker import values
-from remotectl.pacemaker.simulate.objects import PeNode, PeResource
-from remotectl.pacemaker.simulate.working_set import WorkingSet
 from remotectl.pacemaker.simulate.complex import unpack_resource
+from remotectl.pacemaker.simulate.objects import PeNode, PeResource
 from remotectl.pacemaker.simulate.remote import contains_remote_node, create_remote_xml
 from remotectl.pacemaker.simulate.rules import unpack_dataset_nvpairs
+from remotectl.pacemaker.simulate.working_set import WorkingSet
 
 _RSC_TAGS = ("primitive", "group", "clone", "master", "bundle")
 
 
 def unpack_config(ws: WorkingSet) -> None:
+    """``unpack_config`` (unpack.c): the cluster options node states depend on."""
     opts: Dict[str, str] = {}
     crm_config = ws.section("crm_config")
     unpack_dataset_nvpairs(ws, crm_config, "cluster_property_set", opts, first_id="cib-bootstrap-options")
@@ -46,19 +47,22 @@ def unpack_config(ws: WorkingSet) -> None:
     for holder in (ws.section("resources"), ws.rsc_defaults):
         if holder is None:
             continue
-        for ma in holder.iter("meta_attributes"):
-            for nv in ma.findall("nvpair"):
-                if nv.get("name") in ("provides", "requires") and nv.get("value") == "unfencing":
+        for meta_block in holder.iter("meta_attributes"):
+            for nvpair in meta_block.findall("nvpair"):
+                if nvpair.get("name") in ("provides", "requires") and nvpair.get("value") == "unfencing":
                     ws.enable_unfencing = True
 
 
 def handle_startup_fencing(ws: WorkingSet, node: PeNode) -> None:
+    """``handle_startup_fencing`` (unpack.c): a node not seen yet is unclean when startup fencing
+    applies (not a remote node without its connection)."""
     if node.type == "remote" and node.remote_rsc is None:
         return
     node.unclean = ws.startup_fencing
 
 
 def unpack_nodes(ws: WorkingSet) -> None:
+    """``unpack_nodes`` (unpack.c): ``<nodes><node>`` and their permanent attributes."""
     nodes_el = ws.section("nodes")
     if nodes_el is None:
         return
@@ -91,14 +95,16 @@ def unpack_remote_nodes(ws: WorkingSet, resources: ElementTree.Element) -> List[
 
 
 def expand_remote_rsc_meta(ws: WorkingSet, el: ElementTree.Element, implicit: List[ElementTree.Element]) -> None:
+    """``expand_remote_rsc_meta`` (unpack.c): a ``remote-node`` meta attribute makes a guest node
+    and its implicit connection primitive (appended to ``implicit``)."""
     remote_name = server = port = allow_migrate = is_managed = None
     connect_timeout: Optional[str] = "60s"
     for block in el:
         if block.tag.lower() != "meta_attributes":
             continue
-        for nv in block:
-            name = (nv.get("name") or "").lower()
-            value = nv.get("value")
+        for nvpair in block:
+            name = (nvpair.get("name") or "").lower()
+            value = nvpair.get("value")
             if name == "remote-node":
                 remote_name = value
             elif name == "remote-addr":
@@ -120,6 +126,7 @@ def expand_remote_rsc_meta(ws: WorkingSet, el: ElementTree.Element, implicit: Li
 
 
 def unpack_resources(ws: WorkingSet) -> None:
+    """``unpack_resources`` (unpack.c): templates, remote and guest nodes, then every top-level resource."""
     resources = ws.section("resources")
     if resources is None:
         return
@@ -140,6 +147,7 @@ def unpack_resources(ws: WorkingSet) -> None:
 
 
 def setup_container(ws: WorkingSet, rsc: PeResource) -> None:
+    """``setup_container`` (unpack.c): the ``container`` meta attribute."""
     if rsc.children:
         for c in rsc.children:
             setup_container(ws, c)
@@ -152,6 +160,7 @@ def setup_container(ws: WorkingSet, rsc: PeResource) -> None:
 
 
 def link_rsc2remotenode(ws: WorkingSet, rsc: PeResource) -> None:
+    """``link_rsc2remotenode`` (unpack.c)."""
     if not rsc.is_remote_node:
         return
     node = ws.find_node(rsc.id)
