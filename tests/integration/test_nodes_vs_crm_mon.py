@@ -1,6 +1,7 @@
 """The offline node model must agree with Pacemaker's own crm_mon.
 
-For every CIB in ``tests/data/cib/*.xml`` and ``tests/data/cib-lab/*.xml`` (and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
+For every CIB in ``tests/data/cib/*.xml``, ``tests/data/cib-lab/*.xml`` and ``tests/data/cib-handwritten/*.xml``
+(and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
 directory, e.g. a checkout of Pacemaker's ``cts/scheduler/xml``), run ``CIB_file=F crm_mon --output-as=xml -1``
 on a copy of the file, turn crm_mon's ``<nodes>`` into (name, type, online, standby, maintenance, unclean) and
 compare with ``nodes_from_cib(F)``. New files dropped into ``tests/data/cib`` (lab dumps: ``cibadmin -Q > F``)
@@ -11,7 +12,7 @@ crm_mon builds read as "not a member". The model is told which behaviour to emul
 crm_mon's version, so the comparison is always like with like; ``tests/unit/test_nodes_model.py`` pins the
 2.1.7+ reading of ``membership-timestamps.xml``.
 
-Known divergences of the model (module docstring of ``remotectl.pacemaker.nodes``): attribute sets guarded by
+Known divergences of the model (docstring of the ``remotectl.pacemaker.simulate`` package): attribute sets guarded by
 rules are ignored, shutdown locks are not modelled; malformed XML that libxml2 recovers from is refused (such
 files in an extra directory are skipped with a reason).
 
@@ -36,7 +37,8 @@ from tests.integration.conftest import require
 
 CIB_DIR = Path(__file__).resolve().parents[1] / "data" / "cib"
 LAB_DUMP_DIR = Path(__file__).resolve().parents[1] / "data" / "cib-lab"  # cibadmin -Q of the lab in various states
-OUR_FIXTURES = sorted(CIB_DIR.glob("*.xml")) + sorted(LAB_DUMP_DIR.glob("*.xml"))
+HANDWRITTEN_DIR = Path(__file__).resolve().parents[1] / "data" / "cib-handwritten"  # cases gen_cib cannot write
+OUR_FIXTURES = [p for d in (CIB_DIR, LAB_DUMP_DIR, HANDWRITTEN_DIR) for p in sorted(d.glob("*.xml"))]
 EXTRA_ENV = "REMOTECTL_EXTRA_CIB_DIR"
 FIELDS = ("type", "online", "standby", "maintenance", "unclean")
 

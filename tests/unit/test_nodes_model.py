@@ -110,6 +110,9 @@ EXPECTED = {
         ("httpd-bundle-0", "bundle", "online", "httpd-bundle", "192.168.122.131", 3121, "node1"),
         ("httpd-bundle-1", "bundle", "online", "httpd-bundle", "192.168.122.132", 3121, "node3"),
     ],
+    "remote-placements-pacemaker-ignores.xml": [
+        ("node1", "cluster", "online", None, None, None, None),
+    ],
     "remote-failed-monitor-no-fencing.xml": [
         ("node1", "cluster", "online", None, None, None, None),
         ("node2", "cluster", "online", None, None, None, None),
