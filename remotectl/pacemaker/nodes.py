@@ -33,8 +33,6 @@ Depends only on :mod:`remotectl.pacemaker`, :mod:`remotectl.reports` and the sta
 from __future__ import annotations
 
 import functools
-import os
-import pathlib
 import re
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -59,7 +57,7 @@ __all__ = [
 NODE_TYPES = ("cluster", "remote", "guest", "bundle")
 _TYPE_ORDER = {t: i for i, t in enumerate(NODE_TYPES)}
 
-CibInput = Union[bytes, str, "os.PathLike[str]", ElementTree.Element]
+CibInput = Union[bytes, str, ElementTree.Element]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -137,29 +135,20 @@ def _node_records(ws: WorkingSet) -> List[Node]:
 
 
 def _load(doc: CibInput, what: str) -> ElementTree.Element:
+    """XML text or a parsed element. The model reads no files: a caller with a path reads it (so a file name can
+    never be mistaken for XML, or XML for a file name)."""
     if isinstance(doc, ElementTree.Element):
         return doc
-    if isinstance(doc, os.PathLike):
-        path = os.fspath(doc)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(xmlsafe.MAX_BYTES + 1)
-        except OSError as exc:
-            raise RemotectlError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-        return xmlsafe.parse(data, f"{what} {path}")
-    if isinstance(doc, str) and not doc.lstrip(" \t\r\n\ufeff").startswith("<"):
-        return _load(pathlib.Path(doc), what)  # not XML text (that starts with "<"): a file name
     if isinstance(doc, (bytes, bytearray, str)):
         return xmlsafe.parse(doc, what)
-    raise TypeError(f"expected XML bytes/str, a path or an Element, not {type(doc).__name__}")
+    raise TypeError(f"expected XML bytes/str or an Element, not {type(doc).__name__} (read the file first)")
 
 
 def nodes_from_cib(cib: CibInput, *, now: Optional[float] = None,
                    membership_timestamps: Optional[bool] = None) -> List[Node]:
     """The offline model: every node with its state, computed from a CIB alone.
 
-    ``cib`` is the CIB as XML text (bytes or str), a path (``pathlib.Path`` or other ``os.PathLike``) or an
-    already parsed ``<cib>`` element. ``now`` (epoch seconds) is the time failure timeouts are measured against
+    ``cib`` is the CIB as XML text (bytes or str) or an already parsed ``<cib>`` element. ``now`` (epoch seconds) is the time failure timeouts are measured against
     (default: the current time, as crm_mon does). ``membership_timestamps``: see the module docstring.
     Raises :class:`RemotectlError` for unreadable or malformed input.
     """
@@ -204,7 +193,7 @@ def _looks_like_bundle_replica(node_name: str, container: str) -> bool:
 def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None) -> List[Node]:
     """Nodes as a live cluster reports them: states from ``crm_mon --output-as=xml``, the rest from the CIB.
 
-    ``crm_mon_xml`` is crm_mon's XML output (text, path or element). ``cib`` (optional, same forms) supplies
+    ``crm_mon_xml`` is crm_mon's XML output (text or element). ``cib`` (optional, same forms) supplies
     what crm_mon does not print: remote servers/ports, guest ``remote-addr``/``remote-port``, bundle replica
     addresses and ``control-port``, and which containers belong to bundles. Without it those fields are
     ``None`` except what crm_mon's own resources section shows (where connections and containers run).
@@ -284,7 +273,12 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
         print("usage: python -m remotectl.pacemaker.nodes CIB.xml", file=sys.stderr)
         return 2
     try:
-        nodes = nodes_from_cib(pathlib.Path(args[0]))
+        try:
+            with open(args[0], "rb") as fh:
+                data = fh.read(xmlsafe.MAX_BYTES + 1)
+        except OSError as exc:
+            raise RemotectlError(f"cannot read CIB {args[0]}: {exc.strerror or exc}") from None
+        nodes = nodes_from_cib(data)
     except RemotectlError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -119,17 +119,17 @@ def test_offline_model_agrees_with_crm_mon(cib: Path, extra: bool, tmp_path: Pat
     shutil.copyfile(cib, copy)
     if extra:
         try:
-            nodes_from_cib(copy)
+            nodes_from_cib(copy.read_bytes())
         except RemotectlError as exc:
             pytest.skip(f"not comparable: {exc.message}")
 
     timestamps = _reads_timestamps(crm_mon)
     now = time.time()
     out = _run_crm_mon(crm_mon, copy)
-    expected = _table(nodes_from_crm_mon(out, copy))
+    expected = _table(nodes_from_crm_mon(out, copy.read_bytes()))
     if not extra:
         assert expected, f"crm_mon lists no nodes for {cib.name}"
-    actual = _table(nodes_from_cib(copy, now=now, membership_timestamps=timestamps))
+    actual = _table(nodes_from_cib(copy.read_bytes(), now=now, membership_timestamps=timestamps))
     assert actual == expected, f"{cib.name}: the offline model disagrees with crm_mon:\n{_diff(expected, actual)}"
 
 
@@ -141,6 +141,6 @@ def test_live_path_matches_offline_path(cib: Path, tmp_path: Path) -> None:
     copy = tmp_path / cib.name
     shutil.copyfile(cib, copy)
     timestamps = _reads_timestamps(crm_mon)
-    live = [n.to_dict() for n in nodes_from_crm_mon(_run_crm_mon(crm_mon, copy), copy)]
-    offline = [n.to_dict() for n in nodes_from_cib(copy, membership_timestamps=timestamps)]
+    live = [n.to_dict() for n in nodes_from_crm_mon(_run_crm_mon(crm_mon, copy), copy.read_bytes())]
+    offline = [n.to_dict() for n in nodes_from_cib(copy.read_bytes(), membership_timestamps=timestamps)]
     assert live == offline
