@@ -78,7 +78,8 @@ def unpack_nodes(ws: WorkingSet) -> None:
 
 
 def unpack_remote_nodes(ws: WorkingSet, resources: ElementTree.Element) -> List[ElementTree.Element]:
-    """Create remote and guest nodes; return the implicit guest connection primitives to unpack later."""
+    """``unpack_remote_nodes`` (unpack.c): remote nodes for top-level connections, guest nodes for ``remote-node``
+    on top-level primitives and group members; returns the implicit guest connections to unpack with the rest."""
     implicit: List[ElementTree.Element] = []
     for el in list(resources):
         if contains_remote_node(el):
