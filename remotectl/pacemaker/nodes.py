@@ -7,7 +7,9 @@ Two ways in:
 * :func:`nodes_from_cib` is an offline model: it computes the same node states from a CIB alone (``cibadmin -Q``
   output or a ``CIB_file``), in pure Python. It must agree with ``CIB_file=FILE crm_mon --output-as=xml`` on
   name, type, online, standby, maintenance and unclean; ``tests/integration/test_nodes_vs_crm_mon.py`` checks
-  that for every CIB in ``tests/data/cib``.
+  that for every CIB in ``tests/data/cib``, ``tests/data/cib-lab`` and ``tests/data/cib-handwritten``.
+
+Both take XML text (bytes or str) or a parsed element: the model reads no files, a caller with a path reads it.
 
 The offline model is the port of Pacemaker's scheduler unpacking in :mod:`remotectl.pacemaker.simulate`, whose
 docstring lists the rules it implements, its known divergences from crm_mon and how it was validated. Which nodes a
