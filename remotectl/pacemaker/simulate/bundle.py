@@ -64,19 +64,7 @@ def unpack_bundle(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element) -> 
     rsc.bundle = bundle
     child_clone: Optional[PeResource] = None
     if prim_xml is not None:
-        clone_xml = ElementTree.Element("clone", {"id": f"{rsc.id}-{'master' if promoted_max else 'clone'}"})
-        ms = ElementTree.SubElement(clone_xml, "meta_attributes", {"id": f"{rsc.id}-clone-meta"})
-        for k, v in (
-            ("ordered", "true"),
-            ("clone-max", str(nreplicas)),
-            ("clone-node-max", str(per_host)),
-            ("globally-unique", "true" if per_host > 1 else "false"),
-        ):
-            ElementTree.SubElement(ms, "nvpair", {"name": k, "value": v})
-        if promoted_max:
-            ElementTree.SubElement(ms, "nvpair", {"name": "promotable", "value": "true"})
-            ElementTree.SubElement(ms, "nvpair", {"name": "promoted-max", "value": str(promoted_max)})
-        clone_xml.append(prim_xml)
+        clone_xml = _child_clone_xml(rsc.id, prim_xml, nreplicas, per_host, promoted_max)
         child_clone = unpack_resource(ws, clone_xml, rsc)
 
     ip_last: Optional[str] = None
@@ -88,44 +76,70 @@ def unpack_bundle(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element) -> 
         bundle.replicas.append(rep)
 
     for rep in bundle.replicas:
-        cid = f"{rsc.id}-{agent}-{rep.offset}".replace(":", ".").replace("#", ".")
-        cxml = ElementTree.Element("primitive", {"id": cid, "class": "ocf", "provider": "heartbeat",
-                                                 "type": agent})
-        ops = ElementTree.SubElement(cxml, "operations")
-        ElementTree.SubElement(ops, "op", {"id": f"{cid}-monitor-60s", "name": "monitor", "interval": "60s"})
-        container = unpack_resource(ws, cxml, rsc)
+        container = unpack_resource(ws, _implicit_primitive(f"{rsc.id}-{agent}-{rep.offset}", agent), rsc)
         if container is None:
             return False
         container.bundle = bundle
         rsc.children.append(container)
-        if rep.ip:
-            iid = f"{rsc.id}-ip-{rep.ip}".replace(":", ".").replace("#", ".")
-            ixml = ElementTree.Element("primitive", {"id": iid, "class": "ocf", "provider": "heartbeat",
-                                                     "type": "IPaddr2"})
-            ops = ElementTree.SubElement(ixml, "operations")
-            ElementTree.SubElement(ops, "op", {"id": f"{iid}-monitor-60s", "name": "monitor",
-                                               "interval": "60s"})
-            ip_rsc = unpack_resource(ws, ixml, rsc)
+        if rep.ip:  # create_ip_resource
+            ip_rsc = unpack_resource(ws, _implicit_primitive(f"{rsc.id}-ip-{rep.ip}", "IPaddr2"), rsc)
             if ip_rsc is not None:
                 rsc.children.append(ip_rsc)
-        if child_clone is not None:
-            rid = f"{rsc.id}-{rep.offset}"
-            if rid in ws.prims or rid in ws.collectives or rid in ws.clone_prims:
-                rid = f"pcmk-internal-{child_clone.children[0].id if child_clone.children else rsc.id}" \
-                      f"-remote-{rep.offset}"
-            rxml = create_remote_xml(rid, container.id, None, None, None, rep.ip or "#uname",
-                               control_port or str(DEFAULT_REMOTE_PORT))
-            node = ws.find_node(rid)
-            if node is None:
-                node = ws.create_node(rid, rid, "remote")
-            remote = unpack_resource(ws, rxml, rsc)
-            if remote is None:
-                return False
-            remote.bundle = bundle
-            remote.container = container
-            node.remote_rsc = remote
-            rep.remote = remote
-            rsc.children.append(remote)
+        if child_clone is not None and not _create_remote_resource(ws, rsc, rep, container, child_clone):
+            return False
     if child_clone is not None:
         rsc.children.append(child_clone)
+    return True
+
+
+def _child_clone_xml(bundle_id: str, prim_xml: ElementTree.Element, nreplicas: int, per_host: int,
+                     promoted_max: int) -> ElementTree.Element:
+    """The clone (or promotable clone) bundle.c wraps the bundle's primitive in, one instance per replica."""
+    clone_xml = ElementTree.Element("clone", {"id": f"{bundle_id}-{'master' if promoted_max else 'clone'}"})
+    meta = ElementTree.SubElement(clone_xml, "meta_attributes", {"id": f"{bundle_id}-clone-meta"})
+    for k, v in (
+        ("ordered", "true"),
+        ("clone-max", str(nreplicas)),
+        ("clone-node-max", str(per_host)),
+        ("globally-unique", "true" if per_host > 1 else "false"),
+    ):
+        ElementTree.SubElement(meta, "nvpair", {"name": k, "value": v})
+    if promoted_max:
+        ElementTree.SubElement(meta, "nvpair", {"name": "promotable", "value": "true"})
+        ElementTree.SubElement(meta, "nvpair", {"name": "promoted-max", "value": str(promoted_max)})
+    clone_xml.append(prim_xml)
+    return clone_xml
+
+
+def _implicit_primitive(rid: str, agent: str) -> ElementTree.Element:
+    """An ``ocf:heartbeat:AGENT`` primitive with a 60s monitor, as ``create_container_resource`` and
+    ``create_ip_resource`` synthesise them (the id sanitised as ``crm_xml_sanitize_id`` does)."""
+    rid = rid.replace(":", ".").replace("#", ".")
+    xml = ElementTree.Element("primitive", {"id": rid, "class": "ocf", "provider": "heartbeat", "type": agent})
+    ops = ElementTree.SubElement(xml, "operations")
+    ElementTree.SubElement(ops, "op", {"id": f"{rid}-monitor-60s", "name": "monitor", "interval": "60s"})
+    return xml
+
+
+def _create_remote_resource(ws: WorkingSet, rsc: PeResource, rep: Replica, container: PeResource,
+                            child_clone: PeResource) -> bool:
+    """``create_remote_resource`` (bundle.c): replica ``rep``'s connection and its node ``B-i`` (renamed when
+    that id is taken); False when it cannot be unpacked."""
+    assert rsc.bundle is not None
+    rid = f"{rsc.id}-{rep.offset}"
+    if rid in ws.prims or rid in ws.collectives or rid in ws.clone_prims:
+        rid = f"pcmk-internal-{child_clone.children[0].id if child_clone.children else rsc.id}-remote-{rep.offset}"
+    rxml = create_remote_xml(rid, container.id, None, None, None, rep.ip or "#uname",
+                             rsc.bundle.control_port or str(DEFAULT_REMOTE_PORT))
+    node = ws.find_node(rid)
+    if node is None:
+        node = ws.create_node(rid, rid, "remote")
+    remote = unpack_resource(ws, rxml, rsc)
+    if remote is None:
+        return False
+    remote.bundle = rsc.bundle
+    remote.container = container
+    node.remote_rsc = remote
+    rep.remote = remote
+    rsc.children.append(remote)
     return True
