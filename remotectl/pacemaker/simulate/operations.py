@@ -76,9 +76,42 @@ def is_remote_connection(ws: WorkingSet, rsc: PeResource) -> bool:
     return node is not None and node.is_remote()
 
 
+_ON_FAIL_NAMES = {
+    "block": OnFail.BLOCK, "standby": OnFail.STANDBY, "ignore": OnFail.IGNORE, "nothing": OnFail.IGNORE,
+    "migrate": OnFail.MIGRATE, "stop": OnFail.STOP, "restart": OnFail.RECOVER, "demote": OnFail.DEMOTE,
+}
+
+
 def action_on_fail(ws: WorkingSet, rsc: PeResource, key: str, task: str) -> int:
-    """``unpack_operation`` failure policy for one history entry."""
+    """``unpack_operation``'s failure policy (utils.c) for the history entry with operation key ``key``: the
+    configured ``on-fail``, else Pacemaker's default for the resource and task."""
     interval_ms = key_interval(key)
+    value = _configured_on_fail(ws, rsc, key, task)
+    on_fail: Optional[int] = None
+    if value is not None:
+        v = value.lower()
+        if v == "fence":
+            on_fail = OnFail.FENCE if ws.stonith_enabled else OnFail.STOP
+        elif v == "restart-container":
+            on_fail = OnFail.RESTART_CONTAINER if rsc.container is not None else None
+        else:
+            on_fail = _ON_FAIL_NAMES.get(v)
+    if on_fail is None and rsc.container is not None:
+        return OnFail.RESTART_CONTAINER
+    if ((on_fail is None or not rsc.managed) and is_remote_connection(ws, rsc)
+            and not (task == "monitor" and interval_ms == 0) and task != "start"):
+        return OnFail.STOP if not rsc.managed else OnFail.RESET_REMOTE
+    if on_fail is None and task == "stop":
+        return OnFail.FENCE if ws.stonith_enabled else OnFail.BLOCK
+    if on_fail is None:
+        return OnFail.RECOVER
+    return on_fail
+
+
+def _configured_on_fail(ws: WorkingSet, rsc: PeResource, key: str, task: str) -> Optional[str]:
+    """The ``on-fail`` that applies to the operation (its ``<op>``, its meta attributes, ``op_defaults``), after
+    the per-task rules of ``unpack_operation``: a stop cannot be ``standby``/``demote``/``stop``, a demote inherits
+    a promoted monitor's, a delete is ignored, ``demote`` only counts for promotes and promoted monitors."""
     op = find_op_entry(rsc, key)
     meta: Dict[str, str] = {}
     unpack_dataset_nvpairs(ws, ws.op_defaults, "meta_attributes", meta)
@@ -111,38 +144,7 @@ def action_on_fail(ws: WorkingSet, rsc: PeResource, key: str, task: str) -> int:
         if not (name.lower() == "promote" or (name.lower() == "monitor" and role in ("Promoted", "Master")
                                               and op_interval_ms > 0)):
             value = None
-
-    on_fail: Optional[int] = None
-    if value is not None:
-        v = value.lower()
-        if v == "block":
-            on_fail = OnFail.BLOCK
-        elif v == "fence":
-            on_fail = OnFail.FENCE if ws.stonith_enabled else OnFail.STOP
-        elif v == "standby":
-            on_fail = OnFail.STANDBY
-        elif v in ("ignore", "nothing"):
-            on_fail = OnFail.IGNORE
-        elif v == "migrate":
-            on_fail = OnFail.MIGRATE
-        elif v == "stop":
-            on_fail = OnFail.STOP
-        elif v == "restart":
-            on_fail = OnFail.RECOVER
-        elif v == "restart-container":
-            on_fail = OnFail.RESTART_CONTAINER if rsc.container is not None else None
-        elif v == "demote":
-            on_fail = OnFail.DEMOTE
-    if on_fail is None and rsc.container is not None:
-        return OnFail.RESTART_CONTAINER
-    if ((on_fail is None or not rsc.managed) and is_remote_connection(ws, rsc)
-            and not (task == "monitor" and interval_ms == 0) and task != "start"):
-        return OnFail.STOP if not rsc.managed else OnFail.RESET_REMOTE
-    if on_fail is None and task == "stop":
-        return OnFail.FENCE if ws.stonith_enabled else OnFail.BLOCK
-    if on_fail is None:
-        return OnFail.RECOVER
-    return on_fail
+    return value
 
 
 def is_probe(op: ElementTree.Element) -> bool:
