@@ -13,7 +13,8 @@ from remotectl.pacemaker.simulate.working_set import WorkingSet
 DEFAULT_REMOTE_PORT = 3121  # DEFAULT_REMOTE_PORT (include/crm/common/remote_internal.h)
 
 
-def contains_remote_node(el: ElementTree.Element, cls=None, provider=None, agent=None) -> bool:
+def contains_remote_node(el: ElementTree.Element, cls: Optional[str] = None, provider: Optional[str] = None,
+                         agent: Optional[str] = None) -> bool:
     """``xml_contains_remote_node`` (remote.c): an ``ocf:pacemaker:remote`` primitive? ``cls``,
     ``provider`` and ``agent`` override the element's (they may come from a template)."""
     cls = el.get("class") if cls is None else cls
