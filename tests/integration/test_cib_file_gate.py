@@ -49,3 +49,27 @@ def test_hostile_cib_files_are_refused_and_left_untouched(tmp_path, command):
         assert result.returncode == 1, (name, result.stdout, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, name
         assert path.read_bytes() == data, f"{name}: the file was changed"
+
+
+def test_a_cib_file_is_never_taken_for_a_file_name_nor_echoed(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("root:x:0:0:SECRET-CONTENT:/root:/bin/bash\n")
+    link = tmp_path / "link.xml"
+    link.symlink_to(secret)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    names_a_fifo = tmp_path / "names-a-fifo.xml"
+    names_a_fifo.write_text(str(fifo))
+    names_a_cib = tmp_path / "names-a-cib.xml"
+    names_a_cib.write_text(CIB)
+    empty = tmp_path / "empty.xml"
+    empty.write_text("")
+    for path in (link, names_a_fifo, names_a_cib, empty):
+        result = remotectl(path, "nodes")  # remotectl() times out after 60 s: a FIFO opened for reading hangs
+        assert result.returncode == 1 and result.stdout == "", path.name
+        assert "SECRET-CONTENT" not in result.stderr and "remote1" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "empty document" in remotectl(empty, "nodes").stderr
+    fifo_cib = tmp_path / "fifo.xml"
+    os.mkfifo(fifo_cib)
+    assert "not a regular file" in remotectl(fifo_cib, "nodes").stderr
