@@ -118,6 +118,13 @@ def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[
     for expected errors. ``cluster_factory(app)`` replaces the cluster client --cib/--cluster would build (the
     seam for in-process tests of the human output)."""
     settings: Dict[str, Any] = {"verbosity": 0, "cluster_factory": cluster_factory}
+    if sys.stdout is None or sys.stderr is None:  # started with a closed stdout or stderr (>&-)
+        if sys.stderr is not None:
+            sys.stderr.write("remotectl: error: standard output is closed; nothing can be printed\n")
+        return int(ExitCode.FAILURE)
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 terminal shows "\u2192" rather than failing
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False, obj=settings)
         if code is None:
@@ -139,6 +146,10 @@ def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[
     except BrokenPipeError:
         sys.stderr.close()
         code = ExitCode.FAILURE
+    except OSError as exc:  # a local limit: full or failing stdout, too many open files, ...
+        click.echo(f"remotectl: error: {_local_failure(exc)}", err=True)
+        _silence_stdout()
+        code = ExitCode.FAILURE
     except Exception as exc:  # a bug: say so in one line, the traceback only on request
         if settings["verbosity"] >= 2:
             import traceback
@@ -148,6 +159,28 @@ def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[
                    f"(re-run with -vv for details)", err=True)
         code = ExitCode.FAILURE
     return int(code)
+
+
+def _local_failure(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return "too many open files (raise the limit with ulimit -n, or use fewer targets at once)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write the output: {exc.strerror}"
+    return for_terminal(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null so that the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main(argv: Optional[List[str]] = None) -> None:
