@@ -48,6 +48,7 @@ class Remote:
     maintenance: bool = False  # node attribute maintenance=true (permanent)
     unmanaged: bool = False  # connection resource is-managed=false
     reconnect_interval: Optional[str] = None
+    group: Optional[str] = None  # put the connection in this group (Pacemaker then makes no node for it)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Guest:
     running: bool = True
     addr: Optional[str] = None
     port: Optional[int] = None
+    clone: Optional[str] = None  # put the container in this clone (Pacemaker then ignores remote-node)
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Bundle:
     control_port: Optional[int] = None
     running: bool = True
     agent: str = "podman"
+    network: bool = True  # write <network> (without ip-range-start or control-port Pacemaker refuses the bundle)
 
 
 @dataclass
@@ -215,9 +218,15 @@ def build(spec: ClusterSpec) -> str:
         hosts = " ".join([n.name for n in cluster] + [r.name for r in spec.remotes])
         _nv(ia, "fence-dummy-instance_attributes", "pcmk_host_list", hosts)
         _ops(fence, "fence-dummy", "60s")
+    groups: Dict[str, ET.Element] = {}
     for r in spec.remotes:
-        prim = ET.SubElement(resources, "primitive", {"class": "ocf", "id": r.name, "provider": "pacemaker",
-                                                      "type": "remote"})
+        parent = resources
+        if r.group is not None:
+            if r.group not in groups:
+                groups[r.group] = ET.SubElement(resources, "group", {"id": r.group})
+            parent = groups[r.group]
+        prim = ET.SubElement(parent, "primitive", {"class": "ocf", "id": r.name, "provider": "pacemaker",
+                                                   "type": "remote"})
         params = []
         if r.server is not None:
             params.append(("server", r.server))
@@ -234,8 +243,9 @@ def build(spec: ClusterSpec) -> str:
             _nv(ma, f"{r.name}-meta_attributes", "is-managed", "false")
         _ops(prim, r.name, "10s", (("start", "60s"), ("stop", "60s")))
     for g in spec.guests:
-        prim = ET.SubElement(resources, "primitive", {"class": "ocf", "id": g.container, "provider": "pacemaker",
-                                                      "type": "Dummy"})
+        parent = resources if g.clone is None else ET.SubElement(resources, "clone", {"id": g.clone})
+        prim = ET.SubElement(parent, "primitive", {"class": "ocf", "id": g.container, "provider": "pacemaker",
+                                                   "type": "Dummy"})
         ma = ET.SubElement(prim, "meta_attributes", {"id": f"{g.container}-meta_attributes"})
         _nv(ma, f"{g.container}-meta_attributes", "remote-node", g.name)
         if g.addr is not None:
@@ -253,7 +263,8 @@ def build(spec: ClusterSpec) -> str:
             net["host-netmask"] = "24"
         if b.control_port is not None:
             net["control-port"] = str(b.control_port)
-        ET.SubElement(bundle, "network", net)
+        if b.network:
+            ET.SubElement(bundle, "network", net)
         inner = ET.SubElement(bundle, "primitive", {"class": "ocf", "id": f"{b.id}-httpd", "provider": "heartbeat",
                                                     "type": "apache"})
         _ops(inner, f"{b.id}-httpd", "15s")
@@ -436,6 +447,10 @@ SCENARIOS: Dict[str, ClusterSpec] = {
         Guest("guest1", "vm-guest1", host="node1", addr="192.168.122.41"),
         Guest("guest2", "vm-guest2", host="node2", running=False, port=3122),
     ]),
+    "guest-named-like-bundle-replica.xml": ClusterSpec(guests=[
+        Guest("web-0", "web-podman-0", host="node1", addr="192.168.122.41"),
+        Guest("guest2", "vm-guest2", host="node2", running=False, port=3122),
+    ]),
     "bundle.xml": ClusterSpec(bundles=[Bundle("httpd-bundle", replicas=2, control_port=3121)]),
     "bundle-no-ip.xml": ClusterSpec(bundles=[
         Bundle("web-bundle", replicas=1, ip_range_start=None, control_port=3124, hosts=("node2",)),
@@ -482,6 +497,13 @@ SCENARIOS: Dict[str, ClusterSpec] = {
                  Remote("remote10", server="192.168.122.30", host="node2", reconnect_interval="60s")],
         guests=[Guest("guest1", "vm-guest1", host="node2")],
         bundles=[Bundle("httpd-bundle", replicas=2, hosts=("node1", "node3"))],
+    ),
+    # what looks like remote/guest/bundle nodes but is none to Pacemaker: crm_mon lists node1 only
+    "remote-placements-pacemaker-ignores.xml": ClusterSpec(
+        cluster_nodes=[ClusterNode("node1")],
+        remotes=[Remote("R", server="192.0.2.10", state="never", group="grp")],  # a connection in a group
+        guests=[Guest("guestX", "vm", running=False, clone="vm-clone")],  # remote-node inside a clone
+        bundles=[Bundle("B", replicas=2, hosts=("node1",), ip_range_start=None, network=False, running=False)],
     ),
 }
 

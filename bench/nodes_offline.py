@@ -75,8 +75,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sys.path.insert(0, str(ROOT))
     from remotectl.pacemaker.nodes import nodes_from_cib, nodes_from_crm_mon
 
-    listed_model = {n.name: n.state_key() for n in nodes_from_cib(cib)}
-    listed_mon = {n.name: n.state_key() for n in nodes_from_crm_mon(mon_out, cib)}
+    listed_model = {n.name: n.state_key() for n in nodes_from_cib(cib.read_bytes())}
+    listed_mon = {n.name: n.state_key() for n in nodes_from_crm_mon(mon_out, cib.read_bytes())}
     agree = listed_model == listed_mon
 
     model_times: List[float] = []

@@ -12,6 +12,8 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from remotectl.display import for_terminal
+from remotectl.jsonable import jsonable
 from remotectl.reports import Report, Severity
 
 
@@ -53,8 +55,12 @@ class Output:
         return self._err_console
 
     # -- data -----------------------------------------------------------------------------------------------
-    def json_document(self, document: dict, reports: Sequence[Report] = ()) -> None:
-        if reports:
+    def json_document(self, document: Any, reports: Sequence[Report] = ()) -> None:
+        """One JSON document on stdout: a result dataclass (through :func:`remotectl.jsonable.jsonable`) or a dict.
+        Every document ends with its ``reports`` list, empty when there is nothing to report."""
+        if not isinstance(document, dict):
+            document = jsonable(document)
+        if "reports" not in document:
             document = dict(document, reports=[r.to_json() for r in reports])
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
         sys.stdout.flush()
@@ -71,6 +77,7 @@ class Output:
         self.console.print(table)
 
     def line(self, text: str = "", *, style: Optional[str] = None) -> None:
+        text = for_terminal(text, keep_newlines=True)
         if self.color and style:
             self.console.print(text, style=style)
         else:
@@ -89,7 +96,8 @@ class Output:
             self.report(report)
 
     def error_line(self, text: str) -> None:
-        sys.stderr.write(text + "\n")
+        """One line on stderr; whatever a node or a tool put in it is shown escaped (:mod:`remotectl.display`)."""
+        sys.stderr.write(for_terminal(text) + "\n")
         sys.stderr.flush()
 
     @contextmanager
@@ -119,7 +127,7 @@ def _cell(value: Any) -> str:
         return "yes"
     if value is False:
         return "no"
-    return str(value)
+    return for_terminal(str(value))
 
 
 def host_port(address: Optional[str], port: Optional[int]) -> Optional[str]:

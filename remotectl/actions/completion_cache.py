@@ -21,6 +21,7 @@ import re
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from remotectl.display import is_plain
 from remotectl.transport import cache
 
 TTL = 30.0
@@ -53,7 +54,8 @@ def safe_values(values: Sequence[object]) -> List[str]:
     seen = set()
     result = []
     for value in values:
-        if isinstance(value, str) and value not in seen and _SAFE_VALUE.fullmatch(value):
+        if (isinstance(value, str) and value not in seen and _SAFE_VALUE.fullmatch(value) and is_plain(value)
+                and not value.startswith("-")):  # never a value the command would read as an option
             seen.add(value)
             result.append(value)
             if len(result) >= MAX_VALUES:

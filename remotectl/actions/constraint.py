@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import constraints as model
 from remotectl.pacemaker import tools, values
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
@@ -21,9 +22,6 @@ class ConstraintList:
     constraints: List[model.LocationConstraint]
     reports: List[Report] = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        return {"constraints": [c.to_dict() for c in self.constraints]}
-
 
 @dataclass
 class ConstraintChange:
@@ -33,17 +31,7 @@ class ConstraintChange:
     after: Optional[dict]
     ok: bool = True
     error: Optional[str] = None
-    description: str = ""
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "action": self.action,
-            "before": self.before,
-            "after": self.after,
-            "ok": self.ok,
-            "error": self.error,
-        }
+    description: str = json_field(omit=True, default="")  # the human line; JSON has before/after
 
 
 @dataclass
@@ -54,9 +42,6 @@ class ConstraintChangeResult:
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.OK if all(c.ok for c in self.changes) else ExitCode.FAILURE
-
-    def to_json(self) -> dict:
-        return {"changes": [c.to_dict() for c in self.changes]}
 
 
 def _read_index(cluster) -> model.CibIndex:
@@ -128,12 +113,13 @@ def _check_placement(index: model.CibIndex, resource: str, node: str, avoid: boo
         message = "; ".join(problems)
         if not force:
             raise RefusedError(f"{message} (use --force to create the constraint anyway)")
-        reporter.warning(f"{message}; creating the constraint anyway (--force)")
+        reporter.warning(f"{message}; creating the constraint anyway (--force)", code="placement-forced")
     if connection is not None and connection.kind == "remote" and node_type == "cluster":
         reporter.info(
             f"{resource} is the connection resource of remote node {connection.node}: this constraint chooses "
             f"which cluster node hosts the connection, not where {connection.node}'s resources run",
             node=connection.node,
+            code="constrains-connection-host",
         )
 
 
@@ -161,8 +147,8 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
                     ConstraintChange(
                         constraint.id,
                         "unchanged",
-                        constraint.to_dict(),
-                        constraint.to_dict(),
+                        jsonable(constraint),
+                        jsonable(constraint),
                         description=constraint.describe(),
                     )
                 ],
@@ -173,6 +159,7 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
             f"location constraint {constraint.id} also places {resource} on {node} (score {constraint.score}); "
             f"Pacemaker adds the scores up",
             node=node,
+            code="scores-add-up",
         )
     constraint_id = model.location_id(resource, node, final, index.ids)
     xml_text = model.location_xml(constraint_id, resource, node, final)
@@ -183,7 +170,7 @@ def add_location(cluster, resource: str, node: str, score: Optional[str] = None,
         change = ConstraintChange(constraint_id, "created", None, None, ok=False,
                                   error="cibadmin succeeded but the constraint is not in the CIB afterwards")
     else:
-        change = ConstraintChange(constraint_id, "created", None, created[0].to_dict(),
+        change = ConstraintChange(constraint_id, "created", None, jsonable(created[0]),
                                   description=created[0].describe())
     return ConstraintChangeResult([change], reporter.reports)
 
@@ -206,7 +193,7 @@ def remove_constraint(cluster, constraint_id: str) -> ConstraintChangeResult:
         raise RemotectlError(f"no constraint with id {constraint_id}")
     if element.tag == "rsc_location":
         location = [c for c in index.locations() if c.id == constraint_id][0]
-        before = location.to_dict()
+        before = jsonable(location)
         description = location.describe()
     else:
         before = _describe_element(element)

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
+from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import fencing, tools
+from remotectl.pacemaker.status import ClusterStatus, NodeStatus, read_status
 from remotectl.pacemaker.values import check_name
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 
@@ -26,44 +28,30 @@ NOT_LIVE = "fencing needs a live cluster; it cannot be done on a CIB file (drop 
 @dataclass
 class FencePreparation:
     plan: fencing.FencePlan
-    before: Optional[fencing.NodeState]
+    before: Optional[NodeStatus]
     reports: List[Report] = field(default_factory=list)
 
 
 @dataclass
 class FenceResult:
-    plan: fencing.FencePlan
-    before: Optional[str]
+    """One fencing, in JSON as the plan's fields (node, type, action, method, container, host) then these."""
+
+    plan: fencing.FencePlan = json_field(omit=True)
+    before: Optional[str] = None
     after: Optional[str] = None
     ok: bool = False
     error: Optional[str] = None
-    event: Optional[fencing.FenceEvent] = None
     settled: Optional[bool] = None
-    reports: List[Report] = field(default_factory=list)
+    event: Optional[fencing.FenceEvent] = None
+    reports: List[Report] = json_field(omit=True, default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.OK if self.ok else ExitCode.FAILURE
 
-    def to_dict(self) -> dict:
-        plan = self.plan
-        return {
-            "node": plan.node,
-            "type": plan.type,
-            "action": plan.action,
-            "method": plan.method,
-            "container": plan.container,
-            "host": plan.host,
-            "before": self.before,
-            "after": self.after,
-            "ok": self.ok,
-            "error": self.error,
-            "settled": self.settled,
-            "event": self.event.to_dict() if self.event else None,
-        }
-
-    def to_json(self) -> dict:
-        return {"changes": [self.to_dict()]}
+    def change(self) -> dict:
+        """This fencing as one entry of the ``changes`` document: the plan's fields, then the outcome's."""
+        return {**jsonable(self.plan), **jsonable(self)}
 
 
 @dataclass
@@ -71,17 +59,14 @@ class FenceHistory:
     events: List[fencing.FenceEvent]
     reports: List[Report] = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        return {"events": [event.to_dict() for event in self.events]}
-
 
 def _require_live(cluster) -> None:
     if not cluster.live:
         raise RemotectlError(NOT_LIVE)
 
 
-def _cluster_state(cluster) -> fencing.ClusterState:
-    return fencing.parse_crm_mon(cluster.crm_mon_xml())
+def _cluster_state(cluster) -> ClusterStatus:
+    return read_status(cluster.crm_mon_xml())
 
 
 def prepare_fence(cluster, node: str, action: str = "reboot", *, force: bool = False) -> FencePreparation:
@@ -97,7 +82,8 @@ def prepare_fence(cluster, node: str, action: str = "reboot", *, force: bool = F
                 f"{node} is not a node of this cluster (crm_mon does not show it); nothing fenced "
                 f"(use --force to hand it to the fencer anyway)"
             )
-        reporter.warning(f"{node} is not shown by crm_mon; asking the fencer anyway (--force)", node=node)
+        reporter.warning(f"{node} is not shown by crm_mon; asking the fencer anyway (--force)", node=node,
+                         code="fence-unlisted-node")
     plan = fencing.plan_fence(node, action, node_state)
     return FencePreparation(plan, node_state, reporter.reports)
 
@@ -131,7 +117,7 @@ def execute_fence(
     before = preparation.before.summary() if preparation.before else None
     result = FenceResult(plan=plan, before=before, reports=reporter.reports)
     if plan.method == "container-recovery":
-        reporter.info(plan.explanation, node=plan.node)
+        reporter.info(plan.explanation, node=plan.node, code="fence-method")
     outcome = cluster.run_tool(list(plan.argv), timeout=FENCE_TIMEOUT)
     if outcome.rc == 127:
         result.error = f"{cluster.name}: {plan.argv[0]} is not installed there"
@@ -149,10 +135,11 @@ def execute_fence(
             f"guest fencing is not recorded in the fence history; {plan.container} keeps the simulated failure in "
             f"its operation history until you run: crm_resource --cleanup --resource {plan.container}",
             node=plan.node,
+            code="guest-fence-needs-cleanup",
         )
     if wait is not None and plan.action != "reboot":
         reporter.info("--wait ignored: it waits for a node to come back, which a node fenced with 'off' does not",
-                      node=plan.node)
+                      node=plan.node, code="wait-ignored-fence-off")
     if wait is not None and plan.action == "reboot":
         result.settled, result.after, error = _wait_back(cluster, plan.node, wait, poll_interval, clock, sleep,
                                                          reporter)
@@ -164,7 +151,8 @@ def execute_fence(
             node_state = _cluster_state(cluster).nodes.get(plan.node)
             result.after = node_state.summary() if node_state else None
         except RemotectlError as exc:
-            reporter.warning(f"could not read the cluster state afterwards: {exc.message}", node=plan.node)
+            reporter.warning(f"could not read the cluster state afterwards: {exc.message}", node=plan.node,
+                             code="state-unreadable")
     return result
 
 
@@ -188,6 +176,7 @@ def _wait_back(cluster, node: str, timeout: float, poll_interval: float, clock, 
                         reporter.info(
                             f"crm_mon never showed {node} down (it recovered between two polls); it is online now",
                             node=node,
+                            code="outage-too-short-to-see",
                         )
                     return True, node_state.summary(), None
         except RemotectlError as exc:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import tools
 from remotectl.pacemaker.values import check_name, is_true
 from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
@@ -27,9 +28,9 @@ POLL_INTERVAL = 1.0
 class AttributeChange:
     node: str
     attribute: str
-    lifetime: str
     before: Optional[str] = None
     after: Optional[str] = None
+    lifetime: str = "forever"
     changed: bool = False
     ok: bool = False
     error: Optional[str] = None
@@ -37,27 +38,12 @@ class AttributeChange:
     settled: Optional[bool] = None  # --wait: the cluster shows the new state (None: not waited for)
     state: Optional[dict] = None  # crm_mon's view of the node after waiting
 
-    def to_dict(self) -> dict:
-        return {
-            "node": self.node,
-            "attribute": self.attribute,
-            "before": self.before,
-            "after": self.after,
-            "lifetime": self.lifetime,
-            "changed": self.changed,
-            "ok": self.ok,
-            "error": self.error,
-            "effective": self.effective,
-            "settled": self.settled,
-            "state": self.state,
-        }
-
 
 @dataclass
 class NodeStateResult:
     changes: List[AttributeChange]
     reports: List[Report] = field(default_factory=list)
-    waited: Optional[float] = None
+    waited: Optional[float] = json_field(omit=True, default=None)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -67,9 +53,6 @@ class NodeStateResult:
         if len(failed) == len(self.changes):
             return ExitCode.FAILURE
         return ExitCode.PARTIAL
-
-    def to_json(self) -> dict:
-        return {"changes": [change.to_dict() for change in self.changes]}
 
 
 class _AttributeTool:
@@ -197,7 +180,8 @@ def set_node_attribute(
     waited = None
     if wait is not None:
         if not cluster.live:
-            reporter.info("--wait ignored: a CIB file has no running cluster to wait for")
+            reporter.info("--wait ignored: a CIB file has no running cluster to wait for",
+                          code="wait-ignored-cib-file")
         else:
             waited = _wait(cluster, [c for c in changes if c.ok], attribute, wait, poll_interval, clock, sleep,
                            reporter)
@@ -206,7 +190,7 @@ def set_node_attribute(
 
 def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: float, poll_interval: float,
           clock, sleep, reporter: Reporter) -> float:
-    from remotectl.pacemaker.fencing import parse_crm_mon
+    from remotectl.pacemaker.status import read_status
 
     start = clock()
     deadline = start + timeout
@@ -215,14 +199,14 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
     last_state: Dict[str, object] = {}
     while pending:
         try:
-            state = parse_crm_mon(cluster.crm_mon_xml())
+            state = read_status(cluster.crm_mon_xml())
             last_error = None
             for name, change in list(pending.items()):
                 node_state = state.nodes.get(name)
                 last_state[name] = node_state
                 if _reached(attribute, bool(change.effective), node_state):
                     change.settled = True
-                    change.state = node_state.to_dict()
+                    change.state = observed(node_state)
                     del pending[name]
         except RemotectlError as exc:
             last_error = exc.message
@@ -233,7 +217,7 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
         node_state = last_state.get(name)
         change.settled = False
         change.ok = False
-        change.state = node_state.to_dict() if node_state is not None else None
+        change.state = observed(node_state) if node_state is not None else None
         if node_state is None:
             detail = last_error or "crm_mon does not show the node"
         elif attribute == "standby" and change.effective:
@@ -243,6 +227,18 @@ def _wait(cluster, changes: List[AttributeChange], attribute: str, timeout: floa
             detail = f"crm_mon still shows {attribute}={'on' if getattr(node_state, attribute) else 'off'}"
         change.error = f"the change was made, but the cluster did not show it within {timeout:g} s: {detail}"
     return clock() - start
+
+
+def observed(node_state) -> dict:
+    """What --wait saw of a node (the ``state`` of a change in JSON)."""
+    return {
+        "type": node_state.type,
+        "online": node_state.online,
+        "standby": node_state.standby,
+        "maintenance": node_state.maintenance,
+        "unclean": node_state.unclean,
+        "resources_running": node_state.resources_running,
+    }
 
 
 def standby(cluster, nodes: Sequence[str], *, lifetime: str = "forever", wait: Optional[float] = None,

@@ -6,17 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+from remotectl.jsonable import json_field
 from remotectl.reports import RemotectlError, Report
 
 
 @dataclass
 class NodeList:
     nodes: list
-    source: str  # "live" (crm_mon + cibadmin) or "cib-file" (the pure model)
+    source: str = json_field(omit=True)  # "live" (crm_mon + cibadmin) or "cib-file" (the pure model)
     reports: List[Report] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return {"nodes": [node.to_dict() for node in self.nodes]}
 
 
 def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:

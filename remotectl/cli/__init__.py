@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import click
 
 from remotectl import __version__
 from remotectl.cli.app import App
 from remotectl.cli.lazy import LazyGroup
+from remotectl.display import for_terminal
 from remotectl.reports import ExitCode, RemotectlError
-
-_verbosity = {"level": 0}
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 partial (some nodes failed),
@@ -87,7 +86,8 @@ def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, 
     fencing through Pacemaker's own tools."""
     if cluster_target and cib_file:
         raise click.UsageError("--cluster and --cib cannot be used together")
-    _verbosity["level"] = verbose - quiet
+    settings: Dict[str, Any] = ctx.obj if isinstance(ctx.obj, dict) else {}
+    settings["verbosity"] = verbose - quiet
     app = App(
         cluster_target=cluster_target,
         cib_file=cib_file,
@@ -97,6 +97,7 @@ def cli(ctx, cluster_target, cib_file, ssh_config, identity_files, known_hosts, 
         accept_new_host_keys=accept_new_host_keys,
         verbosity=verbose - quiet,
         color=False if no_color else None,
+        cluster_factory=settings.get("cluster_factory"),
     )
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -112,10 +113,20 @@ def _register() -> None:
 _register()
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """The only exit point: maps every outcome to a documented exit code, never a traceback for expected errors."""
+def run(argv: Optional[List[str]] = None, *, cluster_factory: Optional[Callable[[App], Any]] = None) -> int:
+    """Run one invocation and return its exit code: every outcome maps to a documented code, never a traceback
+    for expected errors. ``cluster_factory(app)`` replaces the cluster client --cib/--cluster would build (the
+    seam for in-process tests of the human output)."""
+    settings: Dict[str, Any] = {"verbosity": 0, "cluster_factory": cluster_factory}
+    if sys.stdout is None or sys.stderr is None:  # started with a closed stdout or stderr (>&-)
+        if sys.stderr is not None:
+            sys.stderr.write("remotectl: error: standard output is closed; nothing can be printed\n")
+        return int(ExitCode.FAILURE)
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 terminal shows "\u2192" rather than failing
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="remotectl", standalone_mode=False, obj=settings)
         if code is None:
             code = ExitCode.OK
     except click.exceptions.Exit as exc:
@@ -127,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         click.echo("remotectl: aborted", err=True)
         code = ExitCode.INTERRUPTED
     except RemotectlError as exc:
-        click.echo(f"remotectl: error: {exc.message}", err=True)
+        click.echo(f"remotectl: error: {for_terminal(exc.message)}", err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("remotectl: interrupted", err=True)
@@ -135,11 +146,43 @@ def main(argv: Optional[List[str]] = None) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         code = ExitCode.FAILURE
+    except OSError as exc:  # a local limit: full or failing stdout, too many open files, ...
+        click.echo(f"remotectl: error: {_local_failure(exc)}", err=True)
+        _silence_stdout()
+        code = ExitCode.FAILURE
     except Exception as exc:  # a bug: say so in one line, the traceback only on request
-        if _verbosity["level"] >= 2:
+        if settings["verbosity"] >= 2:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"remotectl: internal error: {type(exc).__name__}: {exc} (re-run with -vv for details)", err=True)
+        click.echo(f"remotectl: internal error: {type(exc).__name__}: {for_terminal(str(exc))} "
+                   f"(re-run with -vv for details)", err=True)
         code = ExitCode.FAILURE
-    sys.exit(int(code))
+    return int(code)
+
+
+def _local_failure(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return "too many open files (raise the limit with ulimit -n, or use fewer targets at once)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write the output: {exc.strerror}"
+    return for_terminal(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null so that the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """The console script: the only place that exits."""
+    sys.exit(run(argv))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 import click
 
@@ -24,6 +24,7 @@ class App:
         accept_new_host_keys: bool,
         verbosity: int,
         color: Optional[bool],
+        cluster_factory: Optional[Callable[["App"], Any]] = None,
     ) -> None:
         self.cluster_target = cluster_target
         self.cib_file = cib_file
@@ -31,7 +32,9 @@ class App:
         self.color = color
         self._ssh_settings = (ssh_config, identity_files, known_hosts, accept_new_host_keys)
         self._cluster = None
+        self._cluster_factory = cluster_factory
         self._runners: Dict[str, object] = {}
+        self._warned: set = set()
 
     def output(self, json_mode: bool = False) -> "Output":
         from remotectl.output import Output
@@ -48,18 +51,29 @@ class App:
             identity_files=identities,
             known_hosts=known_hosts,
             accept_new_host_keys=accept_new,
+            on_warning=self._warn_once,
         )
+
+    def _warn_once(self, message: str) -> None:
+        """A warning from a transport, shown once per invocation however many connections meet it."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self.output().error_line(f"Warning: {message}")
 
     def ssh_runner(self, destination: str):
         """One shared connection per destination for the whole invocation."""
         from remotectl.transport.ssh import SshRunner
 
+        if not self._runners:
+            _route_paramiko_log(self.verbosity)
         if destination not in self._runners:
             self._runners[destination] = SshRunner(destination, self.ssh_options)
         return self._runners[destination]
 
     def cluster(self):
         """The cluster client chosen by --cib / --cluster (default: local when Pacemaker is installed)."""
+        if self._cluster is None and self._cluster_factory is not None:
+            self._cluster = self._cluster_factory(self)
         if self._cluster is None:
             from remotectl.transport import cluster
 
@@ -77,6 +91,25 @@ class App:
         for runner in self._runners.values():
             runner.close()
         self._runners.clear()
+
+
+def _route_paramiko_log(verbosity: int) -> None:
+    """paramiko logs every failed handshake (a stalled or resetting host) with a traceback; without a handler of
+    its own, Python prints that on stderr. The failure already reaches the operator as one line: show paramiko's
+    log only with -vv."""
+    import logging
+
+    log = logging.getLogger("paramiko")
+    if log.handlers:
+        return
+    if verbosity >= 2:
+        handler: logging.Handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("paramiko: %(message)s"))
+        log.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    log.addHandler(handler)
+    log.propagate = False
 
 
 pass_app = click.make_pass_decorator(App)

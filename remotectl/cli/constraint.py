@@ -33,7 +33,7 @@ def list_command(app, node, resource, json_mode):
     out = app.output(json_mode)
     result = list_constraints(app.cluster(), node=node, resource=resource)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return ExitCode.OK
     rows = []
     for c in result.constraints:
@@ -56,7 +56,7 @@ def list_command(app, node, resource, json_mode):
 def _render_change(app, json_mode, result):
     out = app.output(json_mode)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return result.exit_code
     out.reports([r for r in result.reports if r.severity.value != "warning"])
     for change in result.changes:

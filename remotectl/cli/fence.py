@@ -12,7 +12,7 @@ import click
 
 from remotectl.cli.app import json_option, pass_app
 from remotectl.cli.completion import complete_node_names
-from remotectl.cli.node_state import wait_option
+from remotectl.cli.options import wait_option
 
 FENCE_HELP = """Fence NODE, or show the fencing history.
 
@@ -40,7 +40,7 @@ def _history(app, node, json_mode):
     out = app.output(json_mode)
     result = fence_history(app.cluster(), node)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return ExitCode.OK
     rows = [
         (e.target, e.action, e.status, e.completed, e.origin, e.delegate, e.client, e.exit_reason)
@@ -80,7 +80,7 @@ def _fence(app, node, action, yes, force, wait, json_mode):
     _confirm(out, preparation, yes)
     result = execute_fence(cluster, preparation, wait=wait)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document({"changes": [result.change()]}, result.reports)
         return result.exit_code
     plan = result.plan
     if result.ok or result.settled is False:

@@ -5,58 +5,7 @@ from __future__ import annotations
 import click
 
 from remotectl.cli.app import json_option, pass_app
-from remotectl.cli.completion import complete_node_names
-
-DEFAULT_WAIT = 120.0
-
-
-class WaitSeconds(click.ParamType):
-    """The optional value of --wait[=SECONDS]: a clear message when a node name was taken for it."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(
-                f"{value!r} is not a number of seconds (write --wait=SECONDS, or put --wait after the node names)",
-                param,
-                ctx,
-            )
-        if seconds < 0 or seconds != seconds:
-            self.fail("--wait takes a number of seconds >= 0", param, ctx)
-        return seconds
-
-
-def wait_option(what: str, *, cib_note: bool = True):
-    return click.option(
-        "--wait",
-        "wait",
-        type=WaitSeconds(),
-        is_flag=False,
-        flag_value=DEFAULT_WAIT,
-        default=None,
-        metavar="[=SECONDS]",
-        help=f"Wait until crm_mon shows {what} (default {DEFAULT_WAIT:g} s; --wait=SECONDS to choose)."
-        + (" Ignored on a CIB file." if cib_note else ""),
-    )
-
-
-lifetime_option = click.option(
-    "--lifetime",
-    type=click.Choice(["forever", "reboot"]),
-    default="forever",
-    show_default=True,
-    help="forever: permanent (CIB nodes section); reboot: transient, cleared when the node leaves the cluster.",
-)
-
-nodes_argument = click.argument(
-    "nodes", nargs=-1, required=True, metavar="NODE...", shell_complete=complete_node_names
-)
-
+from remotectl.cli.options import lifetime_option, nodes_argument, wait_option
 
 def _value(value) -> str:
     return "(unset)" if value is None else str(value)
@@ -66,7 +15,7 @@ def render(app, json_mode: bool, result) -> int:
     """Human: one `before → after` line per node on stdout, failures and warnings on stderr. JSON: the document."""
     out = app.output(json_mode)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return result.exit_code
     for change in result.changes:
         if change.effective is not None:  # the attribute step went through

@@ -43,7 +43,7 @@ def nodes_command(app, type_filter, json_mode):
     out = app.output(json_mode)
     result = list_nodes(app.cluster(), type_filter)
     if json_mode:
-        out.json_document(result.to_json(), result.reports)
+        out.json_document(result)
         return ExitCode.OK
     out.reports(result.reports)
     rows = [

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import xmlsafe
+from remotectl.pacemaker.inventory import inventory_from_cib
 from remotectl.pacemaker.values import check_name, normalize_score, score_value
 from remotectl.reports import RemotectlError
 
@@ -166,25 +168,10 @@ class LocationConstraint:
     kind: str  # prefer | avoid | neutral | rule | cli-prefer | cli-ban
     role: Optional[str] = None
     resource_pattern: Optional[str] = None
-    resource_set: Tuple[str, ...] = ()
+    resource_set: Tuple[str, ...] = json_field(default=(), convert=lambda refs: list(refs) or None)
     score_attribute: Optional[str] = None
     resource_discovery: Optional[str] = None
-    rule_nodes: Tuple[str, ...] = field(default=(), compare=False)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "resource": self.resource,
-            "node": self.node,
-            "score": self.score,
-            "rule": self.rule,
-            "kind": self.kind,
-            "role": self.role,
-            "resource_pattern": self.resource_pattern,
-            "resource_set": list(self.resource_set) or None,
-            "score_attribute": self.score_attribute,
-            "resource_discovery": self.resource_discovery,
-        }
+    rule_nodes: Tuple[str, ...] = json_field(omit=True, default=(), compare=False)  # for --node filtering
 
     def mentions_node(self, name: str) -> bool:
         return self.node == name or name in self.rule_nodes
@@ -332,35 +319,6 @@ class ConnectionResource:
     container: Optional[str] = None  # guests: the resource with remote-node; bundles: the bundle
 
 
-def _meta(element: Element, name: str) -> Optional[str]:
-    for meta in element.findall("meta_attributes"):
-        for nvpair in meta.findall("nvpair"):
-            if nvpair.get("name") == name:
-                return nvpair.get("value")
-    return None
-
-
-def _replicas(bundle: Element) -> int:
-    """replicas, defaulting to promoted-max (formerly masters), defaulting to 1 (Pacemaker's bundle rules)."""
-    for tag in ("docker", "podman", "rkt"):
-        runtime = bundle.find(tag)
-        if runtime is None:
-            continue
-        for attribute in ("replicas", "promoted-max", "masters"):
-            value = (runtime.get(attribute) or "").strip()
-            if value.isdigit():
-                return max(int(value), 1)
-        return 1
-    return 1
-
-
-def _bundle_runtime(bundle: Element) -> str:
-    for tag in ("docker", "podman", "rkt"):
-        if bundle.find(tag) is not None:
-            return tag
-    return "docker"
-
-
 def resource_elements(root: Element) -> Iterator[Element]:
     """The primitives, groups, clones (and legacy masters) and bundles with an id under configuration/resources,
     in document order."""
@@ -373,85 +331,37 @@ def resource_elements(root: Element) -> Iterator[Element]:
 
 
 class CibIndex:
-    """What a CIB says exists: nodes, resources, connection resources and every id in use."""
+    """What a CIB says exists: nodes, resources, connection resources and every id in use. The nodes and the
+    connection resources come from :mod:`remotectl.pacemaker.inventory`, so they are the nodes ``remotectl nodes``
+    lists."""
 
     def __init__(self, cib: Union[str, bytes, Element]) -> None:
         self.root = parse_cib(cib)
         self.ids: Dict[str, Element] = _index_ids(self.root)
-        resources = self.root.find("./configuration/resources")
+        self.inventory = inventory_from_cib(self.root)
         self.resources: Dict[str, str] = {}  # id -> tag (primitive, group, clone, master, bundle, implicit)
         self.connections: Dict[str, ConnectionResource] = {}  # connection resource id -> connection
         self.containers: Dict[str, ConnectionResource] = {}  # guest container id -> connection
-        self.cluster_nodes: List[str] = []
-        self.remote_nodes: List[str] = []
-        self.guest_nodes: List[str] = []
-        self.bundle_nodes: List[str] = []
-        self.status_nodes: List[str] = []
         for element in resource_elements(self.root):
             self.resources[element.get("id")] = element.tag
-        if resources is not None:
-            for primitive in resources.iter("primitive"):
-                rid = primitive.get("id")
-                if not rid:
-                    continue
-                if (primitive.get("class"), primitive.get("provider"), primitive.get("type")) == (
-                    "ocf",
-                    "pacemaker",
-                    "remote",
-                ):
-                    self.remote_nodes.append(rid)
-                    self.connections[rid] = ConnectionResource(rid, rid, "remote")
-                guest = _meta(primitive, "remote-node")
-                if guest:
-                    self.guest_nodes.append(guest)
-                    connection = ConnectionResource(guest, guest, "guest", rid)
-                    self.connections.setdefault(guest, connection)
-                    self.containers[rid] = connection
-                    self.resources.setdefault(guest, "implicit")
-            for bundle in resources.iter("bundle"):
-                bid = bundle.get("id")
-                if not bid or bundle.find("primitive") is None:
-                    continue
-                runtime = _bundle_runtime(bundle)
-                for index in range(_replicas(bundle)):
-                    name = f"{bid}-{index}"
-                    self.bundle_nodes.append(name)
-                    self.connections.setdefault(name, ConnectionResource(name, name, "bundle", bid))
-                    self.resources.setdefault(name, "implicit")
-                    self.resources.setdefault(f"{bid}-{runtime}-{index}", "implicit")
-        nodes = self.root.find("./configuration/nodes")
-        if nodes is not None:
-            for node in nodes.findall("node"):
-                uname = node.get("uname") or node.get("id")
-                if not uname:
-                    continue
-                if node.get("type") in (None, "member", "normal"):
-                    self.cluster_nodes.append(uname)
-                elif node.get("type") == "remote" and uname not in self.remote_nodes + self.guest_nodes:
-                    self.status_nodes.append(uname)
-        status = self.root.find("./status")
-        if status is not None:
-            for state in status.findall("node_state"):
-                uname = state.get("uname") or state.get("id")
-                if uname:
-                    self.status_nodes.append(uname)
+        for found in self.inventory.connections():
+            connection = ConnectionResource(found.id, found.node, found.kind, found.container)
+            self.connections.setdefault(found.id, connection)
+            if found.kind == "guest" and found.container is not None:
+                self.containers.setdefault(found.container, connection)
+            if found.kind != "remote":
+                self.resources.setdefault(found.id, "implicit")
+        for node in self.inventory.nodes:
+            if node.type == "bundle" and node.container is not None:
+                self.resources.setdefault(node.container, "implicit")
 
     @property
     def node_names(self) -> Set[str]:
-        return set(self.cluster_nodes + self.remote_nodes + self.guest_nodes + self.bundle_nodes + self.status_nodes)
+        return set(self.inventory.names())
 
     def node_type(self, name: str) -> Optional[str]:
-        if name in self.remote_nodes:
-            return "remote"
-        if name in self.guest_nodes:
-            return "guest"
-        if name in self.bundle_nodes:
-            return "bundle"
-        if name in self.cluster_nodes:
-            return "cluster"
-        if name in self.status_nodes:
-            return "unknown"
-        return None
+        """``cluster``, ``remote``, ``guest`` or ``bundle``; None for a name the configuration has no node for."""
+        return self.inventory.node_type(name)
 
     def has_resource(self, name: str) -> bool:
         return name in self.resources

@@ -1,5 +1,5 @@
-"""Fencing knowledge (pure): the fence history from ``stonith_admin --history --output-as=xml``, node states from
-``crm_mon --output-as=xml``, and how a node of each type is fenced.
+"""Fencing knowledge (pure): the fence history from ``stonith_admin --history --output-as=xml`` and how a node of
+each type is fenced (node states come from :mod:`remotectl.pacemaker.status`).
 
 How Pacemaker fences each node type (2.1.5 ``lib/pengine/unpack.c`` ``pe_fence_node`` and
 ``determine_remote_online_status``):
@@ -15,10 +15,12 @@ How Pacemaker fences each node type (2.1.5 ``lib/pengine/unpack.c`` ``pe_fence_n
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import List, Optional, Tuple, Union
 
+from remotectl.jsonable import json_field
 from remotectl.pacemaker import tools, values, xmlsafe
+from remotectl.pacemaker.status import NodeStatus
 from remotectl.reports import RemotectlError
 
 Element = ElementTree.Element
@@ -39,19 +41,6 @@ class FenceEvent:
     completed: Optional[str]  # local time as the fencer prints it; absent while pending
     exit_reason: Optional[str]
     extended_status: Optional[str] = None
-
-    def to_dict(self) -> dict:
-        return {
-            "target": self.target,
-            "action": self.action,
-            "status": self.status,
-            "origin": self.origin,
-            "delegate": self.delegate,
-            "client": self.client,
-            "completed": self.completed,
-            "exit_reason": self.exit_reason,
-            "extended_status": self.extended_status,
-        }
 
 
 def parse_history(xml_text: Union[str, bytes]) -> List[FenceEvent]:
@@ -83,153 +72,27 @@ def parse_history(xml_text: Union[str, bytes]) -> List[FenceEvent]:
     return events
 
 
-# --- node states from crm_mon ----------------------------------------------------------------------------------------
-
-
-def _true(value: Optional[str]) -> bool:
-    return (value or "").lower() in ("true", "1", "yes", "on")
-
-
-@dataclass(frozen=True)
-class ResourceState:
-    id: str
-    nodes: Tuple[str, ...]
-    managed: bool
-    in_bundle: bool
-
-
-@dataclass(frozen=True)
-class NodeState:
-    name: str
-    type: str  # cluster | remote | guest | bundle | unknown
-    online: bool
-    standby: bool
-    maintenance: bool
-    unclean: bool
-    pending: bool
-    resources_running: int
-    container: Optional[str] = None  # guest/bundle: id_as_resource
-    container_hosts: Tuple[str, ...] = ()  # where the container runs (normally one cluster node)
-    container_managed: Optional[bool] = None
-
-    def summary(self) -> str:
-        """A short state phrase: ``online``, ``OFFLINE``, ``UNCLEAN``, plus ``standby``/``maintenance``."""
-        words = ["UNCLEAN" if self.unclean else "online" if self.online else "OFFLINE"]
-        if self.pending:
-            words.append("pending")
-        if self.standby:
-            words.append("standby")
-        if self.maintenance:
-            words.append("maintenance")
-        return ", ".join(words)
-
-    def to_dict(self) -> dict:
-        return {
-            "online": self.online,
-            "standby": self.standby,
-            "maintenance": self.maintenance,
-            "unclean": self.unclean,
-            "resources_running": self.resources_running,
-        }
-
-
-@dataclass
-class ClusterState:
-    nodes: Dict[str, NodeState] = field(default_factory=dict)
-    resources: Dict[str, ResourceState] = field(default_factory=dict)
-
-
-def _resources(root: Element) -> Dict[str, ResourceState]:
-    section = root.find("resources")
-    found: Dict[str, ResourceState] = {}
-    if section is None:
-        return found
-    in_bundle = set()
-    for bundle in section.iter("bundle"):
-        for resource in bundle.iter("resource"):
-            if resource.get("id"):
-                in_bundle.add(resource.get("id"))
-    for resource in section.iter("resource"):
-        rid = resource.get("id")
-        if not rid:
-            continue
-        nodes = tuple(n.get("name") for n in resource.findall("node") if n.get("name"))
-        previous = found.get(rid)  # clone instances share an id in crm_mon's output: merge their nodes
-        if previous is not None:
-            nodes = previous.nodes + tuple(n for n in nodes if n not in previous.nodes)
-        found[rid] = ResourceState(
-            id=rid,
-            nodes=nodes,
-            managed=resource.get("managed", "true") != "false",
-            in_bundle=rid in in_bundle,
-        )
-    return found
-
-
-def parse_crm_mon(xml_text: Union[str, bytes, Element]) -> ClusterState:
-    """Nodes (with type cluster/remote/guest/bundle) and primitive resources from ``crm_mon --output-as=xml``."""
-    root = xml_text if isinstance(xml_text, Element) else xmlsafe.parse(xml_text, "crm_mon output")
-    resources = _resources(root)
-    state = ClusterState(resources=resources)
-    section = root.find("nodes")
-    if section is None:
-        return state
-    for node in section.findall("node"):
-        name = node.get("name")
-        if not name:
-            continue
-        container = node.get("id_as_resource")
-        raw_type = node.get("type")
-        if raw_type == "member":
-            node_type = "cluster"
-        elif raw_type == "remote" and container:
-            node_type = "bundle" if resources.get(container, None) and resources[container].in_bundle else "guest"
-        elif raw_type == "remote":
-            node_type = "remote"
-        else:
-            node_type = "unknown"
-        container_state = resources.get(container) if container else None
-        try:
-            running = int(node.get("resources_running") or 0)
-        except ValueError:
-            running = 0
-        state.nodes[name] = NodeState(
-            name=name,
-            type=node_type,
-            online=_true(node.get("online")),
-            standby=_true(node.get("standby")),
-            maintenance=_true(node.get("maintenance")),
-            unclean=_true(node.get("unclean")),
-            pending=_true(node.get("pending")),
-            resources_running=running,
-            container=container,
-            container_hosts=container_state.nodes if container_state else (),
-            container_managed=container_state.managed if container_state else None,
-        )
-    return state
-
-
 # --- planning a fence ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class FencePlan:
     node: str
-    type: str  # cluster | remote | guest | bundle | unknown
+    type: str  # a status.NodeStatus type, or unknown for a node crm_mon does not show
     action: str  # reboot | off
     method: str  # stonith (a fencing device) | container-recovery (guest and bundle nodes)
-    argv: Tuple[str, ...]
+    argv: Tuple[str, ...] = json_field(omit=True)
     container: Optional[str] = None
     host: Optional[str] = None
-    explanation: str = ""
+    explanation: str = json_field(omit=True, default="")
 
 
-def plan_fence(node: str, action: str, state: Optional[NodeState]) -> FencePlan:
+def plan_fence(node: str, action: str, state: Optional[NodeStatus]) -> FencePlan:
     """How to fence node the way Pacemaker itself would. ``state`` is None for a node crm_mon does not show (the
     caller decides whether to allow that); such a node can only be handed to the fencer."""
     if action not in FENCE_ACTIONS:
         raise RemotectlError(f"unknown fence action {action!r} (choose from {', '.join(FENCE_ACTIONS)})")
-    if state is None or state.type in ("cluster", "remote", "unknown"):
+    if state is None or state.type not in ("guest", "bundle"):
         node_type = state.type if state else "unknown"
         verb = "power it off" if action == "off" else "reboot it"
         return FencePlan(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import xml.etree.ElementTree as ElementTree
 from typing import Optional, Sequence
 
 from remotectl.pacemaker import tools
@@ -98,14 +99,32 @@ class CibFileCluster(ClusterClient):
             raise ClusterError(
                 f"{argv[0]} is needed for this on a CIB file, but Pacemaker's tools are not installed here"
             )
+        self.cib_xml()  # the tools rewrite the file in place: only a file that passes the XML gate gets to them
         return super().run_tool(argv, stdin=stdin, timeout=timeout)
 
     def cib_xml(self) -> str:
+        """The file's text, once it passed the same hostile-XML gate as every document (size limit before
+        reading, no DOCTYPE or entities, well-formed) and its root is <cib>."""
+        from remotectl.pacemaker import xmlsafe
+
         try:
             with open(self.path, "rb") as handle:
-                return handle.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RemotectlError(f"cannot read CIB file {self.path}: {exc}") from None
+                data = handle.read(xmlsafe.MAX_BYTES + 1)
+        except OSError as exc:
+            raise RemotectlError(f"cannot read CIB file {self.path}: {exc.strerror or exc}") from None
+        for magic, kind in _COMPRESSED:
+            if data.startswith(magic):
+                raise RemotectlError(f"CIB file {self.path} is {kind}-compressed: unpack it first")
+        root = xmlsafe.parse(data, f"CIB file {self.path}")
+        if root.tag != "cib":
+            raise RemotectlError(f"CIB file {self.path} is not a CIB: its root element is <{root.tag}>, not <cib>")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:  # well-formed in another declared encoding
+            return ElementTree.tostring(root, encoding="unicode")
+
+
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 
 
 def default_cluster_target() -> str:

@@ -14,7 +14,7 @@ import shlex
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
@@ -31,6 +31,7 @@ class SshOptions:
     known_hosts: Optional[str] = None
     accept_new_host_keys: bool = False
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    on_warning: Optional[Callable[[str], None]] = field(default=None, compare=False)  # what the operator sees
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,7 @@ class SshRunner(Runner):
             primary = target.known_hosts[0]
             for path in target.known_hosts:
                 if os.path.exists(path):
-                    try:
-                        (client.load_host_keys if path == primary else client.load_system_host_keys)(path)
-                    except (OSError, paramiko.SSHException) as exc:
-                        raise TransportError(f"cannot read known_hosts file {path}: {exc}") from None
+                    self._load_known_hosts(client, path, primary=path == primary)
             if self.options.accept_new_host_keys:
                 if not os.path.exists(primary):
                     _create_private_file(primary)
@@ -194,8 +192,50 @@ class SshRunner(Runner):
             except OSError as exc:
                 client.close()
                 raise TransportError(f"{self.name}: cannot connect: {exc.strerror or exc}") from None
+            except EOFError:  # paramiko's transport saw the peer close mid-handshake (not an SSH server?)
+                client.close()
+                raise TransportError(f"{self.name}: the SSH server closed the connection during the handshake") \
+                    from None
             self._client = client
             return client
+
+    def _load_known_hosts(self, client, path: str, *, primary: bool) -> None:
+        """Load a known_hosts file; a malformed line is skipped (with a warning), as OpenSSH skips it, instead of
+        making every connection fail."""
+        import paramiko
+        from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
+
+        try:
+            (client.load_host_keys if primary else client.load_system_host_keys)(path)
+            return
+        except InvalidHostKey:
+            pass
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"cannot read known_hosts file {path}: {exc}") from None
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().splitlines()
+        except OSError as exc:
+            raise TransportError(f"cannot read known_hosts file {path}: {exc.strerror or exc}") from None
+        keys = client.get_host_keys() if primary else client._system_host_keys
+        skipped = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                entry = HostKeyEntry.from_line(line, number)
+            except (InvalidHostKey, paramiko.SSHException, ValueError):
+                entry = None
+            if entry is None:
+                skipped.append(number)
+                continue
+            for hostname in entry.hostnames:
+                keys.add(hostname, entry.key.get_name(), entry.key)
+        if primary:
+            client._host_keys_filename = path  # accept-new records new keys here, as load_host_keys would
+        if skipped and self.options.on_warning is not None:
+            where = ", ".join(str(n) for n in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            self.options.on_warning(f"{path}: skipped {len(skipped)} malformed line(s) ({where})")
 
     def run(
         self,

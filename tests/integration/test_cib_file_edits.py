@@ -115,7 +115,7 @@ def test_standby_remote_node_without_node_entry_and_back(cib):
     assert document == {"changes": [{
         "node": "remote1", "attribute": "standby", "before": "on", "after": None, "lifetime": "forever",
         "changed": True, "ok": True, "error": None, "effective": False, "settled": None, "state": None,
-    }]}
+    }], "reports": []}
     assert crm_mon_nodes(cib)["remote1"]["standby"] == "false"
 
 
@@ -198,7 +198,7 @@ def test_constraint_prefer_list_remove(cib):
         "resource_discovery": None,
     }]
     assert json.loads(remotectl(cib, "constraint", "list", "--node", "remote1", "--json").stdout) == {
-        "constraints": []}
+        "constraints": [], "reports": []}
 
     human = remotectl(cib, "constraint", "list")
     assert "location-dummy1-remote2-200" in human.stdout and "prefer" in human.stdout

@@ -1,6 +1,7 @@
 """The offline node model must agree with Pacemaker's own crm_mon.
 
-For every CIB in ``tests/data/cib/*.xml`` and ``tests/data/cib-lab/*.xml`` (and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
+For every CIB in ``tests/data/cib/*.xml``, ``tests/data/cib-lab/*.xml`` and ``tests/data/cib-handwritten/*.xml``
+(and, when ``REMOTECTL_EXTRA_CIB_DIR`` is set, every ``*.xml`` in that
 directory, e.g. a checkout of Pacemaker's ``cts/scheduler/xml``), run ``CIB_file=F crm_mon --output-as=xml -1``
 on a copy of the file, turn crm_mon's ``<nodes>`` into (name, type, online, standby, maintenance, unclean) and
 compare with ``nodes_from_cib(F)``. New files dropped into ``tests/data/cib`` (lab dumps: ``cibadmin -Q > F``)
@@ -11,7 +12,7 @@ crm_mon builds read as "not a member". The model is told which behaviour to emul
 crm_mon's version, so the comparison is always like with like; ``tests/unit/test_nodes_model.py`` pins the
 2.1.7+ reading of ``membership-timestamps.xml``.
 
-Known divergences of the model (module docstring of ``remotectl.pacemaker.nodes``): attribute sets guarded by
+Known divergences of the model (docstring of the ``remotectl.pacemaker.simulate`` package): attribute sets guarded by
 rules are ignored, shutdown locks are not modelled; malformed XML that libxml2 recovers from is refused (such
 files in an extra directory are skipped with a reason).
 
@@ -30,13 +31,15 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.pacemaker.nodes import Node, nodes_from_cib, nodes_from_crm_mon
 from remotectl.reports import RemotectlError
 from tests.integration.conftest import require
 
 CIB_DIR = Path(__file__).resolve().parents[1] / "data" / "cib"
 LAB_DUMP_DIR = Path(__file__).resolve().parents[1] / "data" / "cib-lab"  # cibadmin -Q of the lab in various states
-OUR_FIXTURES = sorted(CIB_DIR.glob("*.xml")) + sorted(LAB_DUMP_DIR.glob("*.xml"))
+HANDWRITTEN_DIR = Path(__file__).resolve().parents[1] / "data" / "cib-handwritten"  # cases gen_cib cannot write
+OUR_FIXTURES = [p for d in (CIB_DIR, LAB_DUMP_DIR, HANDWRITTEN_DIR) for p in sorted(d.glob("*.xml"))]
 EXTRA_ENV = "REMOTECTL_EXTRA_CIB_DIR"
 FIELDS = ("type", "online", "standby", "maintenance", "unclean")
 
@@ -117,17 +120,17 @@ def test_offline_model_agrees_with_crm_mon(cib: Path, extra: bool, tmp_path: Pat
     shutil.copyfile(cib, copy)
     if extra:
         try:
-            nodes_from_cib(copy)
+            nodes_from_cib(copy.read_bytes())
         except RemotectlError as exc:
             pytest.skip(f"not comparable: {exc.message}")
 
     timestamps = _reads_timestamps(crm_mon)
     now = time.time()
     out = _run_crm_mon(crm_mon, copy)
-    expected = _table(nodes_from_crm_mon(out, copy))
+    expected = _table(nodes_from_crm_mon(out, copy.read_bytes()))
     if not extra:
         assert expected, f"crm_mon lists no nodes for {cib.name}"
-    actual = _table(nodes_from_cib(copy, now=now, membership_timestamps=timestamps))
+    actual = _table(nodes_from_cib(copy.read_bytes(), now=now, membership_timestamps=timestamps))
     assert actual == expected, f"{cib.name}: the offline model disagrees with crm_mon:\n{_diff(expected, actual)}"
 
 
@@ -139,6 +142,6 @@ def test_live_path_matches_offline_path(cib: Path, tmp_path: Path) -> None:
     copy = tmp_path / cib.name
     shutil.copyfile(cib, copy)
     timestamps = _reads_timestamps(crm_mon)
-    live = [n.to_dict() for n in nodes_from_crm_mon(_run_crm_mon(crm_mon, copy), copy)]
-    offline = [n.to_dict() for n in nodes_from_cib(copy, membership_timestamps=timestamps)]
+    live = [jsonable(n) for n in nodes_from_crm_mon(_run_crm_mon(crm_mon, copy), copy.read_bytes())]
+    offline = [jsonable(n) for n in nodes_from_cib(copy.read_bytes(), membership_timestamps=timestamps)]
     assert live == offline

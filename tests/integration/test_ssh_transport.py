@@ -135,3 +135,15 @@ def test_truncated_transfer_never_replaces_the_file(sshd, tmp_path):
     assert result.rc == 65
     assert target.read_bytes() == b"old-key"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".remotectl")] == []
+
+
+def test_a_malformed_known_hosts_line_is_skipped_with_a_warning(sshd, tmp_path):
+    known = tmp_path / "known_hosts"
+    known.write_text("badhost ssh-ed25519 !!!notbase64\n# a comment\ngarbage\n" + sshd.known_hosts.read_text())
+    warnings = []
+    runner = runner_for(sshd, known_hosts=str(known), on_warning=warnings.append)
+    try:
+        assert runner.run(["true"]).rc == 0
+    finally:
+        runner.close()
+    assert warnings == [f"{known}: skipped 2 malformed line(s) (1, 3)"]

@@ -10,7 +10,7 @@ from remotectl.actions import authkey as actions
 from remotectl.actions import targets as targeting
 from remotectl.pacemaker import authkey as model
 from remotectl.reports import ExitCode, Reporter, RemotectlError, Severity
-from tests.fakes import Clock, CrmMonCluster, FakeHost
+from tests.fakes import FakeClock, FakeHost, scripted_cluster
 
 KEY_A = bytes(range(256))
 KEY_B = bytes(reversed(range(256)))
@@ -385,25 +385,42 @@ def test_rotate_shows_the_plan_before_changing_anything():
 
 
 # -- waiting for nodes, with a fake clock ------------------------------------------------------------------------------
+def crm_mon_nodes(**online):
+    """crm_mon --output-as=xml with one node per keyword (name=online?)."""
+    nodes = "".join(f'<node name="{name}" id="{name}" online="{str(up).lower()}" standby="false" '
+                    'maintenance="false" pending="false" unclean="false" shutdown="false" resources_running="0" '
+                    'type="member"/>' for name, up in online.items())
+    return f"<pacemaker-result><nodes>{nodes}</nodes><resources/></pacemaker-result>"
+
+
 def restarter_on(cluster, clock, timeout=10.0, poll=2.0):
     return actions.Restarter(lambda d: None, lambda: cluster, online_timeout=timeout, poll=poll, clock=clock,
                              sleep=clock.sleep)
 
 
 def test_wait_online_polls_crm_mon_until_every_node_is_online():
-    clock = Clock()
-    cluster = CrmMonCluster({"node1": False, "r1": False}, {"node1": True, "r1": False},
-                            RemotectlError("crm_mon: connection to the CIB manager failed"),
-                            {"node1": True, "r1": True})
+    clock = FakeClock()
+    cluster = scripted_cluster(crm_mon=[crm_mon_nodes(node1=False, r1=False), crm_mon_nodes(node1=True, r1=False),
+                                        crm_mon_nodes(node1=True, r1=True)])
     assert restarter_on(cluster, clock).wait_online(["node1", "r1"]) == (True, [])
-    assert cluster.calls == 4 and clock.slept == [2.0, 2.0, 2.0] and clock.now == 6.0
+    assert len(cluster.runner.calls) == 3 and clock.now == 4.0
 
 
 def test_wait_online_gives_up_at_the_deadline_and_names_the_nodes_still_offline():
-    clock = Clock()
-    cluster = CrmMonCluster({"node1": True, "r1": False})
+    clock = FakeClock()
+    cluster = scripted_cluster(crm_mon=[crm_mon_nodes(node1=True, r1=False)])
     assert restarter_on(cluster, clock, timeout=5.0).wait_online(["node1", "r1", "gone"]) == (False, ["r1", "gone"])
-    assert clock.now >= 5.0 and cluster.calls == 4  # at 0, 2, 4 and 6 s
+    assert clock.now >= 5.0 and len(cluster.runner.calls) == 4  # at 0, 2, 4 and 6 s
+
+
+def test_wait_online_counts_an_unreadable_crm_mon_as_offline():
+    def unreachable():
+        raise RemotectlError("crm_mon: connection to the CIB manager failed")
+
+    clock = FakeClock()
+    restarter = actions.Restarter(lambda d: None, unreachable, online_timeout=1.0, poll=1.0, clock=clock,
+                                  sleep=clock.sleep)
+    assert restarter.wait_online(["node1"]) == (False, ["node1"])
 
 
 # -- reports: failures live in their rows, every report has a code ---------------------------------------------------

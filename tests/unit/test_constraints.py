@@ -2,9 +2,11 @@
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.pacemaker import constraints as model
 from remotectl.pacemaker import values
 from remotectl.reports import RemotectlError
@@ -141,11 +143,11 @@ def test_several_rules_each_keep_their_score(by_id):
 def test_resource_sets(by_id):
     c = by_id["set-loc"]
     assert c.resource is None and c.resource_set == ("dummy1", "ip1")
-    assert c.to_dict()["resource_set"] == ["dummy1", "ip1"]
+    assert jsonable(c)["resource_set"] == ["dummy1", "ip1"]
 
 
 def test_to_dict_has_the_contract_keys(by_id):
-    d = by_id["cli-prefer-dummy1"].to_dict()
+    d = jsonable(by_id["cli-prefer-dummy1"])
     for key in ("id", "resource", "node", "score", "rule", "kind"):
         assert key in d
 
@@ -231,14 +233,42 @@ def test_index_nodes_and_types():
     assert index.node_type("node1") == "cluster"
     assert index.node_type("node2") == "cluster"
     assert index.node_type("remote1") == "remote"
-    assert index.node_type("remote2") == "remote"
+    assert index.node_type("remote2") is None  # a connection in a group: Pacemaker makes no node for it
     assert index.node_type("guest1") == "guest"
     assert index.node_type("httpd-bundle-0") == "bundle"
     assert index.node_type("httpd-bundle-1") == "bundle"
     assert index.node_type("httpd-bundle-2") is None
-    assert index.node_type("remote3") == "unknown"  # only in the status section
-    assert index.node_type("old-remote") == "unknown"  # a stale <node type="remote"> entry still names a node
+    assert index.node_type("remote3") is None  # only in the status section: crm_mon does not list it
+    assert index.node_type("old-remote") == "remote"  # a stale <node type="remote"> entry: crm_mon lists it
     assert index.node_type("nope") is None
+    assert index.node_names == {"node1", "node2", "remote1", "old-remote", "guest1", "httpd-bundle-0",
+                                "httpd-bundle-1"}
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_index_has_no_nodes_pacemaker_does_not_make():
+    # a bundle without a network, ocf:pacemaker:remote in a group, remote-node meta in a clone: crm_mon lists node1
+    index = model.CibIndex((DATA / "cib" / "remote-placements-pacemaker-ignores.xml").read_bytes())
+    assert index.node_names == {"node1"}
+    for name in ("B-0", "B-1", "R", "guestX"):
+        assert index.node_type(name) is None, name
+    assert index.connections["R"].kind == "remote"  # still a connection resource, for the misuse warnings
+    assert "vm" not in index.containers and "guestX" not in index.connections
+    assert not index.has_resource("B-0") and not index.has_resource("B-podman-0")
+    assert index.has_resource("B") and index.has_resource("R")
+
+
+def test_index_node_types_follow_pacemaker():
+    index = model.CibIndex((DATA / "cib-handwritten" / "node-types-as-pacemaker-reads-them.xml").read_bytes())
+    assert {n: index.node_type(n) for n in index.node_names} == {
+        "node1": "cluster", "old-remote": "remote", "R2": "remote", "guestY": "guest",
+        "C-0": "bundle", "D-0": "bundle", "D-1": "bundle",
+    }
+    assert index.node_type("node2") is None  # type="normal": a ping node
+    assert index.node_type("remote3") is None
+    assert index.has_resource("C-docker-0") and index.has_resource("D-rkt-1") and index.has_resource("guestY")
 
 
 def test_index_resources_and_connections():

@@ -4,10 +4,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import constraint as actions
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Severity
-from remotectl.transport.base import CommandResult, Runner
 from remotectl.transport.cluster import ClusterClient, ClusterError
+from tests.fakes import FakePacemaker, scripted_cluster
 
 CIB = """\
 <cib epoch="3" num_updates="0" admin_epoch="0">
@@ -32,46 +33,9 @@ CIB = """\
 """
 
 
-class FakeCibRunner(Runner):
-    """cibadmin --query / --create --scope constraints / --delete on an in-memory CIB."""
-
-    name = "fake"
-
-    def __init__(self, cib=CIB, fail_create=False):
-        self.root = ET.fromstring(cib)
-        self.calls = []
-        self.fail_create = fail_create
-
-    def run(self, argv, *, stdin=None, timeout=None, env=None):
-        argv = list(argv)
-        self.calls.append(argv)
-        assert argv[0] == "cibadmin", argv
-        if "--query" in argv:
-            return CommandResult(tuple(argv), 0, ET.tostring(self.root, encoding="unicode"), "")
-        xml = ET.fromstring(argv[argv.index("--xml-text") + 1])
-        section = self.root.find("./configuration/constraints")
-        if "--create" in argv:
-            assert argv[argv.index("--scope") + 1] == "constraints"
-            if self.fail_create:
-                return CommandResult(tuple(argv), 76, "", "Call cib_create failed (-203): Update does not conform")
-            if any(e.get("id") == xml.get("id") for e in self.root.iter()):
-                return CommandResult(tuple(argv), 76, "", "Call cib_create failed: Name not unique on network")
-            self.root.set("epoch", str(int(self.root.get("epoch")) + 1))
-            section.append(xml)
-            return CommandResult(tuple(argv), 0, "", "")
-        if "--delete" in argv:
-            for element in list(section):
-                if element.tag == xml.tag and element.get("id") == xml.get("id"):
-                    section.remove(element)
-            return CommandResult(tuple(argv), 0, "", "")  # like cibadmin: deleting nothing succeeds
-        raise AssertionError(argv)
-
-    def writes(self):
-        return [c for c in self.calls if "--query" not in c]
-
-
 def cluster(cib=CIB, **kwargs):
-    return ClusterClient(FakeCibRunner(cib, **kwargs))
+    """cibadmin --query / --create --scope constraints / --delete on an in-memory CIB."""
+    return scripted_cluster(cib=cib, **kwargs)
 
 
 def test_list_everything_with_warnings():
@@ -82,8 +46,8 @@ def test_list_everything_with_warnings():
                for s, m in messages)
     assert any("resource gone" in m for _, m in messages)
     assert any("node node9" in m for _, m in messages)
-    document = result.to_json()
-    assert list(document) == ["constraints"]
+    document = jsonable(result)
+    assert list(document) == ["constraints", "reports"]
     assert document["constraints"][0]["node"] == "remote2"
 
 
@@ -219,16 +183,17 @@ def test_remove_missing_or_not_a_constraint():
     assert fake.runner.writes() == []
 
 
-class StubbornRunner(FakeCibRunner):
-    def run(self, argv, **kwargs):
+class StubbornPacemaker(FakePacemaker):
+    """cibadmin --delete says it worked but removes nothing."""
+
+    def _cibadmin(self, argv):
         if "--delete" in argv:
-            self.calls.append(list(argv))
-            return CommandResult(tuple(argv), 0, "", "")
-        return super().run(argv, **kwargs)
+            return 0, "", ""
+        return super()._cibadmin(argv)
 
 
 def test_remove_is_verified():
-    result = actions.remove_constraint(ClusterClient(StubbornRunner()), "location-dummy1-remote2-200")
+    result = actions.remove_constraint(ClusterClient(StubbornPacemaker(cib=CIB)), "location-dummy1-remote2-200")
     assert not result.changes[0].ok
     assert result.exit_code is ExitCode.FAILURE
     assert "still in the CIB" in result.changes[0].error

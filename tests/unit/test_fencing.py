@@ -1,13 +1,19 @@
 """remotectl.pacemaker.fencing and remotectl.actions.fence / the fence command, without a cluster."""
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import fence as actions
 from remotectl.pacemaker import fencing
+from remotectl.pacemaker.status import read_status
 from remotectl.reports import ExitCode, RefusedError, RemotectlError
-from remotectl.transport.base import CommandResult, Runner
 from remotectl.transport.cluster import ClusterClient
+from tests.fakes import FakePacemaker
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "crm_mon"
 
 # stonith_admin --history '*' --verbose --output-as=xml, as Pacemaker 2.1.5 prints it (lab), plus a failed and a
 # pending event as st_output.c writes them.
@@ -35,66 +41,7 @@ FAILED_RESULT = """<pacemaker-result api-version="2.25" request="stonith_admin -
   <status code="102" message="Not connected"><errors><error>Could not connect to fencer</error></errors></status>
 </pacemaker-result>"""
 
-# crm_mon --one-shot --output-as=xml --inactive from the lab (trimmed), plus a bundle like cts/cli's crm_mon.xml
-CRM_MON = """\
-<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml --inactive">
-  <summary><stack type="corosync"/></summary>
-  <nodes>
-    <node name="guest1" id="guest1" online="true" standby="false" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="1" type="remote" id_as_resource="vm-guest1"/>
-    <node name="node1" id="1" online="true" standby="false" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="true" is_dc="true"
-          resources_running="4" type="member"/>
-    <node name="remote1" id="remote1" online="true" standby="true" standby_onfail="false" maintenance="false"
-          pending="false" unclean="false" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="0" type="remote"/>
-    <node name="remote2" id="remote2" online="false" standby="false" standby_onfail="false" maintenance="true"
-          pending="false" unclean="true" health="green" shutdown="false" expected_up="false" is_dc="false"
-          resources_running="2" type="remote"/>
-    <node name="httpd-bundle-0" id="httpd-bundle-0" online="true" standby="false" standby_onfail="false"
-          maintenance="false" pending="false" unclean="false" health="green" shutdown="false" expected_up="false"
-          is_dc="false" resources_running="1" type="remote" id_as_resource="httpd-bundle-docker-0"/>
-    <node name="httpd-bundle-1" id="httpd-bundle-1" online="false" standby="false" standby_onfail="false"
-          maintenance="false" pending="false" unclean="false" health="green" shutdown="false" expected_up="false"
-          is_dc="false" resources_running="0" type="remote" id_as_resource="httpd-bundle-docker-1"/>
-    <node name="guest2" id="guest2" online="true" standby="false" maintenance="false" pending="false"
-          unclean="false" resources_running="0" type="remote" id_as_resource="vm-guest2"/>
-  </nodes>
-  <resources>
-    <resource id="fence-dummy" resource_agent="stonith:fence_dummy" role="Started" managed="true" failed="false">
-      <node name="node1" id="1" cached="true"/>
-    </resource>
-    <resource id="vm-guest1" resource_agent="ocf:pacemaker:Dummy" role="Started" managed="true" failed="false">
-      <node name="node1" id="1" cached="true"/>
-    </resource>
-    <resource id="vm-guest2" resource_agent="ocf:pacemaker:Dummy" role="Started" managed="false" failed="false">
-      <node name="node1" id="1" cached="true"/>
-    </resource>
-    <resource id="dummy1" resource_agent="ocf:pacemaker:Dummy" role="Started" managed="true" failed="false">
-      <node name="guest1" id="guest1" cached="false"/>
-    </resource>
-    <clone id="c" multi_state="false">
-      <resource id="inst" role="Started" managed="true"><node name="node1" id="1"/></resource>
-      <resource id="inst" role="Started" managed="true"><node name="guest1" id="guest1"/></resource>
-    </clone>
-    <bundle id="httpd-bundle" type="docker" image="pcmk:http" unique="false" managed="true" failed="false">
-      <replica id="0">
-        <resource id="httpd-bundle-docker-0" resource_agent="ocf:heartbeat:docker" role="Started" managed="true">
-          <node name="cluster01" id="1" cached="true"/>
-        </resource>
-        <resource id="httpd-bundle-0" resource_agent="ocf:pacemaker:remote" role="Started" managed="true">
-          <node name="cluster01" id="1" cached="true"/>
-        </resource>
-      </replica>
-      <replica id="1">
-        <resource id="httpd-bundle-docker-1" resource_agent="ocf:heartbeat:docker" role="Stopped" managed="true"/>
-      </replica>
-    </bundle>
-  </resources>
-  <node_history><node name="node1"><resource_history id="dummy1"/></node></node_history>
-</pacemaker-result>
-"""
+CRM_MON = (DATA / "fence-cases.xml").read_text()
 
 
 def test_parse_history():
@@ -105,7 +52,7 @@ def test_parse_history():
     ]
     pending, success, failed, _ = events
     assert pending.completed is None and pending.extended_status == "1"
-    assert success.to_dict() == {
+    assert jsonable(success) == {
         "target": "remote1", "action": "reboot", "status": "success", "origin": "node1", "delegate": "node1",
         "client": "pacemaker-controld.19965", "completed": "2026-11-25 13:41:47Z", "exit_reason": None,
         "extended_status": None,
@@ -128,7 +75,7 @@ def test_parse_history_reports_failures():
 
 
 def test_parse_crm_mon_types_and_states():
-    state = fencing.parse_crm_mon(CRM_MON)
+    state = read_status(CRM_MON)
     nodes = state.nodes
     assert {n: s.type for n, s in nodes.items()} == {
         "guest1": "guest", "node1": "cluster", "remote1": "remote", "remote2": "remote",
@@ -148,7 +95,7 @@ def test_parse_crm_mon_types_and_states():
 
 
 def test_plan_fence_remote_and_cluster_nodes_use_the_fencer():
-    nodes = fencing.parse_crm_mon(CRM_MON).nodes
+    nodes = read_status(CRM_MON).nodes
     plan = fencing.plan_fence("remote1", "reboot", nodes["remote1"])
     assert plan.method == "stonith" and plan.argv == ("stonith_admin", "--reboot=remote1")
     plan = fencing.plan_fence("node1", "off", nodes["node1"])
@@ -158,7 +105,7 @@ def test_plan_fence_remote_and_cluster_nodes_use_the_fencer():
 
 
 def test_plan_fence_guest_recovers_its_container():
-    nodes = fencing.parse_crm_mon(CRM_MON).nodes
+    nodes = read_status(CRM_MON).nodes
     plan = fencing.plan_fence("guest1", "reboot", nodes["guest1"])
     assert plan.method == "container-recovery"
     assert plan.argv == ("crm_resource", "--fail", "--resource=vm-guest1", "--node=node1")
@@ -177,7 +124,7 @@ def test_plan_fence_guest_recovers_its_container():
     ],
 )
 def test_plan_fence_guest_refusals(node, action, message):
-    nodes = fencing.parse_crm_mon(CRM_MON).nodes
+    nodes = read_status(CRM_MON).nodes
     with pytest.raises(RemotectlError, match=message):
         fencing.plan_fence(node, action, nodes[node])
 
@@ -187,30 +134,9 @@ def test_plan_fence_rejects_unknown_actions():
         fencing.plan_fence("remote1", "on", None)
 
 
-class FakeClusterRunner(Runner):
+def FakeClusterRunner(fence_rc=0):
     """crm_mon, stonith_admin and crm_resource answers; records every argv."""
-
-    name = "fake"
-
-    def __init__(self, fence_rc=0):
-        self.calls = []
-        self.fence_rc = fence_rc
-
-    def run(self, argv, *, stdin=None, timeout=None, env=None):
-        argv = list(argv)
-        self.calls.append(argv)
-        if argv[0] == "crm_mon":
-            return CommandResult(tuple(argv), 0, CRM_MON, "")
-        if argv[0] == "stonith_admin" and argv[1].startswith("--history="):
-            return CommandResult(tuple(argv), 0, HISTORY, "")
-        if argv[0] == "stonith_admin":
-            return CommandResult(tuple(argv), self.fence_rc, "", "" if self.fence_rc == 0 else "No such device")
-        if argv[0] == "crm_resource":
-            return CommandResult(tuple(argv), 0, "", "")
-        raise AssertionError(argv)
-
-    def actions(self):
-        return [c for c in self.calls if c[0] in ("stonith_admin", "crm_resource") and not c[1].startswith("--history")]
+    return FakePacemaker(crm_mon=[CRM_MON], history=HISTORY, fence_rc=fence_rc)
 
 
 class FileCluster(ClusterClient):
@@ -220,13 +146,13 @@ class FileCluster(ClusterClient):
 def test_fence_remote_node():
     cluster = ClusterClient(FakeClusterRunner())
     preparation = actions.prepare_fence(cluster, "remote1", "reboot")
-    assert cluster.runner.actions() == []  # preparing fences nothing
+    assert cluster.runner.writes() == []  # preparing fences nothing
     result = actions.execute_fence(cluster, preparation)
-    assert cluster.runner.actions() == [["stonith_admin", "--reboot=remote1"]]
+    assert cluster.runner.writes() == [["stonith_admin", "--reboot=remote1"]]
     assert result.ok and result.exit_code is ExitCode.OK
     assert result.before == "online, standby"
     assert result.event.target == "remote1" and result.event.status == "success"
-    document = result.to_json()["changes"][0]
+    document = result.change()
     assert document["method"] == "stonith" and document["event"]["delegate"] == "node1"
 
 
@@ -240,7 +166,7 @@ def test_fence_failure_is_reported():
 def test_fence_guest_node_fails_its_container():
     cluster = ClusterClient(FakeClusterRunner())
     result = actions.execute_fence(cluster, actions.prepare_fence(cluster, "guest1"))
-    assert cluster.runner.actions() == [["crm_resource", "--fail", "--resource=vm-guest1", "--node=node1"]]
+    assert cluster.runner.writes() == [["crm_resource", "--fail", "--resource=vm-guest1", "--node=node1"]]
     assert result.ok and result.plan.method == "container-recovery"
     assert any("crm_resource --cleanup --resource vm-guest1" in r.message for r in result.reports)
 
@@ -269,7 +195,7 @@ def test_fence_history_action_filters_by_node():
     assert [e.target for e in history.events] == ["remote1", "remote1"]
     everything = actions.fence_history(cluster)
     assert cluster.runner.calls[-1][1] == "--history=*"
-    assert list(everything.to_json()) == ["events"] and len(everything.events) == 4
+    assert list(jsonable(everything)) == ["events", "reports"] and len(everything.events) == 4
 
 
 # --- the command line ------------------------------------------------------------------------------------------------
@@ -310,27 +236,27 @@ def test_cli_fence_without_tty_or_yes_is_refused(fake_cluster):
     assert isinstance(result.exception, RefusedError)
     assert exit_code(result) == ExitCode.REFUSED
     assert "--yes" in result.exception.message
-    assert fake_cluster.actions() == []
+    assert fake_cluster.writes() == []
 
 
 def test_cli_fence_with_yes(fake_cluster):
     result = invoke(["fence", "remote1", "--yes", "--json"])
     assert result.exception is None, result.exception
     assert result.return_value == ExitCode.OK
-    assert fake_cluster.actions() == [["stonith_admin", "--reboot=remote1"]]
+    assert fake_cluster.writes() == [["stonith_admin", "--reboot=remote1"]]
     assert '"method": "stonith"' in result.stdout
 
 
 def test_cli_fence_history_and_node_named_history(fake_cluster):
     result = invoke(["fence", "history", "--json"])
     assert result.exception is None and '"events"' in result.stdout
-    assert fake_cluster.actions() == []
+    assert fake_cluster.writes() == []
     result = invoke(["fence", "history", "history"])
     assert fake_cluster.calls[-1] == ["stonith_admin", "--history=history", "--verbose", "--output-as=xml"]
     result = invoke(["fence", "--node", "history", "--yes"])
     assert isinstance(result.exception, RefusedError)  # crm_mon does not show a node called history
     assert "history is not a node of this cluster" in result.exception.message
-    assert fake_cluster.actions() == []
+    assert fake_cluster.writes() == []
 
 
 @pytest.mark.parametrize(
@@ -343,4 +269,4 @@ def test_cli_fence_usage_errors(fake_cluster, args):
 
     result = invoke(args)
     assert isinstance(result.exception, click.UsageError)
-    assert fake_cluster.actions() == []
+    assert fake_cluster.writes() == []

@@ -8,13 +8,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "remotectl"
 
 ALLOWED = {
-    "cli": {"cli", "actions", "pacemaker", "transport", "output", "reports", "jsonable", "__init__"},
-    "actions": {"actions", "pacemaker", "transport", "reports", "jsonable"},
-    "pacemaker": {"pacemaker", "reports", "jsonable"},
-    "transport": {"transport", "pacemaker", "reports", "jsonable"},
-    "output": {"reports", "jsonable"},
+    "cli": {"cli", "actions", "pacemaker", "transport", "output", "reports", "jsonable", "display", "__init__"},
+    "actions": {"actions", "pacemaker", "transport", "reports", "jsonable", "display"},
+    "pacemaker": {"pacemaker", "reports", "jsonable", "display"},
+    "transport": {"transport", "pacemaker", "reports", "jsonable", "display"},
+    "output": {"reports", "jsonable", "display"},
     "reports": {"jsonable"},
     "jsonable": set(),
+    "display": set(),
 }
 HEAVY = {"paramiko", "cryptography", "rich"}
 

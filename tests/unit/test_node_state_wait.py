@@ -1,13 +1,14 @@
-"""Waiting on crm_mon's node states (remotectl.pacemaker.fencing.parse_crm_mon): standby/maintenance --wait and
-fence --wait, with a scripted cluster and a fake clock; plus the crm_attribute handling of node_state."""
+"""standby/maintenance --wait and fence --wait on crm_mon's node states (remotectl.pacemaker.status), with a
+scripted cluster and a fake clock; plus the crm_attribute handling of node_state."""
 
 import pytest
 
+from remotectl.jsonable import jsonable
 from remotectl.actions import fence as fence_actions
 from remotectl.actions import node_state
 from remotectl.reports import ExitCode, Severity
-from remotectl.transport.base import CommandResult, Runner
 from remotectl.transport.cluster import ClusterClient
+from tests.fakes import FakeClock, FakePacemaker
 
 
 def crm_mon(*nodes):
@@ -23,65 +24,19 @@ def crm_mon(*nodes):
     return f"<pacemaker-result><nodes>{''.join(lines)}</nodes><resources/></pacemaker-result>"
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += max(seconds, 0.001)
+KNOWN = ("remote1", "remote2", "guest1", "node1")
 
 
-class ScriptedRunner(Runner):
+def ScriptedRunner(mon_script, attributes=None, known=KNOWN):
     """crm_attribute against a dict of attributes; crm_mon answers from a script indexed by call number."""
-
-    name = "scripted"
-
-    def __init__(self, mon_script, attributes=None, known=("remote1", "remote2", "guest1", "node1")):
-        self.mon_script = list(mon_script)
-        self.attributes = dict(attributes or {})  # (node, name, lifetime) -> value
-        self.known = set(known)
-        self.calls = []
-
-    def run(self, argv, *, stdin=None, timeout=None, env=None):
-        argv = list(argv)
-        self.calls.append(argv)
-        if argv[0] == "crm_mon":
-            text = self.mon_script[0] if len(self.mon_script) == 1 else self.mon_script.pop(0)
-            return CommandResult(tuple(argv), 0, text, "")
-        if argv[0] == "crm_attribute":
-            options = dict(a[2:].split("=", 1) for a in argv[1:] if "=" in a)
-            node, name, lifetime = options["node"], options["name"], options["lifetime"]
-            if node not in self.known:
-                return CommandResult(tuple(argv), 105, "", f"crm_attribute: Could not map name={node} to a UUID")
-            key = (node, name, lifetime)
-            if "--query" in argv:
-                if key not in self.attributes:
-                    return CommandResult(tuple(argv), 105, "", "crm_attribute: Error performing operation: No such "
-                                                              "device or address")
-                scope = "nodes" if lifetime == "forever" else "status"
-                return CommandResult(tuple(argv), 0, f"scope={scope}  name={name} value={self.attributes[key]}\n", "")
-            if "update" in options:
-                self.attributes[key] = options["update"]
-                return CommandResult(tuple(argv), 0, "", "")
-            if "--delete" in argv:
-                self.attributes.pop(key, None)
-                return CommandResult(tuple(argv), 0, "", "")
-        if argv[0] == "stonith_admin":
-            return CommandResult(tuple(argv), 0, "<pacemaker-result><status code=\"0\"/></pacemaker-result>", "")
-        raise AssertionError(argv)
-
-    def writes(self):
-        return [c for c in self.calls if c[0] == "crm_attribute" and "--query" not in c]
+    return FakePacemaker(crm_mon=mon_script, attributes=attributes, known_nodes=known)
 
 
 ONLINE = ("remote1", "remote", True, False, False, 2)
 
 
 def run_standby(runner, nodes, **kwargs):
-    clock = Clock()
+    clock = FakeClock()
     result = node_state.standby(ClusterClient(runner), nodes, clock=clock, sleep=clock.sleep, **kwargs)
     return result, clock
 
@@ -94,7 +49,7 @@ def test_standby_sets_and_reports_before_after():
     assert runner.writes() == [["crm_attribute", "--node=remote1", "--name=standby", "--update=on",
                                 "--lifetime=forever"]]
     assert result.exit_code is ExitCode.OK
-    assert result.to_json()["changes"][0]["attribute"] == "standby"
+    assert jsonable(result)["changes"][0]["attribute"] == "standby"
 
 
 def test_standby_already_set_writes_nothing():
@@ -142,7 +97,7 @@ def test_wait_until_resources_moved_off():
     result, clock = run_standby(runner, ["remote1"], wait=30, poll_interval=1.0)
     change = result.changes[0]
     assert change.settled is True and change.ok
-    assert change.state == {"online": True, "standby": True, "maintenance": False, "unclean": False,
+    assert change.state == {"type": "remote", "online": True, "standby": True, "maintenance": False, "unclean": False,
                             "resources_running": 0}
     assert sum(1 for c in runner.calls if c[0] == "crm_mon") == 4
     assert 2.9 <= clock.now <= 3.1
@@ -173,7 +128,7 @@ def test_maintenance_wait():
     script = [crm_mon(("guest1", "remote", True, False, False, 1, "vm")),
               crm_mon(("guest1", "remote", True, False, True, 1, "vm"))]
     runner = ScriptedRunner(script)
-    clock = Clock()
+    clock = FakeClock()
     result = node_state.maintenance(ClusterClient(runner), ["guest1"], wait=10, clock=clock, sleep=clock.sleep)
     assert result.changes[0].settled is True
     assert runner.writes()[0][3:] == ["--update=on", "--lifetime=forever"]
@@ -195,7 +150,7 @@ def test_reboot_lifetime():
 def run_fence(script, wait):
     runner = ScriptedRunner(script)
     cluster = ClusterClient(runner)
-    clock = Clock()
+    clock = FakeClock()
     preparation = fence_actions.prepare_fence(cluster, "remote1")
     return fence_actions.execute_fence(cluster, preparation, wait=wait, poll_interval=1.0, clock=clock,
                                        sleep=clock.sleep), runner

@@ -1,0 +1,70 @@
+"""The one crm_mon reader (remotectl/pacemaker/status.py) on the shared fixtures in tests/data/crm_mon."""
+
+import pytest
+
+from remotectl.pacemaker.status import contract_nodes, read_status
+from remotectl.reports import RemotectlError
+from tests.fakes import crm_mon_fixture
+
+
+def types(name):
+    return {n.name: n.type for n in read_status(crm_mon_fixture(name)).nodes.values()}
+
+
+def test_every_kind_from_a_real_crm_mon():
+    status = read_status(crm_mon_fixture("mixed.xml"))
+    assert types("mixed.xml") == {
+        "guest1": "guest", "httpd-bundle-0": "bundle", "httpd-bundle-1": "bundle", "node1": "cluster",
+        "node2": "cluster", "node3": "cluster", "remote1": "remote", "remote2": "remote", "remote10": "remote",
+    }
+    bundle = status.node("httpd-bundle-0")
+    assert (bundle.container, bundle.bundle, bundle.container_hosts) == ("httpd-bundle-podman-0", "httpd-bundle",
+                                                                        bundle.hosts)
+    assert status.node("remote1").connection_hosts == status.node("remote1").hosts and status.node("remote1").hosts
+    assert status.node("remote2").standby and status.node("remote2").summary() == "online, standby"
+    assert status.dc_version and status.dc_version.startswith("2.1.5")
+
+
+def test_states_containers_and_clone_instances():
+    status = read_status(crm_mon_fixture("fence-cases.xml"))
+    nodes = status.nodes
+    assert nodes["guest1"].container == "vm-guest1" and nodes["guest1"].container_hosts == ("node1",)
+    assert nodes["guest2"].container_managed is False
+    assert nodes["httpd-bundle-0"].container_hosts == ("cluster01",)
+    assert nodes["httpd-bundle-1"].container_hosts == () and nodes["httpd-bundle-1"].summary() == "OFFLINE"
+    assert nodes["remote1"].standby and nodes["remote1"].resources_running == 0
+    assert nodes["remote2"].summary() == "UNCLEAN, maintenance"
+    assert status.resources["inst"].nodes == ("node1", "guest1")  # clone instances merged
+    assert status.resources["dummy1"].nodes == ("guest1",)
+
+
+def test_a_guest_named_like_a_bundle_replica_is_a_guest():
+    # regression: the old `nodes` reader called web-0 (container web-podman-0) a bundle node by its name alone;
+    # crm_mon's resources section shows web-podman-0 in no bundle, and the CIB makes it a plain guest
+    assert types("guest-named-like-bundle-replica.xml")["web-0"] == "guest"
+
+
+def test_without_a_resources_section_replica_naming_decides():
+    # crm_mon --exclude=resources: nothing but Pacemaker's replica naming (B-i with container B-podman-i) is left
+    status = read_status(crm_mon_fixture("bundle-without-resources-section.xml"))
+    replica = status.node("httpd-bundle-0")
+    assert (replica.type, replica.bundle) == ("bundle", "httpd-bundle")
+
+
+def test_ping_nodes_are_read_but_not_contract_nodes():
+    # regression: one old reader dropped ping nodes, the other called them "unknown"
+    status = read_status(crm_mon_fixture("node-kinds-with-ping.xml"))
+    assert status.node("pinger").type == "ping"
+    assert "pinger" not in {n.name for n in contract_nodes(status)}
+
+
+@pytest.mark.parametrize("document, message", [
+    (b'<pacemaker-result><status code="0" message="OK"/></pacemaker-result>', "no <nodes>"),
+    (b'<pacemaker-result><status code="102" message="Not connected"/></pacemaker-result>',
+     "crm_mon failed: Not connected"),
+    (b"<pacemaker-result><nodes>", "crm_mon output"),
+])
+def test_failures_are_one_line(document, message):
+    with pytest.raises(RemotectlError, match=message) as err:
+        read_status(document)
+    assert "\n" not in err.value.message
