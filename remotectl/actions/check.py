@@ -1,4 +1,4 @@
-"""`remotectl check`: is a node's pacemaker-remoted reachable, and does it hold our key? (issue 6)
+"""`remotectl check`: is a node's pacemaker-remoted reachable, and does it hold our key?
 
 Per target: DNS, TCP connect, then the safe TLS 1.3 PSK probe of :mod:`remotectl.transport.psk_probe`, which
 proves the key without ever completing the handshake (the cluster's connection to a live node is not disturbed).
@@ -12,7 +12,7 @@ Three ways to run it:
   (``psk_probe.remote_invocation``: the module's source goes over stdin, no secret and no target on argv), each
   with that node's own key file, against every target: a cluster-node x target matrix. This finds the case where
   only one cluster node is firewalled off from a remote (the cluster moves the connection there and fences).
-* ``full`` (``--full``): a complete handshake plus executor registration (``psk_probe.full_check``) to vet a host
+* ``full`` (``--full``): a complete handshake plus executor registration (``lrmd_check.full_check``) to vet a host
   BEFORE it joins: it reports the executor's protocol version. Against a node a cluster is connected to it makes
   the cluster drop its connection ("unexpected client takeover"), mark the node unclean and maybe fence it, so
   :func:`plan_check` refuses it (RefusedError, exit 4) for online remote/guest/bundle nodes (matched by name, or
@@ -31,14 +31,13 @@ Key bytes stay in a local variable of :func:`run_check`: never in a result, a re
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from remotectl.actions.nodes import connect_address, find_node
+from remotectl.actions.targets import Target, is_ip, psk, resolve_targets, split_target
+from remotectl.jsonable import json_field, jsonable
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import psk_probe
 
@@ -46,13 +45,10 @@ DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_WORKERS = 32
 MAX_WORKERS = 256
-PEER_TYPES = ("remote", "guest", "bundle")
 TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
 
 # remotectl-level verdict for a (cluster node, target) pair whose probe could not run on that cluster node
 NOT_CHECKED = "not-checked"
-
-CONTRACT_KEYS = ("target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint")
 
 _TCP_FROM_VERDICT = {
     psk_probe.REFUSED: "refused",
@@ -67,21 +63,10 @@ _TCP_FROM_VERDICT = {
 # --------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    """One thing to probe: what the user typed (``label``), where it goes, and the cluster node it is, if any."""
-
-    label: str
-    host: str
-    port: int
-    node: Optional[str] = None  # node name when the target is (or matches) a node in the CIB
-    node_type: Optional[str] = None
-    connected: bool = False  # an online remote/guest/bundle node: the cluster holds a connection to it
-
-
 @dataclass
 class CheckEntry:
-    """One result row. ``to_dict`` gives the contract keys first, then the extras."""
+    """One result row. Fields in JSON order: the contract keys first, then the extras; ``from`` only with
+    --from cluster, ``protocol_version``/``lrmd_rc`` only with --full (see to_dict)."""
 
     target: str
     address: Optional[str]
@@ -92,14 +77,14 @@ class CheckEntry:
     cipher: Optional[str]
     ok: bool
     hint: str
+    source: Optional[str] = json_field(default=None, name="from")  # the cluster node the probe ran on
     node: Optional[str] = None
-    source: Optional[str] = None  # the cluster node the probe ran on (--from cluster), JSON key "from"
     kx: Optional[str] = None
     elapsed_ms: Optional[float] = None
     detail: Optional[str] = None
     protocol_version: Optional[str] = None  # --full only
     lrmd_rc: Optional[int] = None  # --full only
-    full: bool = False
+    full: bool = json_field(omit=True, default=False)
 
     @property
     def checked(self) -> bool:
@@ -107,13 +92,16 @@ class CheckEntry:
         return self.tcp == "open" and self.verdict not in (psk_probe.PROBE_BUG, NOT_CHECKED)
 
     def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {key: getattr(self, key) for key in CONTRACT_KEYS}
-        if self.source is not None:
-            out["from"] = self.source
-        out.update(node=self.node, kx=self.kx, elapsed_ms=self.elapsed_ms, detail=self.detail)
-        if self.full:
-            out.update(protocol_version=self.protocol_version, lrmd_rc=self.lrmd_rc)
+        out = jsonable(self)
+        if self.source is None:
+            del out["from"]
+        if not self.full:
+            del out["protocol_version"], out["lrmd_rc"]
         return out
+
+
+def _entries_json(entries: Sequence[CheckEntry]) -> List[Dict[str, Any]]:
+    return [entry.to_dict() for entry in entries]
 
 
 @dataclass
@@ -133,16 +121,21 @@ class CheckPlan:
 
 @dataclass
 class CheckRun:
-    plan: CheckPlan
-    entries: List[CheckEntry]
-    key: Optional[Dict[str, Any]] = None  # path, source, size, fingerprint of the key used here (never bytes)
-    origins: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # per cluster node: key, python, gnutls, error
-    reports: List[Report] = field(default_factory=list)
+    """The JSON document: ``results`` and ``mode``, then per mode what to_json names."""
+
+    plan: CheckPlan = json_field(omit=True)
+    entries: List[CheckEntry] = json_field(name="results", convert=_entries_json)
+    # the key used here: path, source, size, fingerprint (never bytes)
+    key: Optional[Dict[str, Any]] = json_field(omit=True, default=None)
+    # per cluster node: key, python, gnutls, error
+    origins: Dict[str, Dict[str, Any]] = json_field(omit=True, default_factory=dict)
+    reports: List[Report] = json_field(omit=True, default_factory=list)
 
     @property
     def mode(self) -> str:
         return self.plan.mode
 
+    @property
     def matrix(self) -> Dict[str, Dict[str, str]]:
         """{cluster node: {target label: verdict}} (mode "cluster")."""
         matrix: Dict[str, Dict[str, str]] = {name: {} for name in self.plan.sources}
@@ -150,6 +143,14 @@ class CheckRun:
             if entry.source is not None:
                 matrix.setdefault(entry.source, {})[entry.target] = entry.verdict
         return matrix
+
+    @property
+    def sources(self) -> Dict[str, Dict[str, Any]]:
+        return self.origins
+
+    @property
+    def skipped(self) -> List[Dict[str, str]]:
+        return list(self.plan.skipped_sources)
 
     def failing_pairs(self) -> List[CheckEntry]:
         return [entry for entry in self.entries if not entry.ok]
@@ -162,14 +163,8 @@ class CheckRun:
         return ExitCode.PARTIAL
 
     def to_json(self) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {"results": [entry.to_dict() for entry in self.entries], "mode": self.mode}
-        if self.mode == "cluster":
-            doc["matrix"] = self.matrix()
-            doc["sources"] = self.origins
-            doc["skipped"] = list(self.plan.skipped_sources)
-        else:
-            doc["key"] = self.key
-        return doc
+        extra = ("mode", "matrix", "sources", "skipped") if self.mode == "cluster" else ("mode", "key")
+        return jsonable(self, extra=extra)
 
     def summary(self) -> str:
         total = len(self.entries)
@@ -185,114 +180,9 @@ class CheckRun:
         return text
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------------------------
-
-
-def split_target(text: str) -> Tuple[str, Optional[int]]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, explicit port or None)."""
-    raw = text.strip()
-    if not raw:
-        raise RemotectlError("empty target", exit_code=ExitCode.USAGE)
-    port_text = None
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise RemotectlError(f"invalid target {text!r} (use [ADDRESS]:PORT for IPv6)", exit_code=ExitCode.USAGE)
-        port_text = rest[1:] if rest else None
-    elif raw.count(":") == 1:
-        host, port_text = raw.split(":")
-    else:
-        host = raw  # a name, an IPv4 address or a bare IPv6 address
-    if not host:
-        raise RemotectlError(f"invalid target {text!r}: empty host", exit_code=ExitCode.USAGE)
-    if port_text is None:
-        return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise RemotectlError(f"invalid port in target {text!r}", exit_code=ExitCode.USAGE)
-    return host, int(port_text)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
-
-
 def needs_cluster(targets: Sequence[str]) -> bool:
     """Whether resolving these targets needs the node list: any that is not an IP literal may be a node name."""
-    return any(not _is_ip(split_target(t)[0]) for t in targets)
-
-
-class _Resolver:
-    """Best-effort name -> IP addresses (cached), to match a target against node addresses."""
-
-    def __init__(self) -> None:
-        self._cache: Dict[str, frozenset] = {}
-
-    def addresses(self, host: str) -> frozenset:
-        if host not in self._cache:
-            try:
-                infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
-                found = frozenset(info[4][0] for info in infos)
-            except (OSError, UnicodeError):
-                found = frozenset()
-            self._cache[host] = found | {host}
-        return self._cache[host]
-
-
-def _node_target(node, label: str, port: Optional[int]) -> Target:
-    return Target(label, connect_address(node), port or node.port or DEFAULT_PORT, node.name, node.type,
-                  connected=bool(node.online) and node.type in PEER_TYPES)
-
-
-def resolve_targets(
-    texts: Sequence[str],
-    nodes: Optional[Sequence[Any]],
-    *,
-    all_nodes: bool = False,
-    port: Optional[int] = None,
-    match_by_address: bool = False,
-) -> List[Target]:
-    """Turn TARGET arguments (or --all) into Targets.
-
-    A node name from the CIB (remote, guest, bundle) becomes that node's address and port (``port`` overrides the
-    CIB's port); anything else is a host (DNS or IP literal) with its explicit port, else ``port``, else 3121.
-    With ``match_by_address`` a host target is also matched against the nodes by resolved address and port (what
-    the --full guard needs); otherwise only a literal address match annotates it with the node name."""
-    nodes = list(nodes or [])
-    if all_nodes:
-        peers = [node for node in nodes if node.type in PEER_TYPES]
-        return [_node_target(node, node.name, port) for node in peers]
-    resolver = _Resolver()
-    targets = []
-    for text in texts:
-        host, explicit = split_target(text)
-        node = find_node(nodes, host)
-        if node is not None and node.type in PEER_TYPES:
-            targets.append(_node_target(node, text.strip(), explicit or port))
-            continue
-        target_port = explicit or port or DEFAULT_PORT
-        match = None
-        for candidate in nodes:
-            if candidate.type not in PEER_TYPES or (candidate.port or DEFAULT_PORT) != target_port:
-                continue
-            address = connect_address(candidate)
-            if address == host:
-                match = candidate
-                break
-            if match_by_address and resolver.addresses(host) & resolver.addresses(address):
-                match = candidate
-                break
-        if match is not None:
-            targets.append(Target(text.strip(), host, target_port, match.name, match.type,
-                                  connected=bool(match.online)))
-        else:
-            targets.append(Target(text.strip(), host, target_port))
-    return targets
+    return any(not is_ip(split_target(t)[0]) for t in targets)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -302,9 +192,86 @@ def resolve_targets(
 
 def full_force_warning(target: Target) -> str:
     what = f"{target.node} ({target.host}:{target.port})" if target.node else f"{target.host}:{target.port}"
-    return (f"--full --force against {what}, a {target.node_type} node the cluster is connected to: completing the "
+    return (f"--full --force against {what}, a {target.type} node the cluster is connected to: completing the "
             f"handshake makes the cluster drop its connection ('unexpected client takeover'); {target.node} will be "
             "marked unclean and may be fenced, and its resources will be recovered elsewhere")
+
+
+def _check_options(targets: Sequence[str], *, all_nodes: bool, source: str, full: bool, force: bool,
+                   timeout: float) -> None:
+    """Usage errors (exit 2) before anything is asked."""
+    if all_nodes and targets:
+        raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
+    if not all_nodes and not targets:
+        raise RemotectlError("nothing to check: give TARGET... or --all", exit_code=ExitCode.USAGE)
+    if full and source != "here":
+        raise RemotectlError("--full runs from here only (not with --from cluster)", exit_code=ExitCode.USAGE)
+    if force and not full:
+        raise RemotectlError("--force only applies to --full", exit_code=ExitCode.USAGE)
+    if not timeout or timeout <= 0 or not math.isfinite(timeout):
+        raise RemotectlError("--timeout must be a positive number of seconds", exit_code=ExitCode.USAGE)
+
+
+def _cluster_nodes(get_nodes: Callable[[], Sequence[Any]], targets: Sequence[str], *, all_nodes: bool, source: str,
+                   full: bool, reporter: Reporter) -> Tuple[Optional[List[Any]], Optional[str]]:
+    """(the node list or None, why there is none). Asked only when needed; required by --all and --from cluster."""
+    nodes: Optional[List[Any]] = None
+    cluster_error: Optional[str] = None
+    if all_nodes or source == "cluster" or full or needs_cluster(targets):
+        try:
+            nodes = list(get_nodes())
+        except RemotectlError as exc:
+            cluster_error = exc.message
+    if nodes is None and (all_nodes or source == "cluster"):
+        what = "--all" if all_nodes else "--from cluster"
+        raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
+    if cluster_error and not full:  # only some TARGET that may be a node name made us ask
+        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names",
+                         code="no-node-list")
+    return nodes, cluster_error
+
+
+def _guard_full(resolved: Sequence[Target], nodes: Optional[List[Any]], cluster_error: Optional[str], *, force: bool,
+                reporter: Reporter) -> List[str]:
+    """Refuse --full against a node the cluster is connected to, or when no cluster could tell (RefusedError, exit
+    4), unless ``force``; returns the warnings to print before anything runs."""
+    warnings: List[str] = []
+    if nodes is None:
+        message = ("--full completes the TLS handshake and registers with the executor; no cluster could be "
+                   f"queried ({cluster_error}), so remotectl cannot tell whether a cluster is connected to "
+                   f"{', '.join(t.label for t in resolved)}. A connected node would be dropped by its cluster, "
+                   "marked unclean and maybe fenced")
+        if not force:
+            raise RefusedError(message + ". Use --cluster to name the cluster, or --force if the target is not "
+                               "part of any running cluster")
+        warnings.append(message + "; going ahead because of --force")
+    connected = [t for t in resolved if t.connected]
+    if connected and not force:
+        names = ", ".join(f"{t.label} (node {t.node}, {t.host}:{t.port})" for t in connected)
+        raise RefusedError(
+            f"refusing --full against {names}: the cluster is connected to it, and completing the handshake "
+            "would make the cluster drop the connection, mark the node unclean and maybe fence it. The default "
+            "check (without --full) proves the key safely; --force overrides")
+    warnings.extend(full_force_warning(t) for t in connected)
+    for target in resolved:
+        if target.node and not target.connected:
+            reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
+                          "now; if the cluster reconnects during the check it simply takes the connection over",
+                          node=target.node, code="full-node-not-connected")
+    return warnings
+
+
+def _add_sources(plan: CheckPlan, nodes: Optional[List[Any]], reporter: Reporter) -> None:
+    """--from cluster: probe from every online cluster node; the others are listed as skipped."""
+    members = [node for node in nodes or [] if node.type == "cluster"]
+    plan.sources = [node.name for node in members if node.online]
+    plan.skipped_sources = [{"node": node.name, "reason": "unclean" if node.unclean else "offline"}
+                            for node in members if not node.online]
+    for skipped in plan.skipped_sources:
+        reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
+                         node=skipped["node"], code="source-offline")
+    if not plan.sources:
+        raise RemotectlError("--from cluster: no online cluster node to probe from")
 
 
 def plan_check(
@@ -322,73 +289,24 @@ def plan_check(
 ) -> CheckPlan:
     """Decide what to probe and from where. ``get_nodes()`` returns the cluster's nodes (list_nodes(...).nodes) or
     raises RemotectlError when no cluster can be reached; it is only called when needed."""
-    if all_nodes and targets:
-        raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
-    if not all_nodes and not targets:
-        raise RemotectlError("nothing to check: give TARGET... or --all", exit_code=ExitCode.USAGE)
-    if full and source != "here":
-        raise RemotectlError("--full runs from here only (not with --from cluster)", exit_code=ExitCode.USAGE)
-    if force and not full:
-        raise RemotectlError("--force only applies to --full", exit_code=ExitCode.USAGE)
-    if not timeout or timeout <= 0 or not math.isfinite(timeout):
-        raise RemotectlError("--timeout must be a positive number of seconds", exit_code=ExitCode.USAGE)
-    workers = max(1, min(int(workers), MAX_WORKERS))
+    _check_options(targets, all_nodes=all_nodes, source=source, full=full, force=force, timeout=timeout)
     reporter = Reporter()
-    warnings: List[str] = []
+    nodes, cluster_error = _cluster_nodes(get_nodes, targets, all_nodes=all_nodes, source=source, full=full,
+                                          reporter=reporter)
+    addresses = None
+    if full:  # the --full guard also matches a host to a node by resolved address
+        from remotectl.transport.dns import AddressCache
 
-    nodes: Optional[List[Any]] = None
-    cluster_error: Optional[str] = None
-    if all_nodes or source == "cluster" or full or needs_cluster(targets):
-        try:
-            nodes = list(get_nodes())
-        except RemotectlError as exc:
-            cluster_error = exc.message
-    if nodes is None and (all_nodes or source == "cluster"):
-        what = "--all" if all_nodes else "--from cluster"
-        raise RemotectlError(f"{what} needs the cluster's node list, and no cluster could be queried: {cluster_error}")
-    if cluster_error and not full:  # only some TARGET that may be a node name made us ask
-        reporter.warning(f"no cluster could be queried ({cluster_error}); targets are used as host names")
-
-    resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, port=port, match_by_address=full)
+        addresses = AddressCache().addresses
+    resolved = resolve_targets(targets, nodes, all_nodes=all_nodes, reach=psk(port, addresses))
     if all_nodes and not resolved:
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
-
-    if full:
-        if nodes is None:
-            message = ("--full completes the TLS handshake and registers with the executor; no cluster could be "
-                       f"queried ({cluster_error}), so remotectl cannot tell whether a cluster is connected to "
-                       f"{', '.join(t.label for t in resolved)}. A connected node would be dropped by its cluster, "
-                       "marked unclean and maybe fenced")
-            if not force:
-                raise RefusedError(message + ". Use --cluster to name the cluster, or --force if the target is not "
-                                   "part of any running cluster")
-            warnings.append(message + "; going ahead because of --force")
-        connected = [t for t in resolved if t.connected]
-        if connected and not force:
-            names = ", ".join(f"{t.label} (node {t.node}, {t.host}:{t.port})" for t in connected)
-            raise RefusedError(
-                f"refusing --full against {names}: the cluster is connected to it, and completing the handshake "
-                "would make the cluster drop the connection, mark the node unclean and maybe fence it. The default "
-                "check (without --full) proves the key safely; --force overrides")
-        warnings.extend(full_force_warning(t) for t in connected)
-        for target in resolved:
-            if target.node and not target.connected:
-                reporter.info(f"{target.label} is node {target.node} of the cluster, which is not connected to it "
-                              "now; if the cluster reconnects during the check it simply takes the connection over",
-                              node=target.node)
-
-    plan = CheckPlan(resolved, "full" if full else source, float(timeout), workers, key_path=key_path,
-                     warnings=warnings, reports=reporter.reports)
+    warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
+    plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout),
+                     workers=max(1, min(int(workers), MAX_WORKERS)), key_path=key_path, warnings=warnings,
+                     reports=reporter.reports)
     if source == "cluster":
-        members = [node for node in nodes or [] if node.type == "cluster"]
-        plan.sources = [node.name for node in members if node.online]
-        plan.skipped_sources = [{"node": node.name, "reason": "unclean" if node.unclean else "offline"}
-                                for node in members if not node.online]
-        for skipped in plan.skipped_sources:
-            reporter.warning(f"cluster node {skipped['node']} is {skipped['reason']}: not checked from it",
-                             node=skipped["node"])
-        if not plan.sources:
-            raise RemotectlError("--from cluster: no online cluster node to probe from")
+        _add_sources(plan, nodes, reporter)
     return plan
 
 
@@ -446,7 +364,7 @@ def load_key(path: Optional[str]) -> Tuple[bytes, Dict[str, Any], List[str]]:
             key = psk_probe.read_key(path)
             info = {"path": path, "source": "--key", "warnings": []}
         else:
-            key, found, source, warnings = psk_probe.locate_node_key()
+            key, found, source, warnings = psk_probe.locate_node_key(version=psk_probe.pacemaker_version())
             info = {"path": found, "source": source, "warnings": list(warnings)}
     except psk_probe.ProbeError as exc:
         raise RemotectlError(f"{exc} (use --key PATH)" if not path else str(exc)) from None
@@ -465,7 +383,7 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
     key, info, key_warnings = load_key(plan.key_path)
     reporter = Reporter(list(plan.reports))
     for warning in key_warnings:
-        reporter.warning(f"key: {warning}")
+        reporter.warning(f"key: {warning}", code="key-warning")
     try:
         if plan.mode == "full":
             entries = _run_full(plan, key, tick)
@@ -475,7 +393,7 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
         raise RemotectlError(f"the key probe cannot run here: {exc}") from None
     finally:
         key = None  # noqa: F841 - drop our reference as soon as the probes are done
-    return CheckRun(plan, entries, key=info, reports=reporter.reports)
+    return CheckRun(plan=plan, entries=entries, key=info, reports=reporter.reports)
 
 
 def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
@@ -486,9 +404,10 @@ def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
 
 
 def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+    from remotectl.transport import lrmd_check
     from remotectl.transport.fanout import fan_out
 
-    outcomes = fan_out(lambda t: psk_probe.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
+    outcomes = fan_out(lambda t: lrmd_check.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
                        workers=min(plan.workers, 16), on_done=lambda _o: tick())
     entries = []
     for outcome in outcomes:
@@ -528,7 +447,7 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         name = outcome.item
         if not outcome.ok:
             origins[name] = {"error": outcome.error, "key": None, "python": None, "gnutls": None}
-            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name)
+            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name, code="probe-not-run")
             entries.extend(not_checked(t, name, f"could not run the probe on {name}: {outcome.error}")
                            for t in plan.targets)
             continue
@@ -536,22 +455,22 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         origins[name] = {"error": doc.get("error"), "key": doc.get("key"), "python": doc.get("python"),
                          "gnutls": doc.get("gnutls")}
         if doc.get("error"):
-            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name)
+            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name, code="probe-not-run")
             entries.extend(not_checked(t, name, f"probe could not run on {name}: {doc['error']}")
                            for t in plan.targets)
             continue
         for warning in (doc.get("key") or {}).get("warnings") or []:
-            reporter.warning(f"key on {name}: {warning}", node=name)
+            reporter.warning(f"key on {name}: {warning}", node=name, code="key-warning")
         for target, result in zip(plan.targets, doc["results"]):
             entries.append(entry_from_probe(target, result, source=name))
     fingerprints = {name: (origin.get("key") or {}).get("fingerprint") for name, origin in origins.items()}
     distinct = {fp for fp in fingerprints.values() if fp}
     if len(distinct) > 1:
         reporter.warning("the cluster nodes use different keys: " + ", ".join(
-            f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp))
+            f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp), code="cluster-keys-differ")
     order = {name: index for index, name in enumerate(plan.sources)}
     entries.sort(key=lambda e: order.get(e.source or "", 0))  # stable: targets keep their order per node
-    return CheckRun(plan, entries, origins=origins, reports=reporter.reports)
+    return CheckRun(plan=plan, entries=entries, origins=origins, reports=reporter.reports)
 
 
 def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: int) -> Dict[str, Any]:

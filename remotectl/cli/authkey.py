@@ -36,7 +36,7 @@ def _check_targets(targets, all_nodes):
 
 
 def _load(app, targets, all_nodes, reporter):
-    from remotectl.actions.authkey import load_targets
+    from remotectl.actions.targets import load_targets
 
     return load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
 
@@ -97,7 +97,7 @@ def generate_command(app, output, size, force, json_mode):
     if _json_or_reports(out, json_mode, result, result.reports):
         return ExitCode.OK
     out.line(f"wrote a new {result.size}-byte key to {result.path} "
-             f"({result.owner}:{result.group} {result.to_json()['mode']})")
+             f"({result.owner}:{result.group} {result.mode_text})")
     out.line(result.fingerprint)
     return ExitCode.OK
 
@@ -160,8 +160,8 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     code = actions.outcome_exit(result.nodes)
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
-    rows = [(n.node, n.status, _short(n.fingerprint), n.to_json()["mode"],
-             f"{n.owner}:{n.group}" if n.owner else None, n.path, n.error or n.message) for n in result.nodes]
+    rows = [(n.node, n.status, _short(n.fingerprint), n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
+             n.path, n.detail) for n in result.nodes]
     out.table(["NODE", "STATUS", "FINGERPRINT", "MODE", "OWNER", "PATH", "DETAIL"], rows,
               title=f"{'dry run: ' if dry_run else ''}key {result.fingerprint} ({result.size} bytes)")
     for n in result.nodes:
@@ -170,8 +170,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
             arrow = "would be" if n.status == "would-write" else "→"
             out.line(f"{n.node}: {before} {arrow} {result.fingerprint}"
                      + (f" (old key kept as {n.backup})" if n.backup else ""))
-    counts = result.counts()
-    out.line(", ".join(f"{count} {status}" for status, count in sorted(counts.items())))
+    out.line(", ".join(f"{count} {status}" for status, count in sorted(result.summary.items())))
     return code
 
 
@@ -210,22 +209,8 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
     code = result.exit_code()
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
-    rows = []
-    for n in result.nodes:
-        if n.status == "failed":
-            state = "UNREACHABLE"
-        elif n.status == "skipped":
-            state = "skipped"
-        elif n.ok:
-            state = "ok"
-        elif n.matches is False:
-            state = "DIFFERS"
-        elif n.fingerprint is None:
-            state = "NO KEY"
-        else:
-            state = "PROBLEM"
-        rows.append((n.node, state, _short(n.fingerprint), n.size, n.to_json()["mode"],
-                     f"{n.owner}:{n.group}" if n.owner else None, n.path, n.pacemaker_version))
+    rows = [(n.node, n.state, _short(n.fingerprint), n.size, n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
+             n.path, n.pacemaker_version) for n in result.nodes]
     out.table(["NODE", "STATE", "FINGERPRINT", "SIZE", "MODE", "OWNER", "PATH", "PACEMAKER"], rows)
     for n in result.nodes:
         for problem in n.problems:
@@ -299,8 +284,8 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
     if result.dry_run:
         out.line("dry run: nothing was changed")
         return code
-    rows = [(n.node, n.status, _short(result.previous.get(n.node)), _short(n.fingerprint), n.backup,
-             n.error or n.message) for n in result.nodes]
+    rows = [(n.node, n.status, _short(result.previous.get(n.node)), _short(n.fingerprint), n.backup, n.detail)
+            for n in result.nodes]
     out.table(["NODE", "STATUS", "BEFORE", "AFTER", "BACKUP", "DETAIL"], rows)
     for r in result.restarts:
         if r.needed or r.status not in ("not-needed",):

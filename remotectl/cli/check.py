@@ -9,10 +9,8 @@ from remotectl.reports import ExitCode, RemotectlError
 
 
 def _complete_targets(ctx, param, incomplete):
-    try:
-        from remotectl.cli.completion import complete_node_names
-    except ImportError:  # completion support not installed: no dynamic names
-        return []
+    from remotectl.cli.completion import complete_node_names
+
     return complete_node_names(ctx, param, incomplete)
 
 

@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from remotectl.jsonable import jsonable
+
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"
 COROSYNC_KEY_PATH = "/etc/corosync/authkey"
 ENV_FILES = ("/etc/sysconfig/pacemaker", "/etc/default/pacemaker")
@@ -194,12 +196,13 @@ class Problem:
     message: str
 
     def to_json(self) -> dict:
-        return {"code": self.code, "severity": self.severity, "message": self.message}
+        return jsonable(self)
 
 
 @dataclass(frozen=True)
 class FileFacts:
-    """What a host said about one path (no content): mirrors transport.files.RemoteFileState."""
+    """What a host said about one path (no content). transport.files returns this record, so the facts a host
+    reports and the facts these rules judge are one type."""
 
     path: str
     exists: bool
@@ -209,7 +212,7 @@ class FileFacts:
     group: Optional[str] = None
     sha256: Optional[str] = None
     readable: bool = True
-    hacluster_can_read: Optional[bool] = None  # None: could not be determined
+    reader_can_read: Optional[bool] = None  # can the user asked about (hacluster, for verify) open it; None: unknown
 
     @property
     def usable(self) -> bool:
@@ -234,7 +237,7 @@ def permission_problems(facts: FileFacts) -> List[Problem]:
     if mode & 0o022:
         problems.append(Problem("writable-by-others", "error",
                                 f"{facts.path} is writable by group or others (mode {format_mode(mode)})"))
-    if facts.hacluster_can_read is False:
+    if facts.reader_can_read is False:
         problems.append(Problem("unreadable-by-hacluster", "error",
                                 f"{facts.path} ({facts.owner}:{facts.group} {format_mode(mode)}) is not readable by "
                                 f"the {KEY_OWNER} user or the {KEY_GROUP} group: the controller of a cluster node "

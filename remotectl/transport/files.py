@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
+from remotectl.pacemaker.authkey import FileFacts
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
 _WRITE_SCRIPT = r"""
@@ -50,23 +51,6 @@ echo "file $info $sum -"
 """
 
 
-@dataclass(frozen=True)
-class RemoteFileState:
-    path: str
-    exists: bool
-    size: Optional[int] = None
-    mode: Optional[int] = None
-    owner: Optional[str] = None
-    group: Optional[str] = None
-    sha256: Optional[str] = None
-    readable: bool = True
-    reader_can_read: Optional[bool] = None  # file_states(reader=...): can that user open it (None: unknown)
-
-    @property
-    def fingerprint(self) -> Optional[str]:
-        return f"sha256:{self.sha256}" if self.sha256 else None
-
-
 def _sh(runner: Runner, script: str, *args: str, stdin: Optional[bytes] = None, timeout: float = 60) -> CommandResult:
     return runner.run(["sh", "-c", script, "remotectl", *args], stdin=stdin, timeout=timeout)
 
@@ -79,7 +63,7 @@ def write_file_atomic(
     mode: int = 0o400,
     owner: Optional[str] = None,
     backup_path: Optional[str] = None,
-) -> RemoteFileState:
+) -> FileFacts:
     """Replace path with data atomically (see module docstring). owner is `user[:group]`.
     Returns the state of the installed file as read back from disk after the rename (sha256 of what is now at
     `path`, mode, owner), in the same round trip."""
@@ -193,21 +177,21 @@ sync -- "$dir" 2>/dev/null || true
 
 
 class StateList(list):
-    """A list of RemoteFileState that also says which stale temp files were removed on the way."""
+    """A list of FileFacts that also says which stale temp files were removed on the way."""
 
     def __init__(self) -> None:
         super().__init__()
         self.removed_temps: List[str] = []
 
 
-def _parse_state(runner: Runner, path: str, line: str) -> RemoteFileState:
+def _parse_state(runner: Runner, path: str, line: str) -> FileFacts:
     fields = line.split()
     if fields[0] == "missing":
-        return RemoteFileState(path, exists=False)
+        return FileFacts(path, exists=False)
     if fields[0] != "file" or len(fields) != 7:
         raise TransportError(f"{runner.name}: unexpected answer while inspecting {path}: {line[:80]!r}")
     _, size, mode, owner, group, digest, can = fields
-    return RemoteFileState(path, True, int(size), int(mode, 8), owner, group, None if digest == "-" else digest,
+    return FileFacts(path, True, int(size), int(mode, 8), owner, group, None if digest == "-" else digest,
                            readable=digest != "-", reader_can_read={"yes": True, "no": False}.get(can))
 
 

@@ -38,8 +38,8 @@ node (over SSH: ``shlex.join(argv)``) and feeds it ``stdin_bytes``:
   source, checks its SHA-256 (a truncated transfer is reported, not executed), executes it in a fresh namespace and
   calls ``main(sys.argv[1:], header=header)``.  Target names are data (JSON), never code.
 * Without ``--key-file`` the node's own key is used, located like Pacemaker does: ``PCMK_authkey_location`` from
-  ``/etc/sysconfig/pacemaker`` or ``/etc/default/pacemaker``, else ``/etc/pacemaker/authkey``, and (2.1.x
-  behaviour) ``/etc/corosync/authkey`` as the last resort.
+  ``/etc/sysconfig/pacemaker`` or ``/etc/default/pacemaker``, else ``/etc/pacemaker/authkey``, and before
+  Pacemaker 3.0 (``pacemakerd --version``; unknown counts as before) ``/etc/corosync/authkey`` as the last resort.
 * Output: exactly one JSON document on stdout (see ``main``): ``{"format", "node", "python", "gnutls", "key":
   {"path", "source", "size", "fingerprint", "warnings"}, "results": [ProbeResult.to_dict(), ...], "error"}``.
   Exit status 0 when the probes ran (whatever the verdicts), 2 when they could not run (key, library, usage);
@@ -55,9 +55,10 @@ import ctypes.util
 import hashlib
 import json
 import os
+import re
 import select
+import shlex
 import socket
-import struct
 import sys
 import threading
 import time
@@ -78,7 +79,7 @@ UNREACHABLE = "unreachable"
 UNRESOLVED = "unresolved"
 TCP_TIMEOUT = "tcp-timeout"
 PROBE_BUG = "probe-bug"
-# full_check only: the handshake completed but the executor did not register us
+# lrmd_check.full_check only: the handshake completed but the executor did not register us
 REGISTER_FAILED = "register-failed"
 
 VERDICTS = (MATCH, MISMATCH, TLS12_ONLY, NOT_TLS, TLS_NOT_PSK, BAD_SERVER_FINISHED, TIMEOUT,
@@ -121,7 +122,6 @@ GNUTLS_HANDSHAKE_ANY = 0xFFFFFFFF
 GNUTLS_HOOK_PRE = 0
 GNUTLS_HOOK_POST = 1
 GNUTLS_HOOK_BOTH = -1
-GNUTLS_SHUT_WR = 1
 GNUTLS_TLS1_2 = 4
 GNUTLS_TLS1_3 = 5
 GNUTLS_KX_PSK = 9
@@ -186,13 +186,9 @@ DEFAULT_PORT = 3121
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"
 ALT_KEY_PATH = "/etc/corosync/authkey"
 ENV_FILES = ("/etc/sysconfig/pacemaker", "/etc/default/pacemaker")
+VERSION_TOOLS = ("pacemakerd", "pacemaker-remoted", "crm_mon")  # any prints "Pacemaker X.Y.Z" for --version
+NO_FALLBACK_FROM = (3, 0, 0)  # Pacemaker 3.0 reads only PCMK_authkey_location (when set) or the default
 DEFAULT_WORKERS = 16
-
-# Pacemaker Remote message framing (40-byte header, then NUL-terminated XML)
-MSG_MAGIC = 0xBADADBBD
-MSG_HEADER = struct.Struct("<IIQQIIII")
-MAX_REPLY = 1 << 20
-
 
 class ProbeError(Exception):
     """The probe cannot run at all (library missing, unusable key). Messages never contain key material."""
@@ -244,21 +240,6 @@ class ProbeResult(object):
             self.elapsed_ms)
 
 
-class CheckResult(ProbeResult):
-    """Outcome of ``full_check``: a probe result plus what the executor reported on registration."""
-
-    __slots__ = ("protocol_version", "lrmd_rc", "uptime")
-    _fields = ProbeResult._fields + __slots__
-
-    def __init__(self, protocol_version=None, lrmd_rc=None, uptime=None, **kw):
-        ProbeResult.__init__(self, **kw)
-        self.protocol_version = protocol_version
-        self.lrmd_rc = lrmd_rc
-        self.uptime = uptime
-        if self.verdict == MATCH and lrmd_rc != 0:
-            self.ok = False
-
-
 def hint_for(verdict, target="", port="", address="", timeout=""):
     text = HINTS.get(verdict, HINTS[PROBE_BUG])
     return text.format(target=target, port=port, address=address or target, timeout=timeout)
@@ -302,21 +283,6 @@ def classify(rc, server_hello_seen, events=(), alert=None):
     if rc == E_ERROR_IN_FINISHED_PACKET:
         return BAD_SERVER_FINISHED
     return TLS_NOT_PSK
-
-
-def classify_full(rc, server_hello_seen, events=(), alert=None, version=None):
-    """Like ``classify`` for a *completed* handshake attempt (full_check): TLS 1.2 is fine there."""
-    if rc == 0:
-        return MATCH
-    events = frozenset(events)
-    if version == "TLS1.2" and server_hello_seen and "out:FINISHED:post" in events:
-        # TLS 1.2: the server rejects our Finished (it cannot decrypt it) and closes
-        if rc in EOF_RCS or rc in (E_UNEXPECTED_PACKET, -24) or (
-                rc == E_FATAL_ALERT_RECEIVED and alert in MISMATCH_ALERTS + (20,)):
-            return MISMATCH
-    verdict = classify(rc, server_hello_seen, events, alert)
-    # a full handshake accepts TLS 1.2, so "tls12-only" cannot be its answer: the server refused our PSK suites
-    return TLS_NOT_PSK if verdict == TLS12_ONLY else verdict
 
 
 def event_name(incoming, htype, when):
@@ -772,162 +738,6 @@ def probe_many(targets, key, timeout=5.0, workers=DEFAULT_WORKERS, callback=None
     return results
 
 
-# --- full check (COMPLETES the handshake: only for hosts that no cluster is connected to) ------------------------
-def _send_all(lib, session, data):
-    buf = ctypes.create_string_buffer(data, len(data))
-    offset = 0
-    while offset < len(data):
-        sent = lib.gnutls_record_send(session, ctypes.byref(buf, offset), len(data) - offset)
-        if sent in (E_AGAIN, E_INTERRUPTED):
-            continue
-        if sent < 0:
-            raise ProbeError("send failed: %s" % _rc_name(lib, sent))
-        offset += sent
-
-
-def _send_message(lib, session, xml, msg_id):
-    """Header and payload as two separate TLS records, as Pacemaker does (2.1.5 hangs otherwise)."""
-    body = xml + b"\0"
-    _send_all(lib, session, MSG_HEADER.pack(MSG_MAGIC, 1, msg_id, 0, MSG_HEADER.size + len(body),
-                                            MSG_HEADER.size, 0, len(body)))
-    _send_all(lib, session, body)
-
-
-def _recv_some(lib, session, deadline):
-    buf = ctypes.create_string_buffer(16384)
-    while True:
-        if time.monotonic() > deadline:
-            raise ProbeError("timed out waiting for the executor's reply")
-        got = lib.gnutls_record_recv(session, buf, len(buf))
-        if got > 0:
-            return buf.raw[:got]
-        if got == 0:
-            raise ProbeError("connection closed before the executor replied")
-        if got in (E_AGAIN, E_INTERRUPTED):
-            continue
-        if got == E_TIMEDOUT:
-            raise ProbeError("timed out waiting for the executor's reply")
-        raise ProbeError("receive failed: %s" % _rc_name(lib, got))
-
-
-def _parse_header(data):
-    magic = struct.unpack("<I", data[:4])[0]
-    if magic == MSG_MAGIC:
-        fmt = "<IIQQIIII"
-    elif struct.unpack(">I", data[:4])[0] == MSG_MAGIC:
-        fmt = ">IIQQIIII"
-    else:
-        raise ProbeError("reply is not a Pacemaker Remote message (bad magic)")
-    _m, _v, _id, _flags, size_total, offset, compressed, uncompressed = struct.unpack(fmt, data[:40])
-    if size_total > MAX_REPLY or offset < 40 or offset > size_total:
-        raise ProbeError("reply header is implausible")
-    return size_total, offset, compressed, uncompressed
-
-
-def _recv_message(lib, session, pending, deadline):
-    data = pending
-    while len(data) < MSG_HEADER.size:
-        data += _recv_some(lib, session, deadline)
-    size_total, offset, compressed, uncompressed = _parse_header(data)
-    while len(data) < size_total:
-        data += _recv_some(lib, session, deadline)
-    payload = data[offset:offset + (compressed or uncompressed)]
-    rest = data[size_total:]
-    if compressed:
-        import bz2
-        payload = bz2.decompress(payload)
-    return payload.rstrip(b"\0"), rest
-
-
-def _parse_xml(payload):
-    import xml.etree.ElementTree as ElementTree
-    if b"<!DOCTYPE" in payload or b"<!ENTITY" in payload:
-        raise ProbeError("reply contains a DTD; refusing to parse it")
-    try:
-        return ElementTree.fromstring(payload)
-    except ElementTree.ParseError as exc:
-        raise ProbeError("reply is not XML: %s" % exc)
-
-
-def _register(lib, session, timeout, client_name):
-    xml = ('<lrmd_command t="lrmd" lrmd_op="register" lrmd_clientname="%s" lrmd_protocol_version="1.1" '
-           'lrmd_remote_msg_id="1" lrmd_remote_msg_type="request"/>' % _xml_attr(client_name)).encode("utf-8")
-    lib.gnutls_record_set_timeout(session, max(1, int(timeout * 1000)))
-    _send_message(lib, session, xml, 1)
-    deadline = time.monotonic() + timeout
-    pending = b""
-    for _ in range(100):
-        payload, pending = _recv_message(lib, session, pending, deadline)
-        element = _parse_xml(payload)
-        if element.get("lrmd_remote_msg_type") == "notify":
-            continue
-        if element.get("lrmd_remote_msg_id") not in (None, "1"):
-            continue
-        return element
-    raise ProbeError("no reply to the registration")
-
-
-def _xml_attr(text):
-    return (str(text).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
-
-
-def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-check"):
-    """Complete handshake + executor registration. DISRUPTIVE against a node a cluster is connected to
-    (the cluster sees an "unexpected client takeover" and may fence the node): the caller must guard it.
-
-    Returns a CheckResult with ``protocol_version`` and ``lrmd_rc`` from the register reply."""
-    _check_key(key)
-    lib = gnutls()
-    start = time.monotonic()
-    target = str(host)
-    cred = _PskCredentials(lib, key)
-    try:
-        sock, address, port, failed = _open(CheckResult, target, port, timeout, family, start)
-        if failed is not None:
-            return failed
-        session = hook = None
-        try:
-            session, hook, state, rc, alert = _handshake(lib, cred, sock, "full", timeout)
-            common = dict(target=target, address=address, port=port, tcp=TCP_OPEN, tls_version=state.version,
-                          cipher=state.cipher, kx=state.kx, gnutls_rc=rc, events=state.events)
-            if rc < 0:
-                verdict = classify_full(rc, state.server_hello_seen, state.events, alert, state.version)
-                detail = _rc_name(lib, rc)
-                if alert is not None:
-                    detail += "; alert %s" % (_cstr(lib.gnutls_alert_get_name(alert)) or alert)
-                return CheckResult(verdict=verdict, hint=hint_for(verdict, target, port, address, timeout),
-                                   elapsed_ms=_ms(start), detail=detail, **common)
-            state.read_params(session)  # TLS 1.2: the record cipher is only active now
-            common.update(tls_version=state.version, cipher=state.cipher, kx=state.kx)
-            try:
-                reply = _register(lib, session, timeout, client_name)
-            except ProbeError as exc:
-                return CheckResult(verdict=REGISTER_FAILED, hint=hint_for(REGISTER_FAILED), elapsed_ms=_ms(start),
-                                   detail=str(exc), **common)
-            lrmd_rc = reply.get("lrmd_rc")
-            try:
-                lrmd_rc = int(lrmd_rc)
-            except (TypeError, ValueError):
-                lrmd_rc = None
-            ok = reply.get("lrmd_op") == "register" and lrmd_rc == 0 and reply.get("lrmd_clientid")
-            verdict = MATCH if ok else REGISTER_FAILED
-            uptime = reply.get("uptime")
-            lib.gnutls_bye(session, GNUTLS_SHUT_WR)
-            return CheckResult(verdict=verdict, protocol_version=reply.get("lrmd_protocol_version"), lrmd_rc=lrmd_rc,
-                               uptime=int(uptime) if uptime and uptime.isdigit() else None,
-                               hint=("the node accepts this key (full handshake and registration)" if ok
-                                     else hint_for(REGISTER_FAILED)),
-                               elapsed_ms=_ms(start), detail="reply %s lrmd_rc=%s" % (reply.tag, lrmd_rc), **common)
-        finally:
-            _end_session(lib, session, hook)
-            hook = None
-            sock.close()
-    except Exception as exc:
-        return _bug(target, port, start, exc, key, cls=CheckResult)
-    finally:
-        cred.close()
-
-
 # --- keys ------------------------------------------------------------------------------------------------------
 def read_key(path):
     """The raw bytes of an authkey file (every byte, trailing newline included, as Pacemaker uses it)."""
@@ -946,7 +756,9 @@ def key_fingerprint(key):
 
 
 def _env_file_value(path, name):
-    """Last assignment of ``name`` in a shell-style environment file, or None."""
+    """The last assignment of ``name`` in an environment file, or None. Read as remotectl.pacemaker.authkey's
+    parse_env_file reads it (systemd's EnvironmentFile and sh: comments, ``export``, quotes); a copy, because this
+    module imports nothing from remotectl, and a test feeds both the same files."""
     try:
         with open(path, "r", errors="replace") as handle:
             lines = handle.read().splitlines()
@@ -955,32 +767,60 @@ def _env_file_value(path, name):
     value = None
     for line in lines:
         line = line.strip()
-        if line.startswith("export "):
-            line = line[len("export "):].strip()
-        if not line.startswith(name + "="):
+        if not line or line.startswith(("#", ";")):
             continue
-        raw = line[len(name) + 1:].strip()
-        if raw[:1] in ("'", '"'):
-            quote = raw[0]
-            end = raw.find(quote, 1)
-            raw = raw[1:end] if end > 0 else raw[1:]
-        else:
-            raw = raw.split("#", 1)[0].strip()
-        value = raw
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, raw = line.partition("=")
+        if not sep or key.strip() != name:
+            continue
+        try:
+            value = " ".join(shlex.split(raw, comments=True))
+        except ValueError:
+            continue
     return value
 
 
-def locate_node_key(env_files=ENV_FILES):
-    """Where this node's Pacemaker reads its remote key from. Returns (key, path, source, warnings)."""
-    warnings = []
+def pacemaker_version():
+    """(major, minor, patch) of the Pacemaker installed here, from ``--version`` of the first tool found, or None."""
+    import subprocess
+
+    for tool in VERSION_TOOLS:
+        try:
+            out = subprocess.run([tool, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        match = re.search(rb"Pacemaker\s+(\d+)\.(\d+)\.(\d+)", out or b"")
+        if match:
+            return tuple(int(part) for part in match.groups())
+    return None
+
+
+def key_candidates(env_files=ENV_FILES, version=None):
+    """[(path, source)] in the order Pacemaker tries them (lrmd__init_remote_key): PCMK_authkey_location when set,
+    else the default; before 3.0, or when ``version`` is unknown (so a silent fallback is never missed), also the
+    default after an unusable configured key, then /etc/corosync/authkey. The same rule as
+    remotectl.pacemaker.authkey.fallback_chain."""
     candidates = []
     for env_file in env_files:
         configured = _env_file_value(env_file, "PCMK_authkey_location")
         if configured:
             candidates.append((configured, "PCMK_authkey_location in %s" % env_file))
             break
-    candidates.append((DEFAULT_KEY_PATH, "default"))
-    candidates.append((ALT_KEY_PATH, "fallback (Pacemaker 2.1 only)"))
+    if version is not None and tuple(version) >= NO_FALLBACK_FROM:
+        return candidates or [(DEFAULT_KEY_PATH, "default")]
+    for path, source in ((DEFAULT_KEY_PATH, "default"), (ALT_KEY_PATH, "fallback (Pacemaker 2.1 only)")):
+        if all(path != known for known, _source in candidates):
+            candidates.append((path, source))
+    return candidates
+
+
+def locate_node_key(env_files=ENV_FILES, version=None):
+    """Where this node's Pacemaker reads its remote key from (see key_candidates). Returns (key, path, source,
+    warnings)."""
+    warnings = []
+    candidates = key_candidates(env_files, version)
     errors = []
     for index, (path, source) in enumerate(candidates):
         try:
@@ -1066,7 +906,7 @@ def main(argv=None, header=None):
             key = read_key(args.key_file)
             path, source, warnings = args.key_file, "--key-file", []
         else:
-            key, path, source, warnings = locate_node_key()
+            key, path, source, warnings = locate_node_key(version=pacemaker_version())
         doc["key"] = {"path": path, "source": source, "size": len(key), "fingerprint": key_fingerprint(key),
                       "warnings": warnings}
         doc["gnutls"] = gnutls().remotectl_version

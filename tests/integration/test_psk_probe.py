@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from remotectl.transport import lrmd_check
 from remotectl.transport import psk_probe as pp
 from tests.integration.conftest import require_probe_servers
 from tests.integration.probe_servers import ACCEPTED_LINE, ProbeLab, call_in_netns, make_key
@@ -153,7 +154,7 @@ def test_unresolved_and_unreachable(env):
 
 def test_full_check_registers_and_reports_protocol(env):
     accepted = env.rfull.count(ACCEPTED_LINE)
-    result = pp.full_check(env.rfull.host, env.rfull.port, env.key4096, timeout=5)
+    result = lrmd_check.full_check(env.rfull.host, env.rfull.port, env.key4096, timeout=5)
     assert result.verdict == "match" and result.ok, result.to_dict()
     assert result.protocol_version == "1.1" and result.lrmd_rc == 0 and result.gnutls_rc == 0
     assert result.tls_version == "TLS1.3"
@@ -163,11 +164,11 @@ def test_full_check_registers_and_reports_protocol(env):
 
 
 def test_full_check_wrong_key_and_tls12(env):
-    result = pp.full_check(env.rfull.host, env.rfull.port, env.wrong, timeout=5)
+    result = lrmd_check.full_check(env.rfull.host, env.rfull.port, env.wrong, timeout=5)
     assert result.verdict == "mismatch" and not result.ok and result.lrmd_rc is None
-    result = pp.full_check(env.rfull12.host, env.rfull12.port, env.key4096, timeout=5)
+    result = lrmd_check.full_check(env.rfull12.host, env.rfull12.port, env.key4096, timeout=5)
     assert result.verdict == "match" and result.tls_version == "TLS1.2" and result.protocol_version == "1.1"
-    result = pp.full_check(env.rfull12.host, env.rfull12.port, env.wrong, timeout=5)
+    result = lrmd_check.full_check(env.rfull12.host, env.rfull12.port, env.wrong, timeout=5)
     assert result.verdict == "mismatch"
 
 

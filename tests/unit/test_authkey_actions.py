@@ -1,127 +1,23 @@
 """remotectl.actions.authkey with simulated hosts: target resolution, push, verify, rotate with rollback, and
 the restart procedure. The real shell scripts run against real files in tests/integration/test_authkey_*.py."""
 
-import hashlib
 import json
 from types import SimpleNamespace
 
 import pytest
 
 from remotectl.actions import authkey as actions
+from remotectl.actions import targets as targeting
 from remotectl.pacemaker import authkey as model
 from remotectl.reports import ExitCode, Reporter, RemotectlError, Severity
-from remotectl.transport import files
-from remotectl.transport.base import CommandResult, Runner, TransportError
+from tests.fakes import FakeClock, FakeHost, scripted_cluster
 
 KEY_A = bytes(range(256))
 KEY_B = bytes(reversed(range(256)))
 
 
-class FakeHost(Runner):
-    """Answers the scripts of remotectl.transport.files like a host with an in-memory filesystem would."""
-
-    def __init__(self, name, *, version="Pacemaker 2.1.5", env=None, root=True, account=True):
-        self.name = name
-        self.files = {}  # path -> [data, mode, owner, group]
-        self.version = version
-        self.env = env or {}
-        self.root, self.account = root, account
-        self.unreachable = False
-        self.fail_write = False
-        self.fail_restore = False
-        self.tamper_after_write = False
-        self.commands = []  # every argv run (to check that no key is ever on a command line)
-        self.stdin_seen = []
-
-    def put(self, path, data, mode=0o640, owner="root", group="haclient"):
-        self.files[path] = [data, mode, owner, group]
-
-    def data(self, path):
-        return self.files[path][0] if path in self.files else None
-
-    def _result(self, argv, rc=0, out="", err=""):
-        return CommandResult(tuple(argv), rc, out, err)
-
-    def run(self, argv, *, stdin=None, timeout=None, env=None):
-        self.commands.append(list(argv))
-        if stdin:
-            self.stdin_seen.append(stdin)
-        if self.unreachable:
-            raise TransportError(f"{self.name}: cannot connect: Connection refused")
-        if argv[:2] == ["sh", "-c"]:
-            script, args = argv[2], list(argv[4:])
-            if script == files._PROBE_SCRIPT:
-                return self._probe(argv, args)
-            if script == files._STATES_SCRIPT:
-                return self._states(argv, args)
-            if script == files._WRITE_SCRIPT:
-                return self._write(argv, args, stdin)
-            if script == files._RESTORE_SCRIPT:
-                if self.fail_restore:
-                    return self._result(argv, 1, err="cp: disk full")
-                source, target = args
-                if source not in self.files:
-                    return self._result(argv, 66, err=f"{source} does not exist")
-                self.files[target] = list(self.files[source])
-                return self._result(argv)
-        if argv[:3] == ["rm", "-f", "--"]:
-            self.files.pop(argv[3], None)
-            return self._result(argv)
-        return self._result(argv, 127, err=f"{argv[0]}: not simulated")
-
-    def _probe(self, argv, args):
-        import base64
-
-        user, group, n = args[0], args[1], int(args[2])
-        read, rest = args[3:3 + n], args[3 + n:]
-        tools, rest = rest[1:1 + int(rest[0])], rest[1 + int(rest[0]):]
-        lines = [f"root {'yes' if self.root else 'no'}", f"account {'yes' if self.account else 'no'}"]
-        for i, path in enumerate(read, 1):
-            if path in self.env:
-                lines.append(f"read {i} " + base64.b64encode(self.env[path].encode()).decode())
-            else:
-                lines.append(f"noread {i}")
-        if tools and self.version:
-            lines.append(f"version {self.version}")
-        lines.append("states")
-        lines.append(self._states(argv, rest).stdout.rstrip("\n"))
-        return self._result(argv, out="\n".join(lines) + "\n")
-
-    def _states(self, argv, args):
-        reader, clean, paths = args[0], args[1], args[2:]
-        lines = []
-        for path in paths:
-            if path not in self.files:
-                lines.append("missing")
-                continue
-            data, mode, owner, group = self.files[path]
-            can = "-"
-            if reader:
-                can = "yes" if (owner == reader and mode & 0o400) or (group == "haclient" and mode & 0o040) or \
-                    mode & 0o004 else "no"
-            lines.append(f"file {len(data)} {mode:o} {owner} {group} {hashlib.sha256(data).hexdigest()} {can}")
-        return self._result(argv, out="\n".join(lines) + "\n")
-
-    def _write(self, argv, args, stdin):
-        target, mode, owner, want, backup = args
-        if self.fail_write:
-            return self._result(argv, 1, err="mktemp: No space left on device")
-        if hashlib.sha256(stdin).hexdigest() != want:
-            return self._result(argv, 65, err="content check failed (incomplete transfer)")
-        user, group = owner.split(":") if owner else ("root", "root")
-        if backup and target in self.files:
-            if backup in self.files:
-                return self._result(argv, 73, err=f"backup {backup} already exists")
-            old = self.files[target]
-            self.files[backup] = [old[0], old[1] & 0o700, old[2], old[3]]
-        self.files[target] = [bytes(stdin), int(mode, 8), user, group]
-        if self.tamper_after_write:
-            self.files[target][0] = b"tampered" + bytes(stdin[8:])
-        return self._result(argv, out=self._states(argv, ["", "no", target]).stdout)
-
-
-def target(name, node_type=None):
-    return actions.Target(name, name, node_type)
+def target(name, node_type=None, host=None):
+    return targeting.Target(label=name, host=host or name, type=node_type)
 
 
 def factory(hosts):
@@ -153,23 +49,22 @@ NODES = [node("node1", "cluster"), node("remote1", "remote", "10.0.0.2", "remote
 
 
 def test_all_resolves_cluster_by_name_remote_and_guest_by_address_and_skips_bundles():
-    targets = actions.resolve_targets([], all_nodes=True, nodes=NODES)
-    assert [(t.node, t.destination, t.type) for t in targets] == [
+    targets = targeting.resolve_targets([], NODES, all_nodes=True)
+    assert [(t.label, t.host, t.type) for t in targets] == [
         ("node1", "node1", "cluster"), ("remote1", "10.0.0.2", "remote"), ("guest1", "10.0.0.4", "guest"),
         ("web-0", "10.0.0.9", "bundle")]
     assert [bool(t.skip) for t in targets] == [False, False, False, True]
 
 
 def test_names_and_ssh_destinations_mix_and_duplicates_are_dropped():
-    targets = actions.resolve_targets(["remote1", "admin@10.0.0.7:2200", "10.0.0.2", "unknown-host"],
-                                      all_nodes=False, nodes=NODES)
-    assert [(t.node, t.destination) for t in targets] == [
+    targets = targeting.resolve_targets(["remote1", "admin@10.0.0.7:2200", "10.0.0.2", "unknown-host"], NODES)
+    assert [(t.label, t.host) for t in targets] == [
         ("remote1", "10.0.0.2"), ("admin@10.0.0.7:2200", "admin@10.0.0.7:2200"), ("unknown-host", "unknown-host")]
 
 
 def test_invalid_destination_is_a_one_line_error():
     with pytest.raises(RemotectlError, match="invalid"):
-        actions.resolve_targets(["-oProxyCommand=evil"], all_nodes=False, nodes=None)
+        targeting.resolve_targets(["-oProxyCommand=evil"], None)
 
 
 def test_load_targets_falls_back_to_ssh_hosts_when_the_cluster_cannot_be_asked():
@@ -177,12 +72,12 @@ def test_load_targets_falls_back_to_ssh_hosts_when_the_cluster_cannot_be_asked()
         raise RemotectlError("no cluster to talk to")
 
     reporter = Reporter()
-    targets = actions.load_targets(["remote1"], all_nodes=False, cluster_factory=broken, reporter=reporter)
-    assert targets[0].destination == "remote1" and "no cluster" in reporter.reports[0].message
+    targets = targeting.load_targets(["remote1"], all_nodes=False, cluster_factory=broken, reporter=reporter)
+    assert targets[0].host == "remote1" and "no cluster" in reporter.reports[0].message
     with pytest.raises(RemotectlError, match="--all needs"):
-        actions.load_targets([], all_nodes=True, cluster_factory=broken, reporter=Reporter())
+        targeting.load_targets([], all_nodes=True, cluster_factory=broken, reporter=Reporter())
     # an explicit destination never asks the cluster
-    assert actions.load_targets(["root@h:22"], all_nodes=False, cluster_factory=broken, reporter=Reporter())
+    assert targeting.load_targets(["root@h:22"], all_nodes=False, cluster_factory=broken, reporter=Reporter())
 
 
 # -- push ------------------------------------------------------------------------------------------------------------
@@ -413,7 +308,7 @@ class FakeRestarter(actions.Restarter):
 def test_restart_procedure_order_for_lifetime_caching_nodes():
     steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2)),
                                  ("r1", "remote", (3, 0, 2)), ("r2", "remote", (2, 1, 5))])
-    targets = {n: actions.Target(n, f"{n}.example", t) for n, t in
+    targets = {n: target(n, t, host=f"{n}.example") for n, t in
                (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"), ("r2", "remote"))}
     restarter = FakeRestarter()
     outcomes = actions.run_restarts(steps, targets, restarter, Reporter())
@@ -433,7 +328,7 @@ def test_restart_procedure_order_for_lifetime_caching_nodes():
 
 def test_restart_stops_rolling_when_a_cluster_node_does_not_come_back_and_restores_maintenance():
     steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2))])
-    targets = {n: actions.Target(n, n, "cluster") for n in ("node1", "node2")}
+    targets = {n: target(n, "cluster") for n in ("node1", "node2")}
     restarter = FakeRestarter(maintenance="true", offline_after={"node1"})
     reporter = Reporter()
     outcomes = actions.run_restarts(steps, targets, restarter, reporter)
@@ -454,7 +349,7 @@ def test_rotate_with_restart_uses_the_restarter_only_where_needed():
     hosts = make_hosts("a", "b", version="Pacemaker 3.0.2")
     hosts["b"].version = "Pacemaker 2.1.9"
     restarter = FakeRestarter()
-    result = actions.rotate_key([actions.Target("a", "a", "remote"), actions.Target("b", "b", "remote")],
+    result = actions.rotate_key([target("a", "remote"), target("b", "remote")],
                                 factory(hosts), restart=True, restarter=restarter)
     assert result.ok
     assert ("run", "a", "systemctl restart pacemaker_remote") in restarter.log
@@ -487,3 +382,97 @@ def test_rotate_shows_the_plan_before_changing_anything():
     actions.rotate_key([target("a"), target("b")], factory(hosts), on_plan=on_plan)
     assert seen == [[KEY_B, KEY_B]]
     assert hosts["a"].data(model.DEFAULT_KEY_PATH) != KEY_B
+
+
+# -- waiting for nodes, with a fake clock ------------------------------------------------------------------------------
+def crm_mon_nodes(**online):
+    """crm_mon --output-as=xml with one node per keyword (name=online?)."""
+    nodes = "".join(f'<node name="{name}" id="{name}" online="{str(up).lower()}" standby="false" '
+                    'maintenance="false" pending="false" unclean="false" shutdown="false" resources_running="0" '
+                    'type="member"/>' for name, up in online.items())
+    return f"<pacemaker-result><nodes>{nodes}</nodes><resources/></pacemaker-result>"
+
+
+def restarter_on(cluster, clock, timeout=10.0, poll=2.0):
+    return actions.Restarter(lambda d: None, lambda: cluster, online_timeout=timeout, poll=poll, clock=clock,
+                             sleep=clock.sleep)
+
+
+def test_wait_online_polls_crm_mon_until_every_node_is_online():
+    clock = FakeClock()
+    cluster = scripted_cluster(crm_mon=[crm_mon_nodes(node1=False, r1=False), crm_mon_nodes(node1=True, r1=False),
+                                        crm_mon_nodes(node1=True, r1=True)])
+    assert restarter_on(cluster, clock).wait_online(["node1", "r1"]) == (True, [])
+    assert len(cluster.runner.calls) == 3 and clock.now == 4.0
+
+
+def test_wait_online_gives_up_at_the_deadline_and_names_the_nodes_still_offline():
+    clock = FakeClock()
+    cluster = scripted_cluster(crm_mon=[crm_mon_nodes(node1=True, r1=False)])
+    assert restarter_on(cluster, clock, timeout=5.0).wait_online(["node1", "r1", "gone"]) == (False, ["r1", "gone"])
+    assert clock.now >= 5.0 and len(cluster.runner.calls) == 4  # at 0, 2, 4 and 6 s
+
+
+def test_wait_online_counts_an_unreadable_crm_mon_as_offline():
+    def unreachable():
+        raise RemotectlError("crm_mon: connection to the CIB manager failed")
+
+    clock = FakeClock()
+    restarter = actions.Restarter(lambda d: None, unreachable, online_timeout=1.0, poll=1.0, clock=clock,
+                                  sleep=clock.sleep)
+    assert restarter.wait_online(["node1"]) == (False, ["node1"])
+
+
+# -- reports: failures live in their rows, every report has a code ---------------------------------------------------
+def test_a_failed_push_is_in_its_row_and_not_again_in_the_reports():
+    hosts = make_hosts("a", "b")
+    hosts["b"].unreachable = True
+    result = actions.push_key([target("a"), target("b")], factory(hosts), KEY_A, actions.PushOptions())
+    assert result.nodes[1].status == "failed" and result.nodes[1].detail == "cannot connect: Connection refused"
+    assert result.reports == []
+
+
+def test_a_failed_rotation_names_each_failure_once():
+    hosts = make_hosts("a", "b")
+    hosts["b"].fail_write = True
+    hosts["a"].fail_restore = True
+    result = actions.rotate_key([target("a"), target("b")], factory(hosts))
+    assert "mktemp" in result.nodes[1].error
+    assert [r.code for r in result.reports] == ["rollback-failed"]
+
+
+def test_reports_carry_codes():
+    hosts = make_hosts("a", "b", "c", key=KEY_A)
+    hosts["b"].put(model.DEFAULT_KEY_PATH, KEY_B)
+    hosts["c"].unreachable = True
+    result = actions.verify_keys([target(n) for n in "abc"], factory(hosts))
+    assert [(r.code, r.node) for r in result.reports] == [("no-majority-key", None), ("node-unreachable", "c")]
+    hosts = make_hosts("d", version="Pacemaker 3.0.2")
+    assert [r.code for r in actions.rotate_key([target("d")], factory(hosts), dry_run=True).reports] == [
+        "restart-needed"]
+
+
+# -- the JSON contract: keys and their order -----------------------------------------------------------------------
+PUSH_NODE_KEYS = ["node", "target", "type", "ok", "status", "path", "fingerprint", "size", "mode", "owner", "group",
+                  "previous_fingerprint", "backup", "removed_temp_files", "message", "error"]
+VERIFY_KEYS = ["consistent", "ok", "reference", "summary", "differing", "unchecked", "groups", "nodes"]
+VERIFY_NODE_KEYS = ["node", "target", "type", "ok", "reachable", "fingerprint", "matches", "size", "mode", "owner",
+                    "group", "path", "configured_path", "path_source", "hacluster_can_read", "pacemaker_version",
+                    "problems", "error"]
+ROTATE_KEYS = ["dry_run", "ok", "fingerprint", "size", "plan", "nodes", "restarts", "verify", "consistent",
+               "rolled_back"]
+
+
+def test_json_keys_and_their_order():
+    hosts = make_hosts("a")
+    pushed = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions()).to_json()
+    assert list(pushed) == ["dry_run", "fingerprint", "size", "nodes", "summary"]
+    assert list(pushed["nodes"][0]) == PUSH_NODE_KEYS and pushed["summary"] == {"written": 1}
+    verified = actions.verify_keys([target("a")], factory(hosts)).to_json()
+    assert list(verified) == VERIFY_KEYS and list(verified["nodes"][0]) == VERIFY_NODE_KEYS
+    assert list(verified["reference"]) == ["fingerprint", "source", "key"]
+    rotated = actions.rotate_key([target("a")], factory(hosts)).to_json()
+    assert list(rotated) == ROTATE_KEYS and list(rotated["verify"]) == VERIFY_KEYS
+    assert list(rotated["restarts"][0]) == ["node", "kind", "command", "needed", "status", "message"]
+    assert list(actions.fingerprint_bytes(KEY_A).to_json()) == ["path", "fingerprint", "size", "mode", "owner",
+                                                                "group"]

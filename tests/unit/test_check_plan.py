@@ -7,9 +7,12 @@ import json
 import pytest
 
 from remotectl.actions import check as action
+from remotectl.actions import targets as targeting
 from remotectl.pacemaker.nodes import Node
 from remotectl.reports import ExitCode, RefusedError, RemotectlError
 from remotectl.transport import psk_probe
+from remotectl.transport.dns import AddressCache
+from tests.fakes import ReplyRunner
 
 NODES = [
     Node("node1", "cluster", True, False, False, False),
@@ -22,6 +25,10 @@ NODES = [
     Node("noaddr", "remote", False, False, False, False, "noaddr", None, None, None),
     Node("lh", "remote", True, False, False, False, "lh", "127.0.0.1", 3333, "node1"),
 ]
+
+
+# the contract's keys of a check result, in order (docs/cli-contract.md)
+CONTRACT_KEYS = ["target", "address", "port", "tcp", "verdict", "tls_version", "cipher", "ok", "hint"]
 
 
 def nodes():
@@ -47,18 +54,22 @@ def must_not_be_called():
     (" host.example ", ("host.example", None)),
 ])
 def test_split_target(text, expected):
-    assert action.split_target(text) == expected
+    assert targeting.split_target(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "host:", "host:0", "host:65536", "host:abc", ":3121", "[::1", "[::1]x"])
 def test_split_target_rejects_garbage_as_usage_error(text):
     with pytest.raises(RemotectlError) as err:
-        action.split_target(text)
+        targeting.split_target(text)
     assert err.value.exit_code == ExitCode.USAGE
 
 
+def resolve(texts, port=None, addresses=None):
+    return targeting.resolve_targets(texts, NODES, reach=targeting.psk(port, addresses))
+
+
 def test_node_names_take_address_and_port_from_the_cib():
-    targets = action.resolve_targets(["remote1", "remote2", "guest1", "bundle-0", "noaddr"], NODES)
+    targets = resolve(["remote1", "remote2", "guest1", "bundle-0", "noaddr"])
     assert [(t.label, t.host, t.port, t.node, t.connected) for t in targets] == [
         ("remote1", "127.0.0.2", 3121, "remote1", True),
         ("remote2", "127.0.0.3", 3999, "remote2", False),
@@ -69,29 +80,29 @@ def test_node_names_take_address_and_port_from_the_cib():
 
 
 def test_port_option_and_explicit_port_override_the_cib():
-    t1, t2, t3 = action.resolve_targets(["remote2", "remote2:4000", "somehost"], NODES, port=3200)
+    t1, t2, t3 = resolve(["remote2", "remote2:4000", "somehost"], port=3200)
     assert (t1.port, t2.port, t3.port) == (3200, 4000, 3200)
     assert t3.node is None and t3.host == "somehost"
 
 
 def test_cluster_node_names_are_plain_hosts():
-    (target,) = action.resolve_targets(["node1"], NODES)
+    (target,) = resolve(["node1"])
     assert (target.host, target.port, target.node, target.connected) == ("node1", 3121, None, False)
 
 
 def test_all_is_every_remote_guest_and_bundle_node():
-    targets = action.resolve_targets([], NODES, all_nodes=True)
+    targets = targeting.resolve_targets([], NODES, all_nodes=True, reach=targeting.psk())
     assert [t.label for t in targets] == ["remote1", "remote2", "guest1", "bundle-0", "noaddr", "lh"]
 
 
 def test_host_targets_are_matched_to_nodes_by_address_and_port():
-    by_literal, other_port = action.resolve_targets(["127.0.0.2:3121", "127.0.0.2:3122"], NODES)
+    by_literal, other_port = resolve(["127.0.0.2:3121", "127.0.0.2:3122"])
     assert (by_literal.node, by_literal.connected) == ("remote1", True)
     assert other_port.node is None and not other_port.connected
     # by resolved address only when asked (the --full guard): "localhost" is 127.0.0.1, node lh listens on 3333
-    (plain,) = action.resolve_targets(["localhost:3333"], NODES)
+    (plain,) = resolve(["localhost:3333"])
     assert plain.node is None
-    (resolved,) = action.resolve_targets(["localhost:3333"], NODES, match_by_address=True)
+    (resolved,) = resolve(["localhost:3333"], addresses=AddressCache().addresses)
     assert (resolved.node, resolved.connected) == ("lh", True)
 
 
@@ -181,7 +192,7 @@ def test_workers_are_bounded():
 
 # --- results ------------------------------------------------------------------------------------------------------
 
-TARGET = action.Target("remote1", "127.0.0.2", 3121, "remote1", "remote", True)
+TARGET = targeting.Target(label="remote1", host="127.0.0.2", port=3121, node="remote1", type="remote", connected=True)
 
 
 def probe_dict(verdict, tcp, **kw):
@@ -203,7 +214,7 @@ def probe_dict(verdict, tcp, **kw):
 def test_entries_are_contract_shaped(verdict, tcp, expected_tcp):
     entry = action.entry_from_probe(TARGET, probe_dict(verdict, tcp, tls_version="TLS1.3"))
     doc = entry.to_dict()
-    assert list(doc)[:9] == list(action.CONTRACT_KEYS)
+    assert list(doc)[:9] == CONTRACT_KEYS
     assert doc["target"] == "remote1" and doc["address"] == "127.0.0.2" and doc["port"] == 3121
     assert doc["tcp"] == expected_tcp and (expected_tcp is None or expected_tcp in action.TCP_VALUES)
     assert doc["ok"] is (verdict == "match") and doc["hint"] and "from" not in doc
@@ -288,20 +299,6 @@ def test_parse_remote_output_failures(rc, stdout, stderr, words):
     assert words in err.value.message
 
 
-class FakeRunner:
-    def __init__(self, name, reply):
-        self.name, self.reply, self.calls = name, reply, []
-
-    def run(self, argv, stdin=None, timeout=None, env=None):
-        from remotectl.transport.base import CommandResult
-
-        self.calls.append((list(argv), stdin, timeout))
-        if isinstance(self.reply, Exception):
-            raise self.reply
-        rc, out = self.reply
-        return CommandResult(tuple(argv), rc, out, "")
-
-
 def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
     from remotectl.transport.base import TransportError
 
@@ -313,11 +310,11 @@ def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
         "b": (0, remote_doc([probe_dict("match", "open"), probe_dict("tcp-timeout", "timeout")])),
         "c": TransportError("c: SSH authentication failed as root"),
     }
-    runners = {name: FakeRunner(name, reply) for name, reply in replies.items()}
+    runners = {name: ReplyRunner(name, reply) for name, reply in replies.items()}
     ticks = []
     run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=lambda: ticks.append(1))
     assert len(ticks) == 3
-    assert run.matrix() == {"a": {"remote1": "match", "remote2": "match"},
+    assert run.matrix == {"a": {"remote1": "match", "remote2": "match"},
                             "b": {"remote1": "match", "remote2": "tcp-timeout"},
                             "c": {"remote1": "not-checked", "remote2": "not-checked"}}
     assert [(e.source, e.target) for e in run.failing_pairs()] == [
@@ -341,7 +338,7 @@ def test_run_from_cluster_warns_when_cluster_nodes_use_different_keys():
         text["key"] = {"path": "/etc/pacemaker/authkey", "fingerprint": fingerprint, "size": 256, "warnings": []}
         return 0, json.dumps(text)
 
-    runners = {"a": FakeRunner("a", doc("sha256:aa")), "b": FakeRunner("b", doc("sha256:bb"))}
+    runners = {"a": ReplyRunner("a", doc("sha256:aa")), "b": ReplyRunner("b", doc("sha256:bb"))}
     run = action.run_check(plan, runner_for=runners.__getitem__)
     assert any("different keys" in r.message for r in run.reports)
     assert run.to_json()["sources"]["b"]["key"]["fingerprint"] == "sha256:bb"
@@ -357,3 +354,7 @@ def test_load_key_reports_fingerprint_never_bytes(tmp_path):
     with pytest.raises(RemotectlError) as err:
         action.load_key(str(tmp_path / "missing"))
     assert "cannot read key file" in err.value.message
+
+
+def test_the_default_port_is_the_probes():
+    assert targeting.DEFAULT_PORT == psk_probe.DEFAULT_PORT

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from remotectl.transport import lrmd_check
 from remotectl.transport import psk_probe as pp
 
 MODULE = Path(pp.__file__)
@@ -74,7 +75,7 @@ def test_classify_accepts_any_iterable_of_events():
     (-32, True, MATCH_TRACE[:6], None, "TLS1.3", "tls-not-psk"),
 ])
 def test_classify_full(rc, hello, events, alert, version, verdict):
-    assert pp.classify_full(rc, hello, events, alert, version) == verdict
+    assert lrmd_check.classify_full(rc, hello, events, alert, version) == verdict
 
 
 def test_every_verdict_has_a_one_line_hint():
@@ -180,9 +181,9 @@ def test_result_to_dict_and_ok():
     json.dumps(result.to_dict())
     for verdict in pp.VERDICTS:
         assert pp.ProbeResult(verdict=verdict).ok == (verdict == "match")
-    check = pp.CheckResult(verdict="match", lrmd_rc=-71, protocol_version="1.1")
+    check = lrmd_check.CheckResult(verdict="match", lrmd_rc=-71, protocol_version="1.1")
     assert not check.ok and check.to_dict()["protocol_version"] == "1.1"
-    assert pp.CheckResult(verdict="match", lrmd_rc=0).ok
+    assert lrmd_check.CheckResult(verdict="match", lrmd_rc=0).ok
 
 
 @pytest.mark.parametrize("target,expected", [
@@ -207,7 +208,7 @@ def test_invalid_port_is_a_verdict_not_an_exception():
     assert result.verdict == "unresolved" and result.detail == "invalid port"
 
 
-@pytest.mark.parametrize("cls", [pp.ProbeResult, pp.CheckResult])
+@pytest.mark.parametrize("cls", [pp.ProbeResult, lrmd_check.CheckResult])
 @pytest.mark.parametrize("port", ["abc", 0, 70000])  # getaddrinfo would take 70000 as port 4464
 def test_probe_and_full_check_refuse_the_same_invalid_ports(cls, port):
     sock, _address, _port, result = pp._open(cls, "127.0.0.1", port, 1.0, 0, 0.0)
@@ -348,3 +349,65 @@ def test_classify_table_on_python36(python):
     assert proc.returncode == 0, proc.stderr.decode()
     out = json.loads(proc.stdout)
     assert out["version"] == [3, 6] and out["bad"] == []
+
+
+def test_the_shipped_module_holds_the_safe_probe_only():
+    """Executor registration completes the handshake: it lives in lrmd_check, which is never shipped to nodes."""
+    source = pp.module_source().decode("utf-8")
+    for word in ("lrmd_op", "def full_check", "class CheckResult", "MSG_MAGIC"):
+        assert word not in source
+    assert lrmd_check.full_check and lrmd_check.CheckResult.__mro__[1] is pp.ProbeResult
+
+
+# --- the shipped copies of remotectl.pacemaker.authkey's rules agree with it ----------------------------------------
+ENV_TEXTS = ["", "PCMK_authkey_location=/a\n", "export PCMK_authkey_location=/a\n", "PCMK_authkey_location='/a b'\n",
+             'PCMK_authkey_location="/a"\n', "PCMK_authkey_location=/a # c\n", "# PCMK_authkey_location=/a\n",
+             "PCMK_authkey_location=/a\nPCMK_authkey_location=/b\n", "PCMK_authkey_location=\n",
+             "PCMK_authkey_location = /a\n", "; PCMK_authkey_location=/a\n", 'PCMK_authkey_location="/a #b"\n',
+             "PCMK_authkey_location='/a\n", "  PCMK_authkey_location=/a  \n", "PCMK_authkey_location=/a\\ b\n",
+             "PCMK_authkey_location=/a\nPCMK_authkey_location=\n", 'PCMK_authkey_location="/a"x\n',
+             "PCMK_authkey_locationX=/b\n", "export  PCMK_authkey_location=/a\n", "PCMK_authkey_location=/a /b\n",
+             "PCMK_authkey_location=/etc/pacemaker/authkey\n", "PCMK_authkey_location=/etc/corosync/authkey\n"]
+
+
+@pytest.mark.parametrize("text", ENV_TEXTS)
+def test_both_env_file_parsers_read_the_same_value(tmp_path, text):
+    from remotectl.pacemaker import authkey as model
+
+    env = tmp_path / "pacemaker"
+    env.write_text(text)
+    assert pp._env_file_value(str(env), model.LOCATION_VARIABLE) == model.parse_env_file(text).get(
+        model.LOCATION_VARIABLE)
+
+
+@pytest.mark.parametrize("version", [None, (2, 1, 5), (2, 1, 9), (3, 0, 0), (3, 0, 2)])
+@pytest.mark.parametrize("first, second", [("", ""), ("PCMK_authkey_location=/srv/key\n", ""),
+                                           ("", "PCMK_authkey_location=/srv/key\n"),
+                                           ("PCMK_authkey_location=/etc/pacemaker/authkey\n", ""),
+                                           ("", "PCMK_authkey_location=/etc/corosync/authkey\n")])
+def test_the_probe_tries_the_paths_pacemaker_tries(tmp_path, version, first, second):
+    """psk_probe.key_candidates (on the node) and pacemaker.authkey.fallback_chain (verify) give the same chain."""
+    from remotectl.pacemaker import authkey as model
+
+    files = (tmp_path / "sysconfig", tmp_path / "default")
+    texts = {}
+    for path, model_path, text in zip(files, model.ENV_FILES, (first, second)):
+        if text:
+            path.write_text(text)
+            texts[model_path] = text
+    shipped = [path for path, _source in pp.key_candidates(tuple(map(str, files)), version)]
+    assert shipped == model.fallback_chain(model.key_location(texts), version)
+    assert (pp.DEFAULT_KEY_PATH, pp.ALT_KEY_PATH, pp.NO_FALLBACK_FROM) == (
+        model.DEFAULT_KEY_PATH, model.COROSYNC_KEY_PATH, model.NO_FALLBACK_FROM)
+    assert pp.VERSION_TOOLS == model.VERSION_TOOLS
+
+
+def test_pacemaker_3_uses_no_fallback(tmp_path, monkeypatch):
+    key = tmp_path / "corosync-key"
+    key.write_bytes(b"k" * 256)
+    monkeypatch.setattr(pp, "DEFAULT_KEY_PATH", str(tmp_path / "missing"))
+    monkeypatch.setattr(pp, "ALT_KEY_PATH", str(key))
+    env = (str(tmp_path / "none1"), str(tmp_path / "none2"))
+    assert pp.locate_node_key(env, version=(2, 1, 5))[1:3] == (str(key), "fallback (Pacemaker 2.1 only)")
+    with pytest.raises(pp.ProbeError, match="no usable"):
+        pp.locate_node_key(env, version=(3, 0, 0))

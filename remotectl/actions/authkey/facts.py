@@ -1,0 +1,69 @@
+"""What a node says about its key (location, Pacemaker version, file states), and the fan-out plumbing that
+push, verify and rotate share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from remotectl.actions.targets import Target
+from remotectl.pacemaker import authkey as model
+from remotectl.transport import files
+from remotectl.transport.base import Runner
+
+RunnerFactory = Callable[[str], Runner]
+ProgressCallback = Optional[Callable[[object], None]]
+
+
+@dataclass
+class NodeFacts:
+    probe: files.HostProbe
+    location: model.KeyLocation
+    version: Optional[model.Version]
+    states: Dict[str, model.FileFacts]  # path → state, for every path inspect_node was asked about
+    removed_temps: List[str]
+
+    @property
+    def key(self) -> model.FileFacts:
+        """The state of the file at the key location."""
+        return self.states[self.location.path]
+
+
+def inspect_node(runner: Runner, override: Optional[str], *, version: bool = True, chain: bool = False,
+                 reader: Optional[str] = None, clean_temps: bool = False) -> NodeFacts:
+    """Where this node reads the key (PCMK_authkey_location in its env files, unless --path overrides it), the
+    Pacemaker version, root?, hacluster:haclient present?, and the state of the key file (with `chain`: of every
+    file of Pacemaker's fallback chain). One round trip when the key is where it is expected, two otherwise."""
+    guess = model.key_location({}, override)
+    guessed_paths = model.fallback_chain(guess, None) if chain else [guess.path]
+    probe = files.host_probe(runner, user=model.KEY_OWNER, group=model.KEY_GROUP,
+                             read=() if override else model.ENV_FILES,
+                             version_tools=model.VERSION_TOOLS if version else (), paths=guessed_paths,
+                             reader=reader, clean_temps=clean_temps)
+    texts = {path: data.decode("utf-8", "replace") for path, data in probe.files.items() if data is not None}
+    location = model.key_location(texts, override)
+    parsed_version = model.parse_version(probe.version_line or "")
+    states = {state.path: state for state in probe.states}
+    removed = list(probe.states.removed_temps)
+    wanted = model.fallback_chain(location, parsed_version) if chain else [location.path]
+    missing = [path for path in wanted if path not in states]
+    if missing:
+        more = files.file_states(runner, missing, reader=reader, clean_temps=clean_temps)
+        states.update({state.path: state for state in more})
+        removed += more.removed_temps
+    return NodeFacts(probe=probe, location=location, version=parsed_version,
+                     states={path: states[path] for path in wanted}, removed_temps=removed)
+
+
+def without_prefix(message: Optional[str], target: Target) -> Optional[str]:
+    """Transport errors start with the destination; the node is named next to them already."""
+    for prefix in (f"{target.host}: ", f"{target.label}: "):
+        while message and message.startswith(prefix):
+            message = message[len(prefix):]
+    return message
+
+
+def active_runners(targets: Sequence[Target], runner_factory: RunnerFactory) -> Tuple[List[Target], Dict[str, Runner]]:
+    """The targets that are not skipped, and a runner for each of their destinations."""
+    active = [t for t in targets if not t.skip]
+    return active, {t.host: runner_factory(t.host) for t in active}

@@ -1,0 +1,238 @@
+"""Push: install one key on many nodes, atomically, with backups; nodes that already have it are left alone.
+
+Each node's outcome is its row (``status``, ``error``, ``message``): a failure is shown once, in its row, not
+again as a report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, RunnerFactory, active_runners, inspect_node,
+                                             without_prefix)
+from remotectl.actions.authkey.keys import check_size
+from remotectl.actions.targets import Target
+from remotectl.jsonable import json_field, jsonable
+from remotectl.pacemaker import authkey as model
+from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
+from remotectl.transport import files
+from remotectl.transport.base import Runner
+
+
+@dataclass
+class NodeKeyResult:
+    """One node's outcome of push (and of rotate's push phase). Fields in JSON order."""
+
+    node: str
+    target: str
+    type: Optional[str]
+    ok: bool
+    status: str  # written | unchanged | failed | skipped | would-write | rolled-back
+    path: Optional[str] = None
+    fingerprint: Optional[str] = None
+    size: Optional[int] = None
+    mode: Optional[int] = json_field(default=None, convert=model.format_mode)
+    owner: Optional[str] = None
+    group: Optional[str] = None
+    previous_fingerprint: Optional[str] = None
+    backup: Optional[str] = None
+    removed_temp_files: int = 0
+    message: Optional[str] = None
+    error: Optional[str] = None
+    existed: Optional[bool] = json_field(omit=True, default=None)  # what a rollback has to restore
+    changed: bool = json_field(omit=True, default=False)  # this run replaced the file (what a rollback has to undo)
+
+    @classmethod
+    def of(cls, target: Target, *, ok: bool, status: str, **fields) -> "NodeKeyResult":
+        return cls(node=target.label, target=target.host, type=target.type, ok=ok, status=status, **fields)
+
+    @property
+    def mode_text(self) -> Optional[str]:
+        return model.format_mode(self.mode)
+
+    @property
+    def detail(self) -> Optional[str]:
+        """The table's DETAIL cell: what went wrong, else what was done."""
+        return self.error or self.message
+
+    def fill(self, state: model.FileFacts) -> None:
+        """Take fingerprint, size, mode and owner from what the node reported for the key file."""
+        self.fingerprint, self.size = state.fingerprint, state.size
+        self.mode, self.owner, self.group = state.mode, state.owner, state.group
+
+    def to_json(self) -> dict:
+        return jsonable(self)
+
+
+@dataclass
+class PushResult:
+    dry_run: bool
+    fingerprint: str
+    size: int
+    nodes: List[NodeKeyResult]
+    reports: List[Report] = json_field(omit=True, default_factory=list)
+
+    @property
+    def summary(self) -> Dict[str, int]:
+        """status → number of nodes."""
+        counts: Dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        return counts
+
+    def to_json(self) -> dict:
+        return jsonable(self, extra=("summary",))
+
+
+def outcome_exit(results: Sequence) -> int:
+    """0 when every node is OK, 1 when none is, 3 (partial) otherwise. Skipped nodes do not count as failed."""
+    considered = [r for r in results if getattr(r, "status", None) != "skipped"]
+    failed = [r for r in considered if not r.ok]
+    if not failed:
+        return ExitCode.OK
+    if len(failed) == len(considered):
+        return ExitCode.FAILURE
+    return ExitCode.PARTIAL
+
+
+@dataclass
+class PushOptions:
+    path: Optional[str] = None  # --path; None: the node's configured location
+    dry_run: bool = False
+    backup: bool = True
+    stamp: str = ""  # backup suffix, one per run
+
+
+def backup_stamp(now: Optional[float] = None) -> str:
+    moment = datetime.fromtimestamp(now if now is not None else time.time(), tz=timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _owner_for(facts: files.HostProbe) -> Tuple[Optional[str], Optional[str]]:
+    """(`user:group` for chown or None, a note when the key cannot be given to hacluster:haclient)."""
+    if facts.root and facts.account:
+        return f"{model.KEY_OWNER}:{model.KEY_GROUP}", None
+    if not facts.root:
+        return None, "not root there: the key is owned by the SSH user"
+    return None, (f"no {model.KEY_OWNER} user or {model.KEY_GROUP} group there: the key is owned by root "
+                  "(enough for pacemaker-remoted, not for a cluster node's controller)")
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What push_one decided for one node before writing anything."""
+
+    want: str  # the fingerprint to install
+    owner: Optional[str]  # user:group to chown to, or None
+    owner_note: Optional[str]
+    same_content: bool
+    fix: Optional[str]  # same key, wrong mode or owner: what will be fixed
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.same_content and self.fix is None
+
+
+def _decide(node: NodeFacts, want: str) -> _Change:
+    before = node.key
+    owner, owner_note = _owner_for(node.probe)
+    owner_right = owner is None or (before.owner, before.group) == (model.KEY_OWNER, model.KEY_GROUP)
+    same_content = before.exists and before.fingerprint == want
+    fix = None
+    if same_content and not (before.mode == model.KEY_MODE and owner_right):
+        fix = (f"same key; fixing {before.owner}:{before.group} {model.format_mode(before.mode)} → "
+               f"{owner or 'unchanged owner'} {model.format_mode(model.KEY_MODE)}")
+    return _Change(want=want, owner=owner, owner_note=owner_note, same_content=same_content, fix=fix)
+
+
+def _would(result: NodeKeyResult, node: NodeFacts, change: _Change) -> NodeKeyResult:
+    before = node.key
+    result.fill(before)
+    result.ok, result.status = True, "would-write"
+    result.message = change.fix or (f"would replace {before.fingerprint or 'an unreadable key'}" if before.exists
+                                    else f"would create {result.path}")
+    return result
+
+
+def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, change: _Change,
+           options: PushOptions) -> NodeKeyResult:
+    path = result.path
+    backup = None
+    if node.key.exists and options.backup and not change.same_content:
+        backup = model.backup_name(path, options.stamp or backup_stamp())
+    after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner, backup_path=backup)
+    result.backup, result.changed = backup, True
+    result.fill(after)
+    if after.fingerprint != change.want:
+        result.error = (f"after writing, {path} has {after.fingerprint or 'no readable content'} instead of "
+                        f"{change.want}")
+        return result
+    if after.mode != model.KEY_MODE:
+        result.error = f"after writing, {path} has mode {model.format_mode(after.mode)}"
+        return result
+    result.ok, result.status = True, "written"
+    notes = [n for n in (change.fix, change.owner_note) if n]
+    if node.location.source not in ("option", "default"):
+        notes.append(f"{model.LOCATION_VARIABLE} from {node.location.source}")
+    result.message = "; ".join(notes) or None
+    return result
+
+
+def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
+             node: Optional[NodeFacts] = None) -> NodeKeyResult:
+    """Install data on one node (transport.files.write_file_atomic), skipping it when it is already there.
+    Two round trips: the probe (root?, hacluster?, env files, state of the key file, stale temp files removed;
+    not repeated when `node` already holds its answer), then the atomic write, which reports the installed file's
+    sha256/mode/owner read back after the rename."""
+    result = NodeKeyResult.of(target, ok=False, status="failed")
+    try:
+        if node is None:
+            node = inspect_node(runner, options.path, version=False, clean_temps=not options.dry_run)
+        before = node.key
+        result.path = node.location.path
+        result.removed_temp_files = len(node.removed_temps)
+        result.existed = before.exists
+        result.previous_fingerprint = before.fingerprint
+        change = _decide(node, model.fingerprint(data))
+        if change.nothing_to_do:
+            result.fill(before)
+            result.ok, result.status, result.message = True, "unchanged", "already has this key"
+            return result
+        if options.dry_run:
+            return _would(result, node, change)
+        return _write(result, runner, data, node, change, options)
+    except RemotectlError as exc:
+        result.error = without_prefix(exc.message, target)
+        return result
+
+
+def skipped(target: Target) -> NodeKeyResult:
+    return NodeKeyResult.of(target, ok=True, status="skipped", message=target.skip)
+
+
+def failed_connect(target: Target, message: Optional[str]) -> NodeKeyResult:
+    return NodeKeyResult.of(target, ok=False, status="failed", error=without_prefix(message, target))
+
+
+def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: bytes, options: PushOptions, *,
+             on_done: ProgressCallback = None, workers: int = 16,
+             probed: Optional[Dict[str, NodeFacts]] = None) -> PushResult:
+    """`probed`: node label → what inspect_node (with clean_temps) already learnt there, so push_one does not ask
+    again (rotate's preflight)."""
+    from remotectl.transport.fanout import fan_out
+
+    reporter = Reporter()
+    check_size(len(data), reporter)
+    if not options.stamp:
+        options.stamp = backup_stamp()
+    active, runners = active_runners(targets, runner_factory)
+    known = probed or {}
+    outcomes = fan_out(lambda t: push_one(t, runners[t.host], data, options, known.get(t.label)), active,
+                       workers=workers, on_done=on_done)
+    by_target = {id(o.item): (o.value if o.ok else failed_connect(o.item, o.error)) for o in outcomes}
+    nodes = [skipped(t) if t.skip else by_target[id(t)] for t in targets]
+    return PushResult(dry_run=options.dry_run, fingerprint=model.fingerprint(data), size=len(data), nodes=nodes,
+                      reports=reporter.reports)
