@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "json.md").read_text()
-DOCUMENTED = set(re.findall(r"`([a-z0-9]+(?:-[a-z0-9]+)+)`", DOC))
+DOCUMENTED = set(re.findall(r"`([a-z0-9]+(?:-[a-z0-9]+)*)`", DOC))
 
 
 def _codes():

@@ -87,9 +87,9 @@ class RotateResult:
 def online_nodes(cluster) -> Set[str]:
     """The names of the nodes that are online. crm_mon alone says so (no CIB fetch and parse on every poll); the
     only place rotate reads node state."""
-    from remotectl.pacemaker.nodes import nodes_from_crm_mon
+    from remotectl.pacemaker.status import read_status
 
-    return {node.name for node in nodes_from_crm_mon(cluster.crm_mon_xml()) if node.online}
+    return {node.name for node in read_status(cluster.crm_mon_xml()).nodes.values() if node.online}
 
 
 class Restarter:
