@@ -1139,7 +1139,15 @@ def _print_status(status: Dict[str, Any]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="remotectl's Pacemaker test lab")
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--hosts" in words or any(w in ("env", "fault") for w in words[:1]) or "--pacemaker" in words \
+            or any(w.startswith("--pacemaker=") for w in words):
+        try:
+            from .hostscli import main as hosts_main
+        except ImportError:
+            from hostscli import main as hosts_main  # type: ignore[no-redef]
+        return hosts_main(words)
+    parser = argparse.ArgumentParser(description="remotectl's Pacemaker test lab (--hosts: the nspawn hosts lab)")
     parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--authkey-bytes", type=int, choices=AUTHKEY_VARIANTS,
                         help=f"size of the lab's authkey (default {DEFAULT_AUTHKEY_BYTES}, "
