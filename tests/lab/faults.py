@@ -12,9 +12,9 @@ import os
 from typing import Any, Callable, Dict, List
 
 try:
-    from .lab import LabError, _write_private
+    from .labutil import LabError, _write_private
 except ImportError:
-    from lab import LabError, _write_private  # type: ignore[no-redef]
+    from labutil import LabError, _write_private  # type: ignore[no-redef]
 
 FAULT_TABLE = "remotectl_lab_fault"
 

@@ -37,12 +37,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 
 try:
     from . import images
-    from .lab import (LabError, LabTimeout, _alive, _bool_attrs, _proc_stat, _session_members, _tail, _terminate,
-                      _write_private)
+    from .labutil import (LabError, LabTimeout, _alive, _bool_attrs, _proc_stat, _session_members, _tail, _terminate)
 except ImportError:  # run as a script: tests/lab is sys.path[0]
     import images  # type: ignore[no-redef]
-    from lab import (LabError, LabTimeout, _alive, _bool_attrs, _proc_stat, _session_members,  # type: ignore
-                     _tail, _terminate, _write_private)
+    from labutil import (LabError, LabTimeout, _alive, _bool_attrs, _proc_stat, _session_members,  # type: ignore
+                         _tail, _terminate)
 
 T = TypeVar("T")
 

@@ -12,11 +12,11 @@ from typing import Any, Dict, Optional, Sequence
 try:
     from . import faults
     from .hosts import VARIANTS, HostsLab
-    from .lab import LabError
+    from .labutil import LabError
 except ImportError:
     import faults  # type: ignore[no-redef]
     from hosts import VARIANTS, HostsLab  # type: ignore[no-redef]
-    from lab import LabError  # type: ignore[no-redef]
+    from labutil import LabError  # type: ignore[no-redef]
 
 
 def _print_status(status: Dict[str, Any]) -> None:

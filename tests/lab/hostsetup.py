@@ -13,12 +13,12 @@ from typing import Dict, List, Optional
 try:
     from . import images
     from .hosts import CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS, REMOTE_PORT, Host, _run
-    from .lab import LabError, _write_private
+    from .labutil import LabError, _write_private
 except ImportError:
     import images  # type: ignore[no-redef]
     from hosts import (CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS,  # type: ignore
                        REMOTE_PORT, Host, _run)
-    from lab import LabError, _write_private  # type: ignore[no-redef]
+    from labutil import LabError, _write_private  # type: ignore[no-redef]
 
 CLUSTER_NAME = "remotectl-lab2"
 
