@@ -432,6 +432,21 @@ class HostsLab:
             import faults  # type: ignore[no-redef]
         faults.unblock_port(self, name, port)
 
+    def fault(self, name: str, *args: str) -> Dict[str, Any]:
+        """Inject a fault (faults.FAULTS), recorded for clear_faults()."""
+        try:
+            from . import faults
+        except ImportError:
+            import faults  # type: ignore[no-redef]
+        return faults.inject(self, name, *args)
+
+    def clear_faults(self, name: str = "") -> None:
+        try:
+            from . import faults
+        except ImportError:
+            import faults  # type: ignore[no-redef]
+        faults.clear(self, name)
+
     def restore_baseline(self, timeout: float = 90) -> None:
         """Clear injected faults, restart stopped remoteds, clear failures, wait until every node is online."""
         try:
