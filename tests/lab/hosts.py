@@ -457,7 +457,13 @@ class HostsLab:
         for name in self.remote_names + self.guest_names:
             if self.leader(name):
                 self.host_run(name, ["systemctl", "start", "pacemaker_remote"], timeout=30, check=False)
-        self.cluster_run(["crm_resource", "--cleanup"], timeout=30)
+        # Only what failed, resource by resource: a cluster-wide --cleanup on 3.0 waits for every node's
+        # controller, and one of a remote that is reconnecting can take longer than a minute to answer.
+        for node, per_resource in self.fail_counts().items():
+            for resource, count in per_resource.items():
+                if count:
+                    self.cluster_run(["crm_resource", "--cleanup", "--resource", resource, "--node", node],
+                                     timeout=90, check=False)
         for name, node in self.crm_mon_nodes().items():
             if node.get("online") is not True and name in self.remote_names + self.guest_names:
                 self.cluster_run(["crm_resource", "--refresh", "--resource", name], timeout=30, check=False)
