@@ -45,6 +45,10 @@ except ImportError:  # run as a script: tests/lab is sys.path[0]
 
 T = TypeVar("T")
 
+
+def _cgroup_dirs(name: str) -> List[Path]:
+    return [Path("/sys/fs/cgroup") / h / f"rl2-{name}" for h in ("unified", "systemd")]
+
 DEFAULT_STATE_DIR = "/tmp/remotectl-lab2"
 HOSTS_DIR = Path(os.environ.get("REMOTECTL_LAB_HOSTS", "/var/lib/remotectl-lab/hosts"))
 LAN_NETNS = "rl2-lan"
@@ -679,6 +683,19 @@ class HostsLab:
                 stop.kill()
                 stop.wait()
 
+    def leftovers(self) -> List[str]:
+        """What a lab left on the machine: processes, namespaces, mounts, cgroups (empty after a clean down)."""
+        found = [f"netns {n}" for n in self._netns_present()] + [f"mount {m}" for m in self._mounts()]
+        for name in self.hosts:
+            found += [f"cgroup {d}" for d in _cgroup_dirs(name) if d.exists()]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    if str(HOSTS_DIR) in cmdline or f"supervisor.py {self.state_dir}" in cmdline:
+                        found.append(f"process {entry}: {cmdline[:100]}")
+        return found
+
     def status(self) -> Dict[str, Any]:
         config = self._running_config()
         report: Dict[str, Any] = {
@@ -694,6 +711,8 @@ class HostsLab:
             "mounts": self._mounts(),
             "users": self.users(),
         }
+        if not report["up"]:
+            report["leftovers"] = self.leftovers()
         if report["up"]:
             try:
                 report["nodes"] = self.crm_mon_nodes()

@@ -28,6 +28,8 @@ def _print_status(status: Dict[str, Any]) -> None:
         print(f"  {name:<8} {host['kind']:<7} {host['address']:<11} {state:<8} boots={host['boots']} {version}")
     print(f"  network namespaces: {', '.join(status['netns']) or '-'}")
     print(f"  mounts: {len(status['mounts'])}")
+    if not status["up"]:
+        print(f"  left behind: {', '.join(status['leftovers']) or 'nothing'}")
     if status["users"]:
         print(f"  used by test sessions: {', '.join(map(str, status['users']))}")
     for name, node in status.get("nodes", {}).items():
@@ -57,8 +59,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "down":
             lab.down(force=args.force)
             status = lab.status()
+            if status["leftovers"]:
+                _print_status(status)
+                raise LabError(f"left behind after down: {', '.join(status['leftovers'])}")
         elif args.command == "status":
             status = lab.status()
+            if not status["up"] and status["leftovers"]:
+                _print_status(status)
+                return 3
         elif args.command == "env":
             if not lab.is_up():
                 raise LabError("the hosts lab is not running ('lab.py up --hosts' first)")
