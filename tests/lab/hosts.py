@@ -436,6 +436,15 @@ class HostsLab:
             import faults  # type: ignore[no-redef]
         faults.unblock_port(self, name, port)
 
+    def adopt_cluster_key(self) -> None:
+        """After a test rotated the key on the nodes: node1's key becomes the lab's key (keys/authkey)."""
+        from_node = (self.node_etc_pacemaker("node1") / "authkey").read_bytes()
+        try:
+            from .labutil import _write_private
+        except ImportError:
+            from labutil import _write_private  # type: ignore[no-redef]
+        _write_private(self.authkey, from_node, 0o600)
+
     def fault(self, name: str, *args: str) -> Dict[str, Any]:
         """Inject a fault (faults.FAULTS), recorded for clear_faults()."""
         try:
