@@ -193,6 +193,12 @@ def initial_cib(root: Path) -> bytes:
     properties = ET.SubElement(config.find("crm_config"), "cluster_property_set", id="cib-bootstrap-options")
     for name, value in (("stonith-enabled", "true"), ("dc-deadtime", "5s")):
         ET.SubElement(properties, "nvpair", id=f"cib-bootstrap-options-{name}", name=name, value=value)
+    # Stickiness: with two cluster nodes and none, the scheduler rebalances (moves the guest's container, which
+    # reboots the guest) whenever a connection comes or goes; a test must see such moves only when it asks.
+    defaults = config.find("rsc_defaults")
+    if defaults is None:
+        defaults = ET.SubElement(config, "rsc_defaults")
+    nvpairs(defaults, "meta_attributes", "rsc-options", {"resource-stickiness": "100"})
     fenced = " ".join(h.name for h in HOSTS if h.kind in ("member", "remote"))
     primitive("fence-dummy", "stonith", "fence_dummy", monitor="60s",
               params={"pcmk_host_list": fenced, "status_file": "/var/lib/pacemaker/fence_dummy.status"})
