@@ -284,3 +284,34 @@ def test_env_names_are_stable_and_work(hosts_lab):
     lines = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert lines[:-1] == ["node1", "node2", "remote1", "remote2", "guest1", "spare1", "spare2"]
     assert lines[-1].split(".")[:2] == {"2.1": ["2", "1"], "3.0": ["3", "0"], "mixed": ["2", "1"]}[hosts_lab.variant]
+
+
+def _crm_mon_view(lab):
+    view = {}
+    for name, node in lab.crm_mon_nodes().items():
+        kind = "guest" if node.get("id_as_resource") else {"member": "cluster"}.get(node["type"], node["type"])
+        view[name] = (kind, node["online"], node["standby"], node["maintenance"], node["unclean"])
+    return view
+
+
+def _remotectl_view(doc):
+    return {n["name"]: (n["type"], n["online"], n["standby"], n["maintenance"], n["unclean"]) for n in doc["nodes"]}
+
+
+def test_nodes_agree_with_the_clusters_crm_mon_live_and_from_a_cib_dump(clean, tmp_path):
+    """remotectl's node model against crm_mon of the cluster's own version, healthy and with a node in standby."""
+    lab = clean
+    lab.cluster_run(["crm_attribute", "--node", "remote2", "--name", "standby", "--update", "on"])
+    try:
+        lab.wait_for(lambda: lab.crm_mon_nodes()["remote2"]["standby"] is True, 30, "remote2 in standby")
+        lab.settle()
+        dump = tmp_path / "cib.xml"
+        dump.write_text(lab.cibadmin_query())
+        expected = _crm_mon_view(lab)
+        live = _remotectl_view(as_json(remotectl(lab, "nodes", "--json")))
+        offline = _remotectl_view(as_json(remotectl(lab, "--cib", dump, "nodes", "--json", cluster=None)))
+        assert live == expected
+        assert offline == expected
+        assert expected["remote2"][2] is True
+    finally:
+        lab.cluster_run(["crm_attribute", "--node", "remote2", "--name", "standby", "--delete"], check=False)
