@@ -52,9 +52,9 @@ def test_authkey_push_to_a_spare_host(hosts_lab, tmp_path):
         lab.ssh("spare1", ["sh", "-c", "systemctl enable --now pacemaker_remote && "
                            "nft add rule inet filter input tcp dport 3121 accept"])
         lab.wait_for(lambda: lab._listening("spare1", 3121), 20, "remoted on spare1")
-        proc = remotectl(lab, "check", "--json", "--from", "cluster", "--key", "/etc/pacemaker/authkey",
-                         "127.0.2.41:3121")
-        assert {row["127.0.2.41:3121"] for row in as_json(proc)["matrix"].values()} == {"match"}, proc.stdout
+        target = f"{lab.host('spare1').address}:3121"
+        proc = remotectl(lab, "check", "--json", "--from", "cluster", "--key", "/etc/pacemaker/authkey", target)
+        assert {row[target] for row in as_json(proc)["matrix"].values()} == {"match"}, proc.stdout
     finally:
         lab.ssh("spare1", ["sh", "-c", "systemctl disable --now pacemaker_remote; rm -f /etc/pacemaker/authkey*; "
                            "systemctl restart nftables"], check=False)

@@ -105,7 +105,7 @@ def test_nodes_lists_two_cluster_two_remote_one_guest_online(hosts_lab):
         assert {n: v["type"] for n, v in nodes.items()} == {
             "node1": "cluster", "node2": "cluster", "remote1": "remote", "remote2": "remote", "guest1": "guest"}
         assert all(v["online"] for v in nodes.values()), nodes
-        assert nodes["remote1"]["address"] == "127.0.2.21" and nodes["guest1"]["resource"] == "vm-guest1"
+        assert nodes["remote1"]["address"] == hosts_lab.host("remote1").address and nodes["guest1"]["resource"] == "vm-guest1"
         assert nodes["guest1"]["host"] in hosts_lab.cluster_names
 
 
@@ -161,7 +161,7 @@ def test_400_probes_of_a_live_remote_do_not_disturb_it(hosts_lab, tmp_path):
                 doc = as_json(proc)
                 assert proc.returncode == (0 if which == "right" else 3), proc.stderr
                 for result in doc["results"]:
-                    assert (result["address"], result["port"], result["tcp"]) == ("127.0.2.21", 3121, "open")
+                    assert (result["address"], result["port"], result["tcp"]) == (lab.host("remote1").address, 3121, "open")
                     verdicts[which].append(result["verdict"])
         time.sleep(2)
     elapsed = time.monotonic() - started

@@ -46,13 +46,31 @@ except ImportError:  # run as a script: tests/lab is sys.path[0]
 T = TypeVar("T")
 
 
-def _cgroup_dirs(name: str) -> List[Path]:
-    return [Path("/sys/fs/cgroup") / h / f"rl2-{name}" for h in ("unified", "systemd")]
+# Several hosts labs can run side by side (e.g. two worktrees on one machine): REMOTECTL_LAB2_INSTANCE=N (0-9)
+# gives instance N its own addresses 127.0.(2+N).x, namespaces, cgroups, roots and state directory.
+INSTANCE = int(os.environ.get("REMOTECTL_LAB2_INSTANCE") or 0)
+if not 0 <= INSTANCE <= 9:
+    raise ValueError(f"REMOTECTL_LAB2_INSTANCE must be 0-9, not {INSTANCE}")
+SUFFIX = f"-i{INSTANCE}" if INSTANCE else ""
+PREFIX = f"rl2i{INSTANCE}" if INSTANCE else "rl2"  # netns and cgroup names
+SUBNET = f"127.0.{2 + INSTANCE}"
+# (names chosen so that no instance's paths are a prefix of another's)
+DEFAULT_STATE_DIR = f"/tmp/remotectl-hostslab-i{INSTANCE}" if INSTANCE else "/tmp/remotectl-lab2"
+HOSTS_DIR = Path(os.environ.get("REMOTECTL_LAB_HOSTS") or (f"/var/lib/remotectl-lab/i{INSTANCE}/hosts" if INSTANCE
+                                                              else "/var/lib/remotectl-lab/hosts"))
+LAN_NETNS = f"{PREFIX}-lan"
+LAN_ADDRESS = f"{SUBNET}.1"
 
-DEFAULT_STATE_DIR = "/tmp/remotectl-lab2"
-HOSTS_DIR = Path(os.environ.get("REMOTECTL_LAB_HOSTS", "/var/lib/remotectl-lab/hosts"))
-LAN_NETNS = "rl2-lan"
-LAN_ADDRESS = "127.0.2.1"
+
+def instance_busy(n: int) -> bool:
+    """Whether hosts-lab instance n has a running lab or leftovers on this machine (its lan netns exists)."""
+    prefix = f"rl2i{n}" if n else "rl2"
+    return Path(f"/run/netns/{prefix}-lan").exists()
+
+
+def _cgroup_dirs(name: str) -> List[Path]:
+    return [Path("/sys/fs/cgroup") / h / f"{PREFIX}-{name}" for h in ("unified", "systemd")]
+
 REMOTE_PORT = 3121
 CTL_IN_HOST = "/run/remotectl-lab"
 TAKEOVER_TEXT = "unexpected client takeover"
@@ -72,7 +90,12 @@ class Host:
 
     @property
     def netns(self) -> str:
-        return f"rl2-{self.name}"
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def machine(self) -> str:
+        """The nspawn machine name (unique per instance; the hostname inside is always the host's name)."""
+        return f"{self.name}{SUFFIX}"
 
     @property
     def ssh_port(self) -> int:
@@ -80,13 +103,13 @@ class Host:
 
 
 HOSTS = (
-    Host("node1", "member", "127.0.2.11"),
-    Host("node2", "member", "127.0.2.12"),
-    Host("remote1", "remote", "127.0.2.21", "remote1"),
-    Host("remote2", "remote", "127.0.2.22", "remote2"),
-    Host("guest1", "guest", "127.0.2.31", "vm-guest1"),
-    Host("spare1", "spare", "127.0.2.41"),
-    Host("spare2", "spare", "127.0.2.42"),
+    Host("node1", "member", f"{SUBNET}.11"),
+    Host("node2", "member", f"{SUBNET}.12"),
+    Host("remote1", "remote", f"{SUBNET}.21", "remote1"),
+    Host("remote2", "remote", f"{SUBNET}.22", "remote2"),
+    Host("guest1", "guest", f"{SUBNET}.31", "vm-guest1"),
+    Host("spare1", "spare", f"{SUBNET}.41"),
+    Host("spare2", "spare", f"{SUBNET}.42"),
 )
 REQUIRED = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "socat": "socat",
             "ip": "iproute2", "nsenter": "util-linux", "ssh": "openssh-client", "ssh-keygen": "openssh-client"}
@@ -657,9 +680,9 @@ class HostsLab:
             if procs:
                 _terminate(procs, 10)
         for host in HOSTS:
-            sup.remove_cgroups(host.name)
+            sup.remove_cgroups(f"{PREFIX}-{host.name}")
             with contextlib.suppress(OSError):
-                os.rmdir(f"/run/systemd/nspawn/propagate/{host.name}")
+                os.rmdir(f"/run/systemd/nspawn/propagate/{host.machine}")
         for mount in sorted(self._mounts(), key=len, reverse=True):
             result = _run(["umount", mount], check=False)
             if result.returncode != 0:
@@ -701,8 +724,10 @@ class HostsLab:
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 with contextlib.suppress(OSError):
-                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    if str(HOSTS_DIR) in cmdline or f"supervisor.py {self.state_dir}" in cmdline:
+                    argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+                    cmdline = " ".join(argv)
+                    if any(a.startswith(f"{HOSTS_DIR}/") for a in argv) or (
+                            any(a.endswith("supervisor.py") for a in argv) and str(self.state_dir) in argv):
                         found.append(f"process {entry}: {cmdline[:100]}")
         return found
 
@@ -745,5 +770,7 @@ class HostsLab:
             "LAB_PACEMAKER_VERSION": cluster_version.split("-")[0],
             "LAB_PACEMAKER_VARIANT": self.variant,
             "LAB_AUTHKEY": str(self.authkey),
-            "LAB_FAULT": f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'lab.py'))} fault",
+            "LAB_FAULT": (f"env REMOTECTL_LAB2_INSTANCE={INSTANCE} " if INSTANCE else "")
+            + f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'lab.py'))} fault",
+            "LAB_INSTANCE": str(INSTANCE),
         }

@@ -12,12 +12,13 @@ from typing import Dict, List, Optional
 
 try:
     from . import images
-    from .hosts import CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS, REMOTE_PORT, Host, _run
+    from .hosts import (CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS, PREFIX,
+                        REMOTE_PORT, SUBNET, Host, _run)
     from .labutil import LabError, _write_private
 except ImportError:
     import images  # type: ignore[no-redef]
-    from hosts import (CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS,  # type: ignore
-                       REMOTE_PORT, Host, _run)
+    from hosts import (CTL_IN_HOST, GUEST_AGENT, HOSTS, HOSTS_DIR, LAN_ADDRESS, LAN_NETNS, PREFIX,  # type: ignore
+                       REMOTE_PORT, SUBNET, Host, _run)
     from labutil import LabError, _write_private  # type: ignore[no-redef]
 
 CLUSTER_NAME = "remotectl-lab2"
@@ -119,7 +120,7 @@ def _lan_up() -> None:
     _run(ns + ["link", "add", "br0", "type", "bridge"])
     _run(ns + ["link", "set", "br0", "up"])
     _run(ns + ["addr", "add", f"{LAN_ADDRESS}/24", "dev", "br0"])
-    _run(ns + ["route", "add", "127.0.2.0/24", "dev", "br0", "table", "local", "src", LAN_ADDRESS])
+    _run(ns + ["route", "add", f"{SUBNET}.0/24", "dev", "br0", "table", "local", "src", LAN_ADDRESS])
 
 
 def _host_net_up(host: Host) -> None:
@@ -135,7 +136,7 @@ def _host_net_up(host: Host) -> None:
     _run(["ip", "-n", LAN_NETNS, "link", "set", veth, "master", "br0", "up"])
     _run(ns + ["link", "set", "eth0", "up"])
     _run(ns + ["addr", "add", f"{host.address}/24", "dev", "eth0"])
-    _run(ns + ["route", "add", "127.0.2.0/24", "dev", "eth0", "table", "local", "src", host.address])
+    _run(ns + ["route", "add", f"{SUBNET}.0/24", "dev", "eth0", "table", "local", "src", host.address])
 
 
 def _mount_root(host: Host, version: str) -> Path:
@@ -271,6 +272,6 @@ def prepare(lab) -> None:
         _configure_host(lab, host, root, host_keys[host.name], key, cib)
         binds = [f"{lab.ctl_dir}:{CTL_IN_HOST}"] if host.kind == "member" else []
         spec.append({"name": host.name, "root": str(root), "netns": host.netns, "address": host.address,
-                     "binds": binds})
+                     "binds": binds, "machine": host.machine, "cgroup": f"{PREFIX}-{host.name}"})
         (lab.ctl_dir / f"{host.name}.want").write_text("down\n")
     (lab.state_dir / "hosts.json").write_text(json.dumps({"lan_netns": LAN_NETNS, "hosts": spec}, indent=1) + "\n")

@@ -6,7 +6,7 @@ host it reads ``STATE_DIR/ctl/<host>.want`` ("up", "up <owner>" or "down") and w
 ``systemctl reboot`` inside ends nspawn, exit status 133, or a crash) is booted again, as systemd-nspawn@.service
 would. The guest host's want file is written by the lab's resource agent on a cluster node (the ctl directory is
 bind-mounted into the cluster nodes as /run/remotectl-lab), which makes the guest a container that the cluster
-starts and stops. It also runs the host-side socat forwarders (127.0.2.N:22/3121 -> the lab LAN).
+starts and stops. It also runs the host-side socat forwarders (ADDRESS:22/3121 -> the lab LAN).
 
 On SIGTERM it powers every container off (SIGTERM to nspawn = clean poweroff), stops the forwarders, removes the
 cgroups it created and exits. Mounts and namespaces belong to ``lab.py`` (created by up, removed by down).
@@ -29,14 +29,14 @@ NSPAWN = "systemd-nspawn"
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def cgroup_dirs(name: str) -> List[Path]:
-    return [Path("/sys/fs/cgroup") / h / f"rl2-{name}" for h in CGROUP_HIERARCHIES
+def cgroup_dirs(cgroup: str) -> List[Path]:
+    return [Path("/sys/fs/cgroup") / h / cgroup for h in CGROUP_HIERARCHIES
             if (Path("/sys/fs/cgroup") / h).is_dir()]
 
 
-def remove_cgroups(name: str) -> None:
+def remove_cgroups(cgroup: str) -> None:
     """rmdir the host's cgroup tree (nspawn --keep-unit leaves payload/supervisor below it), deepest first."""
-    for top in cgroup_dirs(name):
+    for top in cgroup_dirs(cgroup):
         if not top.is_dir():
             continue
         for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
@@ -61,6 +61,8 @@ class Host:
         self.root = Path(str(spec["root"]))
         self.netns = str(spec["netns"])
         self.binds = list(spec.get("binds", []))
+        self.machine = str(spec.get("machine", self.name))
+        self.cgroup = str(spec.get("cgroup", f"rl2-{self.name}"))
         self.ctl = state_dir / "ctl"
         self.console = state_dir / "logs" / f"{self.name}.console.log"
         self.proc: Optional[subprocess.Popen] = None
@@ -79,16 +81,17 @@ class Host:
         os.replace(tmp, self.ctl / f"{self.name}.state")
 
     def start(self) -> None:
-        for top in cgroup_dirs(self.name):
+        for top in cgroup_dirs(self.cgroup):
             top.mkdir(exist_ok=True)
-        tops = cgroup_dirs(self.name)
+        tops = cgroup_dirs(self.cgroup)
 
         def enter_cgroup() -> None:  # own cgroup per nspawn, or --keep-unit puts every payload at /payload
             for top in tops:
                 with open(top / "cgroup.procs", "w") as procs:
                     procs.write(str(os.getpid()))
 
-        argv = [NSPAWN, "-q", "-D", str(self.root), "-b", "-M", self.name, "--register=no", "--keep-unit",
+        argv = [NSPAWN, "-q", "-D", str(self.root), "-b", "-M", self.machine, f"--hostname={self.name}",
+                "--register=no", "--keep-unit",
                 f"--network-namespace-path=/run/netns/{self.netns}", "--capability=CAP_NET_ADMIN",
                 "--kill-signal=SIGRTMIN+3"]
         argv += [f"--bind={b}" for b in self.binds]
@@ -141,9 +144,9 @@ class Host:
             self._after_exit()
 
     def _after_exit(self) -> None:
-        remove_cgroups(self.name)
+        remove_cgroups(self.cgroup)
         try:
-            os.rmdir(f"/run/systemd/nspawn/propagate/{self.name}")
+            os.rmdir(f"/run/systemd/nspawn/propagate/{self.machine}")
         except OSError:
             pass
         self.write_state("stopped")
