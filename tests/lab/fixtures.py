@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from .lab import Lab, LabError, missing_prerequisites
+from .lab import Lab, missing_prerequisites
+from .labutil import LabError
 
 
 @pytest.fixture(scope="session")
@@ -28,5 +29,28 @@ def lab():
     except LabError as exc:
         the_lab.release()
         pytest.fail(f"could not bring the Pacemaker lab up: {exc}", pytrace=False)
+    yield the_lab
+    the_lab.release()
+
+
+@pytest.fixture(scope="session")
+def hosts_lab():
+    """The hosts lab (tests/lab/hosts.py) on the Pacemaker of LAB_PACEMAKER (2.1 by default, 3.0, mixed); built
+    and booted on first use, stopped at the end of the session unless it was started by hand."""
+    from .hosts import HostsLab, missing_prerequisites as hosts_missing
+
+    problems = hosts_missing()
+    if problems:
+        reason = "hosts lab unavailable: " + "; ".join(problems)
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
+        pytest.skip(reason)
+    the_lab = HostsLab(variant=os.environ.get("LAB_PACEMAKER") or "2.1")
+    try:
+        the_lab.acquire()
+        the_lab.wait_online()
+    except LabError as exc:
+        the_lab.release()
+        pytest.fail(f"could not bring the hosts lab up: {exc}", pytrace=False)
     yield the_lab
     the_lab.release()

@@ -4,7 +4,10 @@
 # /opt/pacemaker-remote, because that package conflicts with pacemaker (see docs/lab.md §0).
 set -euo pipefail
 
-PACKAGES=(pacemaker pacemaker-cli-utils corosync fence-agents openssh-server socat iproute2 gnutls-bin)
+# systemd-container + debootstrap: the hosts lab (lab.py up --hosts). Note: installing systemd-container also
+# upgrades the machine's systemd packages to the archive's version (harmless without systemd as PID 1).
+PACKAGES=(pacemaker pacemaker-cli-utils corosync fence-agents openssh-server socat iproute2 gnutls-bin
+          systemd-container debootstrap nftables)
 REMOTED_ROOT=/opt/pacemaker-remote
 REMOTED_LINK=/usr/local/sbin/pacemaker-remoted
 POLICY_RC_D=/usr/sbin/policy-rc.d
@@ -69,7 +72,8 @@ if ! remoted_ok; then
     echo "install-deps: $("$REMOTED_LINK" --version | head -1) at $REMOTED_LINK"
 fi
 
-for binary in corosync pacemakerd sshd socat ip cibadmin crm_mon crm_resource fence_dummy ssh ssh-keygen gnutls-cli; do
+for binary in corosync pacemakerd sshd socat ip cibadmin crm_mon crm_resource fence_dummy ssh ssh-keygen gnutls-cli \
+              systemd-nspawn debootstrap nsenter nft; do
     PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$binary" >/dev/null \
         || die "$binary still missing after the install"
 done
