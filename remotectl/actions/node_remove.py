@@ -103,7 +103,7 @@ def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -
 
 def drain_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
     result = LifecycleResult("drain", name, None)
-    return _run(result, Reporter(), lambda: _drain(cluster, name, options))
+    return _run(result, Reporter(), lambda: _drain(cluster, name, options, result))
 
 
 def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
@@ -128,7 +128,7 @@ def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) 
 
 def resume_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
     result = LifecycleResult("resume", name, None)
-    return _run(result, Reporter(), lambda: _resume(cluster, name, options))
+    return _run(result, Reporter(), lambda: _resume(cluster, name, options, result))
 
 
 @dataclass
