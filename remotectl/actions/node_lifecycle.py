@@ -185,6 +185,8 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
         values.check_name("node", name)
     except RemotectlError as exc:
         raise Refused(exc.message) from None
+    if lifecycle.name_refusal(name):
+        raise Refused(lifecycle.name_refusal(name))
     if values.parse_interval_ms(options.reconnect_interval) <= 0:
         raise Refused(f"--reconnect-interval {options.reconnect_interval!r} is not an interval (e.g. 60s)")
     port = options.port

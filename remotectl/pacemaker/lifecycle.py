@@ -21,6 +21,17 @@ NFT_COMMENT_PREFIX = "remotectl-node-add:"
 Version = Tuple[int, int, int]
 
 
+_XML_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def name_refusal(name: str) -> Optional[str]:
+    """Why `name` cannot be the id of a connection resource (the CIB schema wants an XML ID), or None."""
+    if not _XML_ID.match(name):
+        return (f"{name!r} cannot be a resource id: it must start with a letter or _ and hold only letters, "
+                "digits, _, . and - (use --name)")
+    return None
+
+
 def nft_comment(port: int) -> str:
     return f"{NFT_COMMENT_PREFIX}{port}"
 
