@@ -4,6 +4,7 @@ checks that it did."""
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -187,3 +188,20 @@ def test_drain_of_a_guest_needs_force(hosts_lab):
     assert proc.returncode == 4, proc.stdout
     assert "stops the guest" in as_json(proc)["steps"][-1]["detail"]
     assert hosts_lab.crm_mon_nodes()["guest1"]["online"]
+
+
+def test_check_full_asks_the_host_itself(spare, tmp_path):
+    """A cluster remotectl does not talk to holds the host (here: a CIB from before the node was added stands for
+    "the other cluster"): check --full refuses because of what the host says, and the node stays online."""
+    lab = spare
+    other = tmp_path / "other-cluster.xml"
+    other.write_text(lab.cibadmin_query())
+    proc = remotectl(lab, "node", "add", "spare1", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = remotectl(lab, "--cib", other, "check", "--full", "--key", lab.authkey, "127.0.2.41:3121", cluster=None)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "established connection" in proc.stderr, proc.stderr
+    assert re.search(r"from 127\.0\.2\.1[12]:\d+", proc.stderr), proc.stderr
+    time.sleep(2)
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+    assert fence_events(lab, "spare1") == 0

@@ -113,3 +113,50 @@ def test_host_name_of_ssh_destinations():
     assert host_name("spare1") == "spare1"
     assert host_name("[fe80::1]:22") == "fe80::1"
     assert host_name("fe80::1") == "fe80::1"
+
+
+class _HostRunner:
+    """Answers host_state's script as a host whose remoted has the given established peers (or cannot be reached)."""
+
+    def __init__(self, peers=(), error=None):
+        self.name, self.peers, self.error, self.calls = "h", peers, error, 0
+
+    def run(self, argv, **_kw):
+        from remotectl.transport.base import CommandResult, TransportError
+
+        self.calls += 1
+        if self.error:
+            raise TransportError(self.error)
+        lines = ["unit pacemaker_remote", "listening yes"] + [f"established 0 0 10.0.0.9:3121 {p}" for p in self.peers]
+        return CommandResult(tuple(argv), 0, "\n".join(lines) + "\n", "")
+
+
+def _full_plan():
+    from remotectl.actions.check import CheckPlan
+    from remotectl.actions.targets import Target
+
+    return CheckPlan(targets=[Target(label="10.0.0.9:3121", host="10.0.0.9", port=3121)], mode="full", timeout=1,
+                     workers=1)
+
+
+def test_check_full_refuses_when_the_host_itself_has_a_connection():
+    from remotectl.actions.check import guard_full_on_hosts
+    from remotectl.reports import RefusedError
+
+    runner = _HostRunner(peers=["10.0.0.1:40000"])
+    with pytest.raises(RefusedError, match="10.0.0.1:40000"):
+        guard_full_on_hosts(_full_plan(), lambda _h: runner, force=False)
+    plan = _full_plan()
+    guard_full_on_hosts(plan, lambda _h: _HostRunner(), force=False)
+    assert plan.reports == []
+    forced = _HostRunner(peers=["10.0.0.1:40000"])
+    guard_full_on_hosts(_full_plan(), lambda _h: forced, force=True)
+    assert forced.calls == 0
+
+
+def test_check_full_warns_when_the_host_cannot_be_asked():
+    from remotectl.actions.check import guard_full_on_hosts
+
+    plan = _full_plan()
+    guard_full_on_hosts(plan, lambda _h: _HostRunner(error="h: cannot connect"), force=False)
+    assert [r.code for r in plan.reports] == ["full-host-unchecked"]
