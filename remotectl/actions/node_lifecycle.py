@@ -248,12 +248,18 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
             hostops.nft_close(runner, *chain, comment)
         raise Refused(f"{address}:{port} is not reachable from cluster node(s) {', '.join(blocked)} "
                       f"(a firewall between them drops it; 'refused' would mean reachable){_nothing(opened_now)}")
-    if opened_now:
+    persisted = hostops.nft_persist(runner, *chain, port, comment) if action in ("open", "present") else None
+    if persisted == "none":
+        reporter.warning(f"{host}: no /etc/nftables.conf to keep the rule in: it is lost at the next reboot",
+                         node=name, code="firewall-not-persistent")
+    where = f"; kept in {persisted.split(' ', 1)[1]}" if persisted and persisted != "none" else ""
+    if opened_now or (persisted or "").startswith("added"):
         result.add("firewall", "done", f"nftables: accept tcp dport {port} in {' '.join(chain)} "
-                                       f"(comment {comment})",
-                   undo=f"nft delete rule {' '.join(chain)} handle <the rule with comment {comment}>")
+                                       f"(comment {comment}){where}",
+                   undo=f"nft delete rule {' '.join(chain)} handle <the rule with comment {comment}>, and its "
+                        "line in the nftables configuration")
     elif action == "present":
-        result.add("firewall", "unchanged", f"nftables rule {comment} already there")
+        result.add("firewall", "unchanged", f"nftables rule {comment} already there{where}")
     else:
         result.add("firewall", "skipped", "no firewall change needed" if options.firewall else "--no-firewall")
     result.add("reachability", "checked", ", ".join(f"{n}: {v}" for n, v in probes.items()))

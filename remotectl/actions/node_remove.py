@@ -110,6 +110,8 @@ def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) 
     from remotectl.actions.node_state import unstandby
 
     node, resource = _drain_target(cluster, name, True)
+    if node.type == "remote" and node.address:
+        _wait_listening(cluster, node.address, node.port or lifecycle.DEFAULT_PORT, options, result)
     if _meta(cluster, resource) is not None:
         cluster.check_tool(tools.resource_meta_delete(resource, "target-role"))
         result.add("enable", "done", f"{resource}: target-role removed")
@@ -124,6 +126,21 @@ def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) 
     if not change.settled:
         raise RemotectlError(f"{name} still in standby after {options.wait:g} s")
     result.add("unstandby", "done" if change.changed else "unchanged", f"{name} can take resources")
+
+
+def _wait_listening(cluster, address: str, port: int, options: DrainOptions, result: LifecycleResult) -> None:
+    """Enable the connection only once the host's pacemaker-remoted accepts TCP from the cluster node remotectl
+    talks to: a start against a host still booting fails and leaves a failed action behind."""
+    deadline = time.monotonic() + options.wait
+    while True:
+        verdict = hostops.tcp_probe(cluster.runner, address, port)
+        if verdict == "open":
+            result.add("listening", "checked", f"{address}:{port} accepts connections from {cluster.runner.name}")
+            return
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"{address}:{port} does not accept connections from {cluster.runner.name} after "
+                                 f"{options.wait:g} s ({verdict}); nothing was changed")
+        time.sleep(options.poll)
 
 
 def resume_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
@@ -209,8 +226,12 @@ def _clean_host(runner, host: str, port: int, options: RemoveOptions, result: Li
     comment = lifecycle.nft_comment(port)
     chain = lifecycle.nft_input_chain(state.nft_ruleset) if state.firewall == "nftables" else None
     removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
-    result.add("firewall", "done" if removed else "unchanged",
-               f"removed {removed} nftables rule(s) {comment}" if removed else "no firewall rule of node add")
+    files_changed = hostops.nft_unpersist(runner, comment)
+    if removed or files_changed:
+        result.add("firewall", "done", f"removed {removed} nftables rule(s) {comment}"
+                   + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
+    else:
+        result.add("firewall", "unchanged", "no firewall rule of node add")
     if options.keep_key:
         result.add("key", "skipped", "--keep-key")
         return

@@ -57,6 +57,36 @@ PATH="$PATH:/usr/sbin:/sbin"
 nft insert rule "$1" "$2" "$3" tcp dport "$4" accept comment "\"$5\""
 """
 
+# Persist the rule: one marked line appended to the file nftables.service loads at boot (Debian, then RHEL), after
+# its tables are defined. Removal drops exactly the lines carrying the marker (grep -F, atomic rename).
+_NFT_PERSIST_SCRIPT = r"""
+set -eu
+family=$1 table=$2 chain=$3 port=$4 comment=$5
+for conf in /etc/nftables.conf /etc/sysconfig/nftables.conf; do
+  [ -f "$conf" ] || continue
+  if grep -qF -- "\"$comment\"" "$conf"; then echo "present $conf"; exit 0; fi
+  printf '%s\n' "insert rule $family $table $chain tcp dport $port accept comment \"$comment\"" >> "$conf"
+  echo "added $conf"; exit 0
+done
+echo "none"
+"""
+
+_NFT_UNPERSIST_SCRIPT = r"""
+set -eu
+comment=$1
+for conf in /etc/nftables.conf /etc/sysconfig/nftables.conf; do
+  [ -f "$conf" ] || continue
+  grep -qF -- "\"$comment\"" "$conf" || continue
+  tmp=$(mktemp "$conf.remotectl.XXXXXXXX")
+  trap 'rm -f -- "$tmp"' EXIT
+  grep -vF -- "\"$comment\"" "$conf" > "$tmp" || true
+  chmod --reference="$conf" "$tmp"
+  mv -f -- "$tmp" "$conf"
+  trap - EXIT
+  echo "removed $conf"
+done
+"""
+
 _NFT_LIST_SCRIPT = r"""
 PATH="$PATH:/usr/sbin:/sbin"
 nft -a list chain "$1" "$2" "$3"
@@ -159,6 +189,22 @@ def nft_open(runner: Runner, family: str, table: str, chain: str, port: int, com
     result = _sh(runner, _NFT_OPEN_SCRIPT, family, table, chain, str(port), comment)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot add the nftables rule: {result.first_error_line()}")
+
+
+def nft_persist(runner: Runner, family: str, table: str, chain: str, port: int, comment: str) -> str:
+    """Make the rule survive a reboot: `added FILE`, `present FILE`, or `none` (no nftables.conf found)."""
+    result = _sh(runner, _NFT_PERSIST_SCRIPT, family, table, chain, str(port), comment)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot persist the nftables rule: {result.first_error_line()}")
+    return result.stdout.strip() or "none"
+
+
+def nft_unpersist(runner: Runner, comment: str) -> List[str]:
+    """Drop the persisted rule lines; the files changed."""
+    result = _sh(runner, _NFT_UNPERSIST_SCRIPT, comment)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot edit the nftables configuration: {result.first_error_line()}")
+    return [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("removed ")]
 
 
 def nft_handles(runner: Runner, family: str, table: str, chain: str, comment: str) -> List[int]:

@@ -21,11 +21,13 @@ KILL_ROUNDS = int(os.environ.get("REMOTECTL_NODE_KILL_ROUNDS", "3"))
 
 
 def host_facts(lab, host):
-    """(is-enabled, is-active, rules of node add in nftables, key present) on the host itself."""
+    """(is-enabled, is-active, rules of node add in nftables and in /etc/nftables.conf, key present) on the host
+    itself."""
     out = lab.host_run(host, ["sh", "-c", "systemctl is-enabled pacemaker_remote; systemctl is-active pacemaker_remote;"
-                              " nft list ruleset | grep -c remotectl-node-add; test -e /etc/pacemaker/authkey && echo"
-                              " key || echo nokey"], check=False).stdout.split()
-    return out[0], out[1], int(out[2]), out[3] == "key"
+                              " nft list ruleset | grep -c remotectl-node-add; grep -c remotectl-node-add"
+                              " /etc/nftables.conf; test -e /etc/pacemaker/authkey && echo key || echo nokey"],
+                       check=False).stdout.split()
+    return out[0], out[1], int(out[2]) + int(out[3]), out[4] == "key"
 
 
 def in_cib(lab, name):
@@ -72,7 +74,7 @@ def test_add_twice_run_a_resource_remove_twice(spare):
     assert doc["fingerprint"].startswith("sha256:")
     assert lab.authkey.read_bytes().hex() not in proc.stdout + proc.stderr
     assert lab.crm_mon_nodes()["spare1"]["online"]
-    assert host_facts(lab, "spare1") == ("enabled", "active", 1, True)
+    assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
     # the second run changes nothing and says so
     proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -152,7 +154,7 @@ def test_add_killed_at_a_random_step_converges(spare):
         assert proc.returncode == 0, f"round {round_}: {proc.stdout}{proc.stderr}"
         assert as_json(proc)["outcome"] in ("done", "nothing-to-do")
         assert lab.crm_mon_nodes()["spare1"]["online"]
-        assert host_facts(lab, "spare1") == ("enabled", "active", 1, True)
+        assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
         proc = remotectl(lab, "node", "remove", "spare1", "--yes")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert_pristine(lab, "spare1")
@@ -201,7 +203,25 @@ def test_check_full_asks_the_host_itself(spare, tmp_path):
     proc = remotectl(lab, "--cib", other, "check", "--full", "--key", lab.authkey, "127.0.2.41:3121", cluster=None)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "established connection" in proc.stderr, proc.stderr
-    assert re.search(r"from 127\.0\.2\.1[12]:\d+", proc.stderr), proc.stderr
+    assert re.search(r"from \S*127\.0\.2\.1[12]\]?:\d+", proc.stderr), proc.stderr
     time.sleep(2)
     assert lab.crm_mon_nodes()["spare1"]["online"]
+    assert fence_events(lab, "spare1") == 0
+
+
+def test_added_node_survives_a_drained_reboot(spare):
+    """The port stays open after a reboot (the rule is kept in /etc/nftables.conf), so resume brings it back."""
+    lab = spare
+    proc = remotectl(lab, "node", "add", "spare1", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = remotectl(lab, "node", "drain", "spare1", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    boots = lab.boots("spare1")
+    lab.ssh("spare1", ["systemctl", "reboot"], check=False, timeout=30)
+    lab.wait_host("spare1", timeout=90, since_boot=boots)
+    assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
+    proc = remotectl(lab, "node", "resume", "spare1", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    node = lab.crm_mon_nodes()["spare1"]
+    assert node["online"] and not node["standby"]
     assert fence_events(lab, "spare1") == 0
