@@ -182,12 +182,26 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
         for constraint in constraints:
             cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
             result.add("constraint", "done", f"deleted {constraint.get('id')}")
+        # Its history first (it is stopped and disabled: nothing restarts it), so no orphan of it can outlive the
+        # node's status entry: an orphan connection without a node_state is an unclean node, which gets fenced.
+        cluster.check_tool(tools.resource_cleanup(node.connection))
         cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("primitive", node.connection)))
-        result.add("resource", "done", f"deleted connection resource {node.connection}")
+        _wait_history_gone(cluster, node.connection, options)
+        result.add("resource", "done", f"deleted connection resource {node.connection} and its history")
     else:
         result.add("resource", "unchanged", f"no connection resource {name}")
     _forget(cluster, name, options, result)
     _clean_host(runner_for(host), host, port, options, result)
+
+
+def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
+    deadline = time.monotonic() + options.wait
+    while lifecycle.has_history(xmlsafe.parse(cluster.cib_xml(), "CIB"), resource):
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"the operation history of {resource} is still in the CIB {options.wait:g} s after "
+                                 f"deleting it (crm_resource --cleanup --resource={resource}, then run again)")
+        cluster.run_tool(tools.resource_cleanup(resource))
+        time.sleep(options.poll)
 
 
 def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult) -> None:

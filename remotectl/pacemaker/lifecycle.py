@@ -67,6 +67,13 @@ def node_entries(cib: ElementTree.Element, name: str) -> Tuple[bool, bool]:
     return in_nodes, in_status
 
 
+def has_history(cib: ElementTree.Element, resource: str) -> bool:
+    """Whether the status section still holds operation history of `resource` on some node. The history of a
+    deleted connection resource makes the scheduler recreate its node as an orphan; without a node_state that
+    node is unclean, and it gets fenced."""
+    return any(entry.get("id") == resource for entry in cib.iter("lrm_resource"))
+
+
 def constraints_naming(cib: ElementTree.Element, name: str) -> List[ElementTree.Element]:
     """Location constraints (and rules' expressions) that name the node: `node=NAME` or `#uname eq NAME`."""
     found = []

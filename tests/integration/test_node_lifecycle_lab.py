@@ -44,7 +44,9 @@ def assert_pristine(lab, host):
 
 
 def fence_events(lab, node):
-    out = lab.cluster_run(["stonith_admin", f"--history={node}", "--output-as=xml"], check=False).stdout
+    """Every fencing event of node, the failed ones too (they are listed only with --verbose)."""
+    out = lab.cluster_run(["stonith_admin", f"--history={node}", "--verbose", "--output-as=xml"],
+                          check=False).stdout
     return len(ET.fromstring(out).findall(".//fence_event")) if out.strip().startswith("<") else 0
 
 
@@ -64,6 +66,7 @@ def spare(hosts_lab):
 def test_add_twice_run_a_resource_remove_twice(spare):
     lab = spare
     started = time.monotonic()
+    fenced = fence_events(lab, "spare1")
     proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = as_json(proc)
@@ -100,6 +103,8 @@ def test_add_twice_run_a_resource_remove_twice(spare):
     assert_pristine(lab, "spare1")
     proc = remotectl(lab, "node", "remove", "spare1", "--yes", "--json")
     assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout
+    time.sleep(2)  # a fencing scheduled by the removal would be requested within a transition
+    assert fence_events(lab, "spare1") == fenced
     lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<primitive id="nl-dummy"/>'])
     # and it can be added again
     proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
@@ -147,7 +152,10 @@ def _kill_at_random(lab, delay):
 
 def test_add_killed_at_a_random_step_converges(spare):
     lab = spare
-    rng = random.Random(int(os.environ.get("REMOTECTL_NODE_KILL_SEED", str(int(time.time())))))
+    seed = int(os.environ.get("REMOTECTL_NODE_KILL_SEED", str(int(time.time()))))
+    rng = random.Random(seed)
+    print(f"REMOTECTL_NODE_KILL_SEED={seed}")
+    fenced = fence_events(lab, "spare1")
     for round_ in range(KILL_ROUNDS):
         _kill_at_random(lab, rng.uniform(0.3, 3.0))
         proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
@@ -158,6 +166,7 @@ def test_add_killed_at_a_random_step_converges(spare):
         proc = remotectl(lab, "node", "remove", "spare1", "--yes")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert_pristine(lab, "spare1")
+        assert fence_events(lab, "spare1") == fenced, f"round {round_}: spare1 was fenced"
 
 
 def test_drain_reboot_resume_without_fencing(hosts_lab):
@@ -196,6 +205,7 @@ def test_check_full_asks_the_host_itself(spare, tmp_path):
     """A cluster remotectl does not talk to holds the host (here: a CIB from before the node was added stands for
     "the other cluster"): check --full refuses because of what the host says, and the node stays online."""
     lab = spare
+    fenced = fence_events(lab, "spare1")
     other = tmp_path / "other-cluster.xml"
     other.write_text(lab.cibadmin_query())
     proc = remotectl(lab, "node", "add", "spare1", "--yes")
@@ -206,12 +216,13 @@ def test_check_full_asks_the_host_itself(spare, tmp_path):
     assert re.search(r"from \S*127\.0\.2\.1[12]\]?:\d+", proc.stderr), proc.stderr
     time.sleep(2)
     assert lab.crm_mon_nodes()["spare1"]["online"]
-    assert fence_events(lab, "spare1") == 0
+    assert fence_events(lab, "spare1") == fenced
 
 
 def test_added_node_survives_a_drained_reboot(spare):
     """The port stays open after a reboot (the rule is kept in /etc/nftables.conf), so resume brings it back."""
     lab = spare
+    fenced = fence_events(lab, "spare1")
     proc = remotectl(lab, "node", "add", "spare1", "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = remotectl(lab, "node", "drain", "spare1", "--json")
@@ -224,4 +235,4 @@ def test_added_node_survives_a_drained_reboot(spare):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     node = lab.crm_mon_nodes()["spare1"]
     assert node["online"] and not node["standby"]
-    assert fence_events(lab, "spare1") == 0
+    assert fence_events(lab, "spare1") == fenced

@@ -160,3 +160,9 @@ def test_check_full_warns_when_the_host_cannot_be_asked():
     plan = _full_plan()
     guard_full_on_hosts(plan, lambda _h: _HostRunner(error="h: cannot connect"), force=False)
     assert [r.code for r in plan.reports] == ["full-host-unchecked"]
+
+
+def test_has_history():
+    cib = ET.fromstring('<cib><status><node_state id="node1"><lrm id="node1"><lrm_resources>'
+                        '<lrm_resource id="spare1" type="remote"/></lrm_resources></lrm></node_state></status></cib>')
+    assert lifecycle.has_history(cib, "spare1") and not lifecycle.has_history(cib, "spare2")
