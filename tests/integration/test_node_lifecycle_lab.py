@@ -173,11 +173,20 @@ def test_drain_reboot_resume_without_fencing(hosts_lab):
     lab = hosts_lab
     fenced = fence_events(lab, "remote1")
     failed_before = lab.fail_counts()
+    where = lambda: lab.crm_mon_resources().get("nl-on-remote1", {}).get("nodes")  # noqa: E731
     try:
+        # a resource of remote1's own: it must leave during the drain and come back with resume
+        lab.cluster_run(["cibadmin", "--create", "--scope", "resources", "--xml-text",
+                         '<primitive id="nl-on-remote1" class="ocf" provider="pacemaker" type="Dummy"/>'])
+        lab.cluster_run(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                         '<rsc_location id="nl-on-remote1-pref" rsc="nl-on-remote1" node="remote1" '
+                         'score="INFINITY"/>'])
+        lab.wait_for(lambda: where() == ["remote1"], 60, "nl-on-remote1 on remote1")
         proc = remotectl(lab, "node", "drain", "remote1", "--json")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert as_json(proc)["outcome"] == "done"
         assert not lab.crm_mon_nodes().get("remote1", {}).get("online")
+        assert where() not in (["remote1"], [], None), where()
         boots = lab.boots("remote1")
         lab.ssh("remote1", ["systemctl", "reboot"], check=False, timeout=30)
         lab.wait_host("remote1", timeout=90, since_boot=boots)
@@ -186,11 +195,18 @@ def test_drain_reboot_resume_without_fencing(hosts_lab):
         assert as_json(proc)["outcome"] == "done"
         node = lab.crm_mon_nodes()["remote1"]
         assert node["online"] and not node["standby"]
+        lab.wait_for(lambda: where() == ["remote1"], 60, "nl-on-remote1 back on remote1")
         assert fence_events(lab, "remote1") == fenced
         assert lab.fail_counts() == failed_before
         proc = remotectl(lab, "node", "resume", "remote1", "--json")
         assert as_json(proc)["outcome"] == "nothing-to-do", proc.stdout
     finally:
+        lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<rsc_location id="nl-on-remote1-pref"/>'],
+                        check=False)
+        lab.cluster_run(["crm_resource", "--resource=nl-on-remote1", "--meta", "--set-parameter=target-role",
+                         "--parameter-value=Stopped"], check=False)
+        lab.wait_for(lambda: not where(), 60, "nl-on-remote1 stopped")
+        lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<primitive id="nl-on-remote1"/>'], check=False)
         lab.restore_baseline()
 
 
