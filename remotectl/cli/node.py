@@ -89,7 +89,7 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
     options = AddOptions(name=name, address=address, port=port, reconnect_interval=reconnect_interval,
                          dry_run=dry_run, firewall=not no_firewall, wait=_wait(wait))
     if not dry_run:
-        _confirm(yes or json_mode, f"add {host} as a remote node")
+        _confirm(yes, f"add {host} as a remote node")
     return render(app, json_mode, add_node(app.cluster(), app.ssh_runner, host, options))
 
 
@@ -137,6 +137,6 @@ def remove_command(app, node, host, keep_key, remove_constraints, yes, wait, jso
     Exit 4: refused (guest nodes, constraints without --remove-constraints); 1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node
 
-    _confirm(yes or json_mode, f"remove {node} from the cluster")
+    _confirm(yes, f"remove {node} from the cluster")
     options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, wait=_wait(wait))
     return render(app, json_mode, remove_node(app.cluster(), app.ssh_runner, node, options))

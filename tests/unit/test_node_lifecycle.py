@@ -166,3 +166,16 @@ def test_has_history():
     cib = ET.fromstring('<cib><status><node_state id="node1"><lrm id="node1"><lrm_resources>'
                         '<lrm_resource id="spare1" type="remote"/></lrm_resources></lrm></node_state></status></cib>')
     assert lifecycle.has_history(cib, "spare1") and not lifecycle.has_history(cib, "spare2")
+
+
+@pytest.mark.parametrize("argv", [["node", "add", "spare1"], ["node", "add", "spare1", "--json"],
+                                  ["node", "remove", "spare1", "--json"]])
+def test_add_and_remove_without_yes_refuse_without_a_terminal(argv, capsys):
+    """No --yes and no terminal to ask on: exit 4 before any cluster or host is contacted."""
+    from remotectl import cli
+
+    def no_cluster(_app):
+        raise AssertionError("the cluster was contacted")
+
+    assert cli.run(argv, cluster_factory=no_cluster) == 4
+    assert "--yes" in capsys.readouterr().err
