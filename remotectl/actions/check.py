@@ -420,6 +420,30 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
     return entries
 
 
+def guard_full_on_hosts(plan: CheckPlan, runner_for: Callable[[str], Any], *, force: bool) -> None:
+    """--full: the cluster remotectl talks to is not the only one that may hold a connection. Ask each target's
+    host itself over SSH whether its pacemaker-remoted has an established connection on the port (any cluster's),
+    and refuse (exit 4) when it has, unless ``force``. A host that cannot be asked gets a warning."""
+    if plan.mode != "full" or force:
+        return
+    from remotectl.transport import hostops
+
+    reporter = Reporter(plan.reports)
+    for target in plan.targets:
+        try:
+            peers = hostops.host_state(runner_for(target.host), target.port or DEFAULT_PORT).established
+        except RemotectlError as exc:
+            reporter.warning(f"{target.label}: could not ask the host over SSH whether a cluster holds its "
+                             f"pacemaker-remoted ({exc.message}); only the cluster's view was checked",
+                             node=target.node, code="full-host-unchecked")
+            continue
+        if peers:
+            raise RefusedError(f"refusing --full against {target.label}: its pacemaker-remoted has an established "
+                               f"connection on {target.port or DEFAULT_PORT} from {', '.join(peers)} (read on the "
+                               "host itself: a cluster, maybe another one, holds it); --force overrides")
+    plan.reports = reporter.reports
+
+
 def remote_timeout(plan: CheckPlan) -> float:
     """How long one cluster node may take for all targets: connect+handshake per wave of workers, plus slack."""
     waves = math.ceil(len(plan.targets) / max(1, plan.workers))

@@ -43,6 +43,13 @@ COMMANDS = {
         'hidden': False,
         'deprecated': False,
     },
+    'node': {
+        'target': 'remotectl.cli.node:node_group',
+        'help': 'Add, drain, resume and remove remote nodes over plain SSH (one cluster node and the host).',
+        'short_help': None,
+        'hidden': False,
+        'deprecated': False,
+    },
     'nodes': {
         'target': 'remotectl.cli.nodes:nodes_command',
         'help': 'List cluster, remote, guest and bundle nodes with their state.',

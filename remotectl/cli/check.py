@@ -80,6 +80,7 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
         if exc.exit_code == ExitCode.USAGE:
             raise click.UsageError(exc.message) from None
         raise
+    action.guard_full_on_hosts(plan, app.ssh_runner, force=force)
     for warning in plan.warnings:
         out.error_line(f"WARNING: {warning}")
     units = len(plan.sources) if plan.mode == "cluster" else len(plan.targets)

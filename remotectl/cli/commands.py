@@ -14,6 +14,7 @@ LAZY = {
     "constraint": "remotectl.cli.constraint:constraint_group",
     "fence": "remotectl.cli.fence:fence_command",
     "maintenance": "remotectl.cli.node_state:maintenance_command",
+    "node": "remotectl.cli.node:node_group",
     "nodes": "remotectl.cli.nodes:nodes_command",
     "standby": "remotectl.cli.node_state:standby_command",
     "unstandby": "remotectl.cli.node_state:unstandby_command",

@@ -152,3 +152,37 @@ def failure_detail(stdout: str, stderr: str) -> str:
         if line.strip():
             return line.strip()
     return ""
+
+
+# --- node lifecycle (remotectl node add|drain|resume|remove) --------------------------------------------------------
+
+
+def cib_create_glued(scope: str, xml_text: str) -> List[str]:
+    """cibadmin --create with the XML glued to its option (it starts with `<`, but a name inside it is hostile)."""
+    return ["cibadmin", "--create", f"--scope={scope}", f"--xml-text={xml_text}"]
+
+
+def cib_delete_glued(xml_text: str) -> List[str]:
+    return ["cibadmin", "--delete", f"--xml-text={xml_text}"]
+
+
+def resource_meta_set(resource: str, name: str, value: str) -> List[str]:
+    return ["crm_resource", f"--resource={resource}", "--meta", f"--set-parameter={name}",
+            f"--parameter-value={value}"]
+
+
+def resource_meta_get(resource: str, name: str) -> List[str]:
+    return ["crm_resource", f"--resource={resource}", "--meta", f"--get-parameter={name}"]
+
+
+def resource_meta_delete(resource: str, name: str) -> List[str]:
+    return ["crm_resource", f"--resource={resource}", "--meta", f"--delete-parameter={name}"]
+
+
+def resource_cleanup(resource: str) -> List[str]:
+    return ["crm_resource", "--cleanup", f"--resource={resource}"]
+
+
+def node_forget(node: str) -> List[str]:
+    """Remove a node from the CIB's nodes and status sections and from the cluster's caches."""
+    return ["crm_node", "--force", f"--remove={node}"]

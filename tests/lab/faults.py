@@ -96,7 +96,7 @@ def _clear_remoted_stopped(lab, host: str) -> None:
 
 def drop_3121(lab, host: str, cluster_node: str) -> Dict[str, Any]:
     """The remote host's firewall drops new connections to 3121 from one cluster node only."""
-    _need(lab, host, ("remote", "guest"))
+    _need(lab, host, ("remote", "guest", "spare"))  # spare: the target of `node add`
     _need(lab, cluster_node, ("member",))
     source = lab.host(cluster_node).address
     _nft(lab, host, _block_rules(f"{FAULT_TABLE}_from_{cluster_node}", 3121, source))

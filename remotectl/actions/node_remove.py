@@ -1,0 +1,260 @@
+"""`remotectl node drain|resume|remove NODE`: take a remote node out of service without fencing, bring it back,
+or remove it from the cluster and clean its host. Results are `LifecycleResult`s with one `Step` per step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, wait_online)
+from remotectl.pacemaker import lifecycle, tools, xmlsafe
+from remotectl.pacemaker.inventory import inventory_from_cib
+from remotectl.pacemaker.status import read_status
+from remotectl.reports import RemotectlError, Reporter
+from remotectl.transport import hostops
+
+
+@dataclass
+class DrainOptions:
+    wait: float = 120.0
+    force: bool = False
+    poll: float = 1.0
+
+
+def _configured(cluster, name: str):
+    inventory = inventory_from_cib(cluster.cib_xml())
+    return inventory.node(name)
+
+
+def _run(result: LifecycleResult, reporter: Reporter, work) -> LifecycleResult:
+    result.reports = reporter.reports
+    try:
+        work()
+    except Refused as exc:
+        result.outcome = "refused"
+        result.add("refused", "refused", exc.message)
+    except RemotectlError as exc:
+        result.outcome = "failed"
+        result.add("error", "failed", exc.message)
+        reporter.error(exc.message, node=result.node, code="node-step-failed")
+    return result.finish()
+
+
+def _drain_target(cluster, name: str, force: bool):
+    """(the node's configuration, the resource whose target-role drains it)."""
+    node = _configured(cluster, name)
+    if node is None:
+        raise Refused(f"{name} is not a node of this cluster")
+    if node.type == "cluster":
+        raise Refused(f"{name} is a cluster node; drain works on remote and guest nodes")
+    if node.type == "bundle":
+        raise Refused(f"{name} is a bundle node: stop its bundle instead")
+    if node.type == "guest":
+        if not force:
+            raise Refused(f"{name} is a guest node: draining it stops the guest itself ({node.container}); "
+                          "add --force to do that")
+        return node, node.container
+    return node, node.connection
+
+
+def _meta(cluster, resource: str) -> Optional[str]:
+    result = cluster.run_tool(tools.resource_meta_get(resource, "target-role"))
+    if result.rc != 0:
+        return None
+    value = tools.attribute_value(result.stdout)
+    return value
+
+
+def _wait(cluster, test, timeout: float, poll: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if test(read_status(cluster.crm_mon_xml())):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+
+
+def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
+    from remotectl.actions.node_state import standby
+
+    node, resource = _drain_target(cluster, name, options.force)
+    before = read_status(cluster.crm_mon_xml()).nodes.get(name)
+    stopped = _meta(cluster, resource) == "Stopped"
+    if stopped and (before is None or not before.online):
+        result.add("standby", "unchanged", f"{name} is drained already")
+        result.add("disable", "unchanged", f"{resource} target-role=Stopped")
+        return
+    change = standby(cluster, [name], wait=options.wait).changes[0]
+    if not change.ok:
+        raise RemotectlError(f"standby of {name} failed: {change.error}")
+    if not change.settled:
+        raise RemotectlError(f"{name} still runs resources after {options.wait:g} s in standby")
+    result.add("standby", "done" if change.changed else "unchanged", f"{name} in standby, no resource runs there",
+               undo=f"remotectl unstandby {name}")
+    cluster.check_tool(tools.resource_meta_set(resource, "target-role", "Stopped"))
+    if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait, options.poll):
+        raise RemotectlError(f"{name} is still connected {options.wait:g} s after disabling {resource}")
+    result.add("disable", "done" if not stopped else "unchanged", f"{resource} target-role=Stopped: "
+               f"{'the guest is stopped' if node.type == 'guest' else 'the connection is closed'}",
+               undo=f"remotectl node resume {name}")
+
+
+def drain_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
+    result = LifecycleResult("drain", name, None)
+    return _run(result, Reporter(), lambda: _drain(cluster, name, options, result))
+
+
+def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
+    from remotectl.actions.node_state import unstandby
+
+    node, resource = _drain_target(cluster, name, True)
+    if node.type == "remote" and node.address:
+        _wait_listening(cluster, node.address, node.port or lifecycle.DEFAULT_PORT, options, result)
+    if _meta(cluster, resource) is not None:
+        cluster.check_tool(tools.resource_meta_delete(resource, "target-role"))
+        result.add("enable", "done", f"{resource}: target-role removed")
+    else:
+        result.add("enable", "unchanged", f"{resource} has no target-role")
+    if not wait_online(cluster, name, options.wait, options.poll):
+        raise RemotectlError(f"{name} is not online {options.wait:g} s after enabling {resource}")
+    result.add("online", "checked", f"{name} is online")
+    change = unstandby(cluster, [name], wait=options.wait).changes[0]
+    if not change.ok:
+        raise RemotectlError(f"unstandby of {name} failed: {change.error}")
+    if not change.settled:
+        raise RemotectlError(f"{name} still in standby after {options.wait:g} s")
+    result.add("unstandby", "done" if change.changed else "unchanged", f"{name} can take resources")
+
+
+def _wait_listening(cluster, address: str, port: int, options: DrainOptions, result: LifecycleResult) -> None:
+    """Enable the connection only once the host's pacemaker-remoted accepts TCP from the cluster node remotectl
+    talks to: a start against a host still booting fails and leaves a failed action behind."""
+    deadline = time.monotonic() + options.wait
+    while True:
+        verdict = hostops.tcp_probe(cluster.runner, address, port)
+        if verdict == "open":
+            result.add("listening", "checked", f"{address}:{port} accepts connections from {cluster.runner.name}")
+            return
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"{address}:{port} does not accept connections from {cluster.runner.name} after "
+                                 f"{options.wait:g} s ({verdict}); nothing was changed")
+        time.sleep(options.poll)
+
+
+def resume_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
+    result = LifecycleResult("resume", name, None)
+    return _run(result, Reporter(), lambda: _resume(cluster, name, options, result))
+
+
+@dataclass
+class RemoveOptions:
+    host: Optional[str] = None  # where to clean up; default: the connection's server, else NODE
+    keep_key: bool = False
+    remove_constraints: bool = False
+    wait: float = 120.0
+    poll: float = 1.0
+
+
+def remove_node(cluster, runner_for: RunnerFor, name: str, options: RemoveOptions) -> LifecycleResult:
+    result = LifecycleResult("remove", name, options.host)
+    reporter = Reporter()
+    return _run(result, reporter, lambda: _remove(cluster, runner_for, name, options, result, reporter))
+
+
+def _remove(cluster, runner_for, name, options, result, reporter) -> None:
+    node = _configured(cluster, name)
+    if node is not None and node.type != "remote":
+        raise Refused(f"{name} is a {node.type} node; node remove handles remote nodes only "
+                      "(guest nodes: not supported yet)")
+    host = options.host or (node.address if node is not None and node.address else name)
+    result.host = host
+    port = (node.port if node is not None and node.port else lifecycle.DEFAULT_PORT)
+    result.address, result.port = host_name(host), port
+    cib = xmlsafe.parse(cluster.cib_xml(), "CIB")
+    constraints = lifecycle.constraints_naming(cib, name)
+    if constraints and not options.remove_constraints:
+        raise Refused(f"constraints name {name}: {', '.join(c.get('id') or '?' for c in constraints)}; "
+                      "add --remove-constraints to delete them (nothing was changed)")
+    if node is not None:
+        _drain(cluster, name, DrainOptions(wait=options.wait, poll=options.poll), result)
+        for constraint in constraints:
+            cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
+            result.add("constraint", "done", f"deleted {constraint.get('id')}")
+        # Its history first (it is stopped and disabled: nothing restarts it), so no orphan of it can outlive the
+        # node's status entry: an orphan connection without a node_state is an unclean node, which gets fenced.
+        cluster.check_tool(tools.resource_cleanup(node.connection))
+        cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("primitive", node.connection)))
+        _wait_history_gone(cluster, node.connection, options)
+        result.add("resource", "done", f"deleted connection resource {node.connection} and its history")
+    else:
+        result.add("resource", "unchanged", f"no connection resource {name}")
+    _forget(cluster, name, options, result)
+    _clean_host(runner_for(host), host, port, options, result)
+
+
+def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
+    deadline = time.monotonic() + options.wait
+    while lifecycle.has_history(xmlsafe.parse(cluster.cib_xml(), "CIB"), resource):
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"the operation history of {resource} is still in the CIB {options.wait:g} s after "
+                                 f"deleting it (crm_resource --cleanup --resource={resource}, then run again)")
+        cluster.run_tool(tools.resource_cleanup(resource))
+        time.sleep(options.poll)
+
+
+def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult) -> None:
+    """No trace of the node in the CIB's nodes and status sections nor in crm_mon."""
+    def left() -> tuple:
+        cib = xmlsafe.parse(cluster.cib_xml(), "CIB")
+        in_nodes, in_status = lifecycle.node_entries(cib, name)
+        shown = name in read_status(cluster.crm_mon_xml()).nodes
+        return in_nodes, in_status, shown
+
+    if not any(left()):
+        result.add("forget", "unchanged", f"{name} is in neither the CIB nor crm_mon")
+        return
+    deadline = time.monotonic() + options.wait
+    while True:
+        cluster.run_tool(tools.node_forget(name))
+        state = left()
+        if not any(state):
+            break
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"{name} is still in the CIB or crm_mon after crm_node --remove "
+                                 f"(nodes: {state[0]}, status: {state[1]}, crm_mon: {state[2]})")
+        time.sleep(options.poll)
+    result.add("forget", "done", f"crm_node --force --remove={name}: gone from the CIB's nodes and status, "
+                                 "and from crm_mon")
+
+
+def _clean_host(runner, host: str, port: int, options: RemoveOptions, result: LifecycleResult) -> None:
+    state = hostops.host_state(runner, port)
+    if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
+        hostops.systemctl(runner, "disable", state.unit)
+        result.add("service", "done", f"systemctl disable --now {state.unit}",
+                   undo=f"systemctl enable --now {state.unit}")
+    else:
+        result.add("service", "unchanged", f"{state.unit or 'pacemaker_remote'} disabled and stopped")
+    comment = lifecycle.nft_comment(port)
+    chain = lifecycle.nft_input_chain(state.nft_ruleset) if state.firewall == "nftables" else None
+    removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
+    files_changed = hostops.nft_unpersist(runner, comment)
+    if removed or files_changed:
+        result.add("firewall", "done", f"removed {removed} nftables rule(s) {comment}"
+                   + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
+    else:
+        result.add("firewall", "unchanged", "no firewall rule of node add")
+    if options.keep_key:
+        result.add("key", "skipped", "--keep-key")
+        return
+    from remotectl.actions.authkey.facts import inspect_node
+    from remotectl.transport import files
+
+    facts = inspect_node(runner, None, version=False)
+    if facts.key.exists:
+        files.remove_file(runner, facts.location.path)
+        result.add("key", "done", f"removed {facts.location.path} ({facts.key.fingerprint})")
+    else:
+        result.add("key", "unchanged", f"no key at {facts.location.path}")

@@ -1,0 +1,142 @@
+"""`remotectl node add|drain|resume|remove`: the lifecycle of remote nodes, over plain SSH."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from remotectl.cli.app import json_option, pass_app
+from remotectl.cli.completion import complete_node_names
+from remotectl.cli.options import DEFAULT_WAIT, wait_option
+
+_MARK = {"done": "done", "unchanged": "ok", "checked": "ok", "would": "plan", "failed": "FAILED",
+         "refused": "REFUSED", "skipped": "skip"}
+
+
+_DONE = {"add": "added", "remove": "removed", "drain": "drained", "resume": "resumed"}
+
+
+def render(app, json_mode: bool, result) -> int:
+    """Human: one line per step (`[done] key: …`), the outcome last; refusals and failures on stderr."""
+    out = app.output(json_mode)
+    if json_mode:
+        out.json_document(result.to_json(), result.reports)
+        return result.exit_code
+    for step in result.steps:
+        line = f"[{_MARK.get(step.status, step.status)}] {step.step}: {step.detail}"
+        if step.status in ("failed", "refused"):
+            out.error_line(line)
+        else:
+            out.line(line)
+    out.reports(result.reports)
+    words = {"done": f"{result.node}: {result.command} done",
+             "nothing-to-do": f"{result.node}: nothing to do (already {_DONE[result.command]})",
+             "dry-run": f"{result.node}: dry run, nothing was changed",
+             "refused": f"{result.node}: {result.command} refused, nothing was changed",
+             "failed": (f"{result.node}: {result.command} failed after the changes marked done; "
+                        "run the same command again to continue" if result.changed
+                        else f"{result.node}: {result.command} failed, nothing was changed")}
+    (out.error_line if result.outcome in ("refused", "failed") else out.line)(words[result.outcome])
+    return result.exit_code
+
+
+def _confirm(yes: bool, what: str) -> None:
+    from remotectl.reports import RefusedError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError(f"{what}: add --yes to confirm (no terminal to ask on)")
+    if not click.confirm(f"{what}?", default=False):
+        raise RefusedError(f"{what}: not confirmed")
+
+
+@click.group("node")
+def node_group():
+    """Add, drain, resume and remove remote nodes over plain SSH (one cluster node and the host)."""
+
+
+def _wait(wait):
+    return DEFAULT_WAIT if wait is None else wait
+
+
+@node_group.command("add", short_help="Make a host a remote node: checks first, then key, firewall, service, resource.")
+@click.argument("host", metavar="HOST")
+@click.option("--name", help="The node's name (default: HOST without user@ and :port).")
+@click.option("--address", help="The address cluster nodes connect to (default: HOST's host part).")
+@click.option("--port", type=click.IntRange(1, 65535), default=3121, show_default=True)
+@click.option("--reconnect-interval", default="60s", show_default=True, metavar="T",
+              help="reconnect_interval of the connection resource.")
+@click.option("--no-firewall", is_flag=True, help="Do not touch the host's firewall.")
+@click.option("--dry-run", is_flag=True, help="Run the checks and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@wait_option("the node online", cib_note=False)
+@json_option
+@pass_app
+def add_command(app, host, name, address, port, reconnect_interval, no_firewall, dry_run, yes, wait, json_mode):
+    """Make HOST (an SSH destination [user@]host[:port]) a remote node of the cluster.
+
+    Steps, each shown: preflight (pacemaker-remote installed and compatible, name free, no connection held on the
+    host); open the port in nftables when its input policy drops (a trial: then tested from every online
+    cluster node, and refused, with the rule removed again, when one cannot reach it); install the cluster's
+    key; systemctl enable --now pacemaker_remote and wait until it listens; a full handshake + registration
+    check; create the ocf:pacemaker:remote resource; wait until it is online. Running it again changes nothing.
+    Exit 4: refused before any change; 1: failed after changes (listed; run again to continue).
+    """
+    from remotectl.actions.node_lifecycle import AddOptions, add_node
+
+    options = AddOptions(name=name, address=address, port=port, reconnect_interval=reconnect_interval,
+                         dry_run=dry_run, firewall=not no_firewall, wait=_wait(wait))
+    if not dry_run:
+        _confirm(yes, f"add {host} as a remote node")
+    return render(app, json_mode, add_node(app.cluster(), app.ssh_runner, host, options))
+
+
+@node_group.command("drain", short_help="Standby, wait until nothing runs there, stop its connection.")
+@click.argument("node", metavar="NODE", shell_complete=complete_node_names)
+@click.option("--force", is_flag=True, help="Allow draining a guest node (this stops the guest).")
+@wait_option("no resource on the node, then the node disconnected", cib_note=False)
+@json_option
+@pass_app
+def drain_command(app, node, force, wait, json_mode):
+    """Take NODE out of service without fencing: standby, wait until no resource runs there, then set the
+    connection resource's target-role=Stopped (for a guest node the container itself: needs --force).
+    Exit 4: refused; 1: failed (a step did not finish in time)."""
+    from remotectl.actions.node_remove import DrainOptions, drain_node
+
+    return render(app, json_mode, drain_node(app.cluster(), node, DrainOptions(wait=_wait(wait), force=force)))
+
+
+@node_group.command("resume", short_help="Enable its connection, wait online, unstandby.")
+@click.argument("node", metavar="NODE", shell_complete=complete_node_names)
+@wait_option("the node online and out of standby", cib_note=False)
+@json_option
+@pass_app
+def resume_command(app, node, wait, json_mode):
+    """Bring a drained NODE back: remove target-role from its connection (or container), wait until it is
+    online, take it out of standby and wait until crm_mon shows it can take resources."""
+    from remotectl.actions.node_remove import DrainOptions, resume_node
+
+    return render(app, json_mode, resume_node(app.cluster(), node, DrainOptions(wait=_wait(wait))))
+
+
+@node_group.command("remove", short_help="Drain, delete its resource, forget it, clean its host.")
+@click.argument("node", metavar="NODE", shell_complete=complete_node_names)
+@click.option("--host", help="SSH destination of the host to clean (default: the connection's server).")
+@click.option("--keep-key", is_flag=True, help="Leave the authkey on the host.")
+@click.option("--remove-constraints", is_flag=True, help="Also delete location constraints naming the node.")
+@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@wait_option("each step done", cib_note=False)
+@json_option
+@pass_app
+def remove_command(app, node, host, keep_key, remove_constraints, yes, wait, json_mode):
+    """Remove remote NODE: drain it, delete its connection resource (and with --remove-constraints the location
+    constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, delete the
+    nftables rule node add made, remove the key (unless --keep-key). Running it again changes nothing.
+    Exit 4: refused (guest nodes, constraints without --remove-constraints); 1: failed."""
+    from remotectl.actions.node_remove import RemoveOptions, remove_node
+
+    _confirm(yes, f"remove {node} from the cluster")
+    options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, wait=_wait(wait))
+    return render(app, json_mode, remove_node(app.cluster(), app.ssh_runner, node, options))

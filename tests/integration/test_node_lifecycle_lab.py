@@ -1,0 +1,254 @@
+"""`remotectl node add|drain|resume|remove` against the hosts lab over SSH (--cluster node1), on the Pacemaker
+version of LAB_PACEMAKER. Each test leaves the spare hosts as it found them (node remove, faults cleared) and
+checks that it did."""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.integration.test_hosts_lab import REPO, as_json, remotectl
+
+pytestmark = pytest.mark.hosts_lab
+
+KILL_ROUNDS = int(os.environ.get("REMOTECTL_NODE_KILL_ROUNDS", "3"))
+
+
+def host_facts(lab, host):
+    """(is-enabled, is-active, rules of node add in nftables and in /etc/nftables.conf, key present) on the host
+    itself."""
+    out = lab.host_run(host, ["sh", "-c", "systemctl is-enabled pacemaker_remote; systemctl is-active pacemaker_remote;"
+                              " nft list ruleset | grep -c remotectl-node-add; grep -c remotectl-node-add"
+                              " /etc/nftables.conf; test -e /etc/pacemaker/authkey && echo key || echo nokey"],
+                       check=False).stdout.split()
+    return out[0], out[1], int(out[2]) + int(out[3]), out[4] == "key"
+
+
+def in_cib(lab, name):
+    cib = ET.fromstring(lab.cluster_run(["cibadmin", "--query"]).stdout)
+    return (any(n.get("uname") == name for n in cib.iter("node")),
+            any(s.get("uname") == name for s in cib.iter("node_state")),
+            any(p.get("id") == name for p in cib.iter("primitive")))
+
+
+def assert_pristine(lab, host):
+    assert host not in lab.crm_mon_nodes()
+    assert in_cib(lab, host) == (False, False, False)
+    assert host_facts(lab, host) == ("disabled", "inactive", 0, False)
+
+
+def fence_events(lab, node):
+    """Every fencing event of node, the failed ones too (they are listed only with --verbose)."""
+    out = lab.cluster_run(["stonith_admin", f"--history={node}", "--verbose", "--output-as=xml"],
+                          check=False).stdout
+    return len(ET.fromstring(out).findall(".//fence_event")) if out.strip().startswith("<") else 0
+
+
+@pytest.fixture
+def spare(hosts_lab):
+    """spare1, pristine before and after (node remove, as an operator would, when a test failed half-way)."""
+    lab = hosts_lab
+    assert_pristine(lab, "spare1")
+    yield lab
+    lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<primitive id="nl-dummy"/>'], check=False)
+    lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<rsc_location id="nl-dummy-on-spare1"/>'], check=False)
+    proc = remotectl(lab, "node", "remove", "spare1", "--yes", "--remove-constraints")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_pristine(lab, "spare1")
+
+
+def test_add_twice_run_a_resource_remove_twice(spare):
+    lab = spare
+    started = time.monotonic()
+    fenced = fence_events(lab, "spare1")
+    proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = as_json(proc)
+    assert doc["outcome"] == "done"
+    assert {s["step"]: s["status"] for s in doc["steps"]}.items() >= {
+        "firewall": "done", "key": "done", "service": "done", "resource": "done", "online": "done",
+        "pre-join check": "checked"}.items()
+    assert doc["fingerprint"].startswith("sha256:")
+    assert lab.authkey.read_bytes().hex() not in proc.stdout + proc.stderr
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+    assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
+    # the second run changes nothing and says so
+    proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = as_json(proc)
+    assert doc["outcome"] == "nothing-to-do" and doc["changed"] is False, doc
+    human = remotectl(lab, "node", "add", "spare1", "--yes")
+    assert "spare1: nothing to do (already added)" in human.stdout, human.stdout + human.stderr
+    # a resource can run there
+    lab.cluster_run(["cibadmin", "--create", "--scope", "resources", "--xml-text",
+                     '<primitive id="nl-dummy" class="ocf" provider="pacemaker" type="Dummy"/>'])
+    lab.cluster_run(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                     '<rsc_location id="nl-dummy-on-spare1" rsc="nl-dummy" node="spare1" score="INFINITY"/>'])
+    lab.wait_for(lambda: lab.crm_mon_resources().get("nl-dummy", {}).get("nodes") == ["spare1"], 60,
+                 "nl-dummy on spare1")
+    # remove refuses while a constraint names the node, and changes nothing
+    proc = remotectl(lab, "node", "remove", "spare1", "--yes", "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "nl-dummy-on-spare1" in as_json(proc)["steps"][-1]["detail"]
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+    proc = remotectl(lab, "node", "remove", "spare1", "--yes", "--remove-constraints", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert as_json(proc)["outcome"] == "done"
+    assert_pristine(lab, "spare1")
+    proc = remotectl(lab, "node", "remove", "spare1", "--yes", "--json")
+    assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout
+    time.sleep(2)  # a fencing scheduled by the removal would be requested within a transition
+    assert fence_events(lab, "spare1") == fenced
+    lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<primitive id="nl-dummy"/>'])
+    # and it can be added again
+    proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
+    assert proc.returncode == 0 and as_json(proc)["outcome"] == "done", proc.stdout + proc.stderr
+    print(f"add/remove cycle: {time.monotonic() - started:.1f} s")
+
+
+def test_add_refuses_a_port_blocked_from_one_cluster_node(hosts_lab):
+    lab = hosts_lab
+    assert_pristine(lab, "spare2")
+    lab.fault("drop-3121", "spare2", "node2")
+    try:
+        proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
+        assert proc.returncode == 4, proc.stdout + proc.stderr
+        doc = as_json(proc)
+        assert doc["outcome"] == "refused" and doc["changed"] is False
+        detail = doc["steps"][-1]["detail"]
+        assert "node2" in detail and "node1" not in detail, detail
+        assert_pristine(lab, "spare2")
+    finally:
+        lab.clear_faults("drop-3121")
+    assert_pristine(lab, "spare2")
+
+
+def test_add_refuses_a_name_in_use_and_a_host_without_the_package(hosts_lab):
+    lab = hosts_lab
+    proc = remotectl(lab, "node", "add", "spare1", "--name", "dummy1", "--yes", "--json")
+    assert proc.returncode == 4 and "dummy1" in as_json(proc)["steps"][-1]["detail"], proc.stdout
+    # node1 is a cluster node: its name is taken (and it has no pacemaker_remote to add anyway)
+    proc = remotectl(lab, "node", "add", "node2", "--yes", "--json")
+    assert proc.returncode == 4, proc.stdout
+    assert_pristine(lab, "spare1")
+
+
+def _kill_at_random(lab, delay):
+    argv = [sys.executable, "-m", "remotectl", *lab.remotectl_ssh_options, "--cluster", "node1",
+            "node", "add", "spare1", "--yes", "--json"]
+    env = dict(os.environ, NO_COLOR="1")
+    proc = subprocess.Popen(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+
+
+def test_add_killed_at_a_random_step_converges(spare):
+    lab = spare
+    seed = int(os.environ.get("REMOTECTL_NODE_KILL_SEED", str(int(time.time()))))
+    rng = random.Random(seed)
+    print(f"REMOTECTL_NODE_KILL_SEED={seed}")
+    fenced = fence_events(lab, "spare1")
+    for round_ in range(KILL_ROUNDS):
+        _kill_at_random(lab, rng.uniform(0.3, 3.0))
+        proc = remotectl(lab, "node", "add", "spare1", "--yes", "--json")
+        assert proc.returncode == 0, f"round {round_}: {proc.stdout}{proc.stderr}"
+        assert as_json(proc)["outcome"] in ("done", "nothing-to-do")
+        assert lab.crm_mon_nodes()["spare1"]["online"]
+        assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
+        proc = remotectl(lab, "node", "remove", "spare1", "--yes")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert_pristine(lab, "spare1")
+        assert fence_events(lab, "spare1") == fenced, f"round {round_}: spare1 was fenced"
+
+
+def test_drain_reboot_resume_without_fencing(hosts_lab):
+    lab = hosts_lab
+    fenced = fence_events(lab, "remote1")
+    failed_before = lab.fail_counts()
+    where = lambda: lab.crm_mon_resources().get("nl-on-remote1", {}).get("nodes")  # noqa: E731
+    try:
+        # a resource of remote1's own: it must leave during the drain and come back with resume
+        lab.cluster_run(["cibadmin", "--create", "--scope", "resources", "--xml-text",
+                         '<primitive id="nl-on-remote1" class="ocf" provider="pacemaker" type="Dummy"/>'])
+        lab.cluster_run(["cibadmin", "--create", "--scope", "constraints", "--xml-text",
+                         '<rsc_location id="nl-on-remote1-pref" rsc="nl-on-remote1" node="remote1" '
+                         'score="INFINITY"/>'])
+        lab.wait_for(lambda: where() == ["remote1"], 60, "nl-on-remote1 on remote1")
+        proc = remotectl(lab, "node", "drain", "remote1", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert as_json(proc)["outcome"] == "done"
+        assert not lab.crm_mon_nodes().get("remote1", {}).get("online")
+        assert where() not in (["remote1"], [], None), where()
+        boots = lab.boots("remote1")
+        lab.ssh("remote1", ["systemctl", "reboot"], check=False, timeout=30)
+        lab.wait_host("remote1", timeout=90, since_boot=boots)
+        proc = remotectl(lab, "node", "resume", "remote1", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert as_json(proc)["outcome"] == "done"
+        node = lab.crm_mon_nodes()["remote1"]
+        assert node["online"] and not node["standby"]
+        lab.wait_for(lambda: where() == ["remote1"], 60, "nl-on-remote1 back on remote1")
+        assert fence_events(lab, "remote1") == fenced
+        assert lab.fail_counts() == failed_before
+        proc = remotectl(lab, "node", "resume", "remote1", "--json")
+        assert as_json(proc)["outcome"] == "nothing-to-do", proc.stdout
+    finally:
+        lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<rsc_location id="nl-on-remote1-pref"/>'],
+                        check=False)
+        lab.cluster_run(["crm_resource", "--resource=nl-on-remote1", "--meta", "--set-parameter=target-role",
+                         "--parameter-value=Stopped"], check=False)
+        lab.wait_for(lambda: not where(), 60, "nl-on-remote1 stopped")
+        lab.cluster_run(["cibadmin", "--delete", "--xml-text", '<primitive id="nl-on-remote1"/>'], check=False)
+        lab.restore_baseline()
+
+
+def test_drain_of_a_guest_needs_force(hosts_lab):
+    proc = remotectl(hosts_lab, "node", "drain", "guest1", "--json")
+    assert proc.returncode == 4, proc.stdout
+    assert "stops the guest" in as_json(proc)["steps"][-1]["detail"]
+    assert hosts_lab.crm_mon_nodes()["guest1"]["online"]
+
+
+def test_check_full_asks_the_host_itself(spare, tmp_path):
+    """A cluster remotectl does not talk to holds the host (here: a CIB from before the node was added stands for
+    "the other cluster"): check --full refuses because of what the host says, and the node stays online."""
+    lab = spare
+    fenced = fence_events(lab, "spare1")
+    other = tmp_path / "other-cluster.xml"
+    other.write_text(lab.cibadmin_query())
+    proc = remotectl(lab, "node", "add", "spare1", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = remotectl(lab, "--cib", other, "check", "--full", "--key", lab.authkey, "127.0.2.41:3121", cluster=None)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "established connection" in proc.stderr, proc.stderr
+    assert re.search(r"from \S*127\.0\.2\.1[12]\]?:\d+", proc.stderr), proc.stderr
+    time.sleep(2)
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+    assert fence_events(lab, "spare1") == fenced
+
+
+def test_added_node_survives_a_drained_reboot(spare):
+    """The port stays open after a reboot (the rule is kept in /etc/nftables.conf), so resume brings it back."""
+    lab = spare
+    fenced = fence_events(lab, "spare1")
+    proc = remotectl(lab, "node", "add", "spare1", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = remotectl(lab, "node", "drain", "spare1", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    boots = lab.boots("spare1")
+    lab.ssh("spare1", ["systemctl", "reboot"], check=False, timeout=30)
+    lab.wait_host("spare1", timeout=90, since_boot=boots)
+    assert host_facts(lab, "spare1") == ("enabled", "active", 2, True)
+    proc = remotectl(lab, "node", "resume", "spare1", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    node = lab.crm_mon_nodes()["spare1"]
+    assert node["online"] and not node["standby"]
+    assert fence_events(lab, "spare1") == fenced
