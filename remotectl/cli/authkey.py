@@ -137,7 +137,8 @@ def fingerprint_command(app, path, json_mode):
                    "/etc/sysconfig/pacemaker or /etc/default/pacemaker, else /etc/pacemaker/authkey].")
 @_targets_args
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-@click.option("--no-backup", is_flag=True, help="Do not keep the replaced key as <path>.bak-<timestamp>.")
+@click.option("--no-backup", is_flag=True,
+              help="Do not keep the replaced key as <path>.bak-<timestamp>-<its fingerprint>.")
 @json_option
 @pass_app
 def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_backup, json_mode):
@@ -245,7 +246,7 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
     \b
     1. check every node is reachable and learn its key location and Pacemaker version (else change nothing);
     2. print the plan; with --dry-run stop here;
-    3. push a new random key to every node, keeping each old key as <path>.bak-<timestamp>;
+    3. push a new random key to every node, keeping each old key as <path>.bak-<timestamp>-<its fingerprint>;
     4. with --restart, restart what keeps the key in memory (see below);
     5. verify every node has the new key; on any failure in 3 or 5, restore the backup on every node already
        changed.

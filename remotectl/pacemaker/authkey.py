@@ -395,5 +395,9 @@ def plan_restarts(nodes: Sequence[Tuple[str, str, Optional[Version]]]) -> List[R
     return steps
 
 
-def backup_name(path: str, stamp: str) -> str:
-    return f"{path}.bak-{stamp}"
+def backup_name(path: str, stamp: str, replaced: Optional[str]) -> str:
+    """Where the replaced key is kept: the push's time stamp (milliseconds) and the start of the replaced key's
+    fingerprint, so that two pushes in the same millisecond (a push, then a rotation) never want the same name,
+    and an operator can tell which key a backup holds."""
+    digest = replaced.split(":", 1)[-1][:12] if replaced else "unreadable"
+    return f"{path}.bak-{stamp}-{digest}"

@@ -162,7 +162,7 @@ def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, 
     path = result.path
     backup = None
     if node.key.exists and options.backup and not change.same_content:
-        backup = model.backup_name(path, options.stamp or backup_stamp())
+        backup = model.backup_name(path, options.stamp or backup_stamp(), node.key.fingerprint)
     after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner, backup_path=backup)
     result.backup, result.changed = backup, True
     result.fill(after)

@@ -234,7 +234,7 @@ def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Seq
                 *, size: int, restart: bool, backup_suffix: str) -> List[str]:
     lines = [f"1. generate a new {size}-byte key"]
     active = [t for t in targets if not t.skip]
-    lines.append(f"2. push it to {len(active)} node(s), keeping each old key as <path>.bak-{backup_suffix}:")
+    lines.append(f"2. push it to {len(active)} node(s), keeping each old key as <path>.bak-{backup_suffix}-<its fingerprint>:")
     for t in active:
         p = pre.get(t.label)
         where = p.location.path if p else "?"
