@@ -5,6 +5,7 @@ container) and fence history. Each test undoes what it changed."""
 
 import os
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -127,25 +128,86 @@ def test_standby_unstandby_and_maintenance_of_a_remote(clean):
     assert lab.crm_mon_nodes()["remote2"]["maintenance"] is False
 
 
-def test_constraint_prefer_list_remove(clean):
+def live_locations(lab):
+    section = ET.fromstring(lab.cibadmin_query("constraints"))
+    return {e.get("id"): dict(e.attrib) for e in section.iter("rsc_location")}
+
+
+@pytest.fixture
+def created(clean):
+    """Ids of constraints a test made; deleted from the CIB afterwards whatever happened."""
+    ids = []
+    yield ids
+    for constraint_id in ids:
+        clean.cluster_run(["cibadmin", "--delete", "--xml-text",
+                           ET.tostring(ET.Element("rsc_location", {"id": constraint_id}), encoding="unicode")],
+                          check=False)
+
+
+def test_constraint_prefer_list_remove(clean, created):
     lab = clean
-    proc = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--json")
+    proc = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--score", "200", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    cid = as_json(proc)["changes"][0]["id"]
-    try:
-        lab.wait_for(lambda: lab.crm_mon_resources()["dummy1"]["nodes"] == ["remote2"], 60, "dummy1 on remote2")
-        listed = as_json(remotectl(lab, "constraint", "list", "--resource", "dummy1", "--json"))
-        assert cid in {c["id"] for c in listed["constraints"]}
-        proc = remotectl(lab, "constraint", "avoid", "dummy1", "guest1", "--json")
-        assert proc.returncode == 0, proc.stderr
-        avoid = as_json(proc)["changes"][0]["id"]
-        assert remotectl(lab, "constraint", "remove", avoid).returncode == 0
-        # a connection resource can never run on a remote node: refused
-        assert remotectl(lab, "constraint", "prefer", "remote1", "remote2").returncode == 4
-    finally:
-        assert remotectl(lab, "constraint", "remove", cid).returncode == 0
+    change = as_json(proc)["changes"][0]
+    cid = change["id"]
+    created.append(cid)
+    assert (cid, change["action"], change["before"]) == ("location-dummy1-remote2-200", "created", None)
+    assert live_locations(lab)[cid] == {"id": cid, "rsc": "dummy1", "node": "remote2", "score": "200"}
+    lab.wait_for(lambda: lab.crm_mon_resources()["dummy1"]["nodes"] == ["remote2"], 60, "dummy1 on remote2")
+    listed = as_json(remotectl(lab, "constraint", "list", "--node", "remote2", "--json"))
+    assert [c["id"] for c in listed["constraints"]].count(cid) == 1
+    assert {"id": cid, "resource": "dummy1", "node": "remote2", "score": "200", "rule": None,
+            "kind": "prefer"}.items() <= next(c for c in listed["constraints"] if c["id"] == cid).items()
+    again = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--score", "200")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stdout + again.stderr
+
+    proc = remotectl(lab, "constraint", "avoid", "dummy1", "guest1", "--score", "500")
+    assert proc.returncode == 0, proc.stderr
+    avoid = "location-dummy1-guest1--500"
+    created.append(avoid)
+    assert proc.stdout.strip() == f"(none) → {avoid}: dummy1 avoids guest1 (score -500)"
+    assert live_locations(lab)[avoid]["score"] == "-500"
+    listed = remotectl(lab, "constraint", "list", "--resource", "dummy1")
+    assert avoid in listed.stdout and "avoid" in listed.stdout
+    assert remotectl(lab, "constraint", "remove", avoid).returncode == 0
+
+    proc = remotectl(lab, "constraint", "remove", cid, "--json")
+    assert proc.returncode == 0, proc.stderr
+    removed = as_json(proc)["changes"][0]
+    assert removed["before"]["node"] == "remote2" and removed["after"] is None
+    assert not {cid, avoid} & set(live_locations(lab))
     listed = as_json(remotectl(lab, "constraint", "list", "--json"))
     assert cid not in {c["id"] for c in listed["constraints"]}
+
+
+def test_constraint_refusals_leave_the_cib_alone(hosts_lab):
+    lab = hosts_lab
+    before = live_locations(lab)
+    # an unknown resource or node; a connection resource or a guest's container can never run on a remote node
+    for args in (["prefer", "no-such-rsc", "remote1"], ["prefer", "dummy1", "no-such-node"],
+                 ["prefer", "remote1", "remote2"], ["prefer", "vm-guest1", "remote1"]):
+        proc = remotectl(lab, "constraint", *args)
+        assert proc.returncode == 4, (args, proc.stdout + proc.stderr)
+        assert "--force" in proc.stderr
+    assert live_locations(lab) == before
+
+
+def test_constraint_hostile_node_name_over_ssh(clean, created):
+    """Quoting through SSH and the cluster node's shell: nothing of the name is executed on either side."""
+    lab = clean
+    mark = "/tmp/remotectl-pwned"
+    node = f'evil $(touch {mark}) "q" ;x `touch {mark}` -rf'
+    proc = remotectl(lab, "constraint", "prefer", "--force", "--json", "--", "dummy1", node)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cid = as_json(proc)["changes"][0]["id"]
+    created.append(cid)
+    assert live_locations(lab)[cid]["node"] == node
+    proc = remotectl(lab, "constraint", "remove", cid)
+    assert proc.returncode == 0, proc.stderr
+    assert cid not in live_locations(lab)
+    for name in lab.cluster_names:
+        assert lab.host_run(name, ["test", "-e", mark], check=False).returncode == 1, name
+    assert not os.path.exists(mark)
 
 
 def test_fence_a_remote_node_and_the_history(clean):

@@ -104,9 +104,17 @@ def test_nodes_lists_two_cluster_two_remote_one_guest_online(hosts_lab):
         nodes = {n["name"]: n for n in as_json(proc)["nodes"]}
         assert {n: v["type"] for n, v in nodes.items()} == {
             "node1": "cluster", "node2": "cluster", "remote1": "remote", "remote2": "remote", "guest1": "guest"}
-        assert all(v["online"] for v in nodes.values()), nodes
-        assert nodes["remote1"]["address"] == hosts_lab.host("remote1").address and nodes["guest1"]["resource"] == "vm-guest1"
-        assert nodes["guest1"]["host"] in hosts_lab.cluster_names
+        assert all(v["online"] and not v["unclean"] for v in nodes.values()), nodes
+        for name in ("remote1", "remote2"):
+            assert (nodes[name]["address"], nodes[name]["port"], nodes[name]["resource"]) == (
+                hosts_lab.host(name).address, 3121, name)
+            assert nodes[name]["host"] in hosts_lab.cluster_names
+        guest = nodes["guest1"]
+        assert (guest["resource"], guest["address"]) == ("vm-guest1", hosts_lab.host("guest1").address)
+        assert guest["host"] in hosts_lab.cluster_names
+        for node in nodes.values():
+            assert set(node) == {"name", "type", "online", "standby", "maintenance", "unclean", "resource",
+                                 "address", "port", "host"}
 
 
 def test_spare_hosts_are_fresh(hosts_lab):
@@ -313,5 +321,7 @@ def test_nodes_agree_with_the_clusters_crm_mon_live_and_from_a_cib_dump(clean, t
         assert live == expected
         assert offline == expected
         assert expected["remote2"][2] is True
+        remotes = as_json(remotectl(lab, "nodes", "--json", "--type", "remote"))
+        assert {n["name"]: n["standby"] for n in remotes["nodes"]} == {"remote1": False, "remote2": True}
     finally:
         lab.cluster_run(["crm_attribute", "--node", "remote2", "--name", "standby", "--delete"], check=False)
