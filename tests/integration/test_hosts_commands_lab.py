@@ -1,14 +1,14 @@
 """Every remotectl command of today against the hosts lab, over SSH (--cluster node1), on the Pacemaker version of
-LAB_PACEMAKER: authkey verify/push/rotate (and real `systemctl restart`s where 3.0.2+ needs them), standby/unstandby, maintenance,
-constraint prefer/avoid/list/remove, fence (a remote node through fence_dummy, a guest by recovering its
-container) and fence history. Each test undoes what it changed."""
+LAB_PACEMAKER: authkey verify/push/rotate (and real `systemctl restart`s where 3.0.2+ needs them), constraint
+prefer/avoid/list/remove. Standby, unstandby and maintenance are in test_hosts_node_state_lab.py, fence and fence
+history in test_hosts_fence_lab.py. Each test undoes what it changed."""
 
 import os
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from remotectl.pacemaker import authkey as model
 from tests.integration.test_hosts_lab import as_json, remotectl
 
 pytestmark = pytest.mark.hosts_lab
@@ -31,7 +31,16 @@ def test_authkey_verify_all_and_a_wrong_key(clean):
     proc = remotectl(lab, "authkey", "verify", "--all", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = as_json(proc)
-    assert {n["node"] for n in doc["nodes"]} == set(lab.node_names)
+    assert [n["node"] for n in doc["nodes"]] == lab.node_names
+    # cluster nodes by name (their ssh_config entries), the others by the address in the CIB
+    assert [n["target"] for n in doc["nodes"]] == [
+        n if n in lab.cluster_names else lab.host(n).address for n in lab.node_names]
+    fingerprint = model.fingerprint(lab.authkey.read_bytes())
+    versions = lab.pacemaker_versions()
+    for node in doc["nodes"]:
+        assert node["fingerprint"] == fingerprint and node["path"] == model.DEFAULT_KEY_PATH, node
+        assert versions[node["node"]].startswith(node["pacemaker_version"]), (node, versions)
+    assert doc["consistent"] is True
     lab.fault("wrong-key", "remote2")
     proc = remotectl(lab, "authkey", "verify", "--all", "--json")
     assert proc.returncode == 1, proc.stdout
@@ -82,6 +91,9 @@ def test_authkey_rotate(clean, tmp_path):
     versions = lab.pacemaker_versions()
     once = [n for n in lab.node_names if reads_key_once(versions[n])]
     mark = lab.log_mark()
+    proc = remotectl(lab, "authkey", "rotate", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all((lab.node_etc_pacemaker(n) / "authkey").read_bytes() == old for n in lab.node_names)
     proc = remotectl(lab, "authkey", "rotate", "--bytes", "4096", "--json", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = as_json(proc)
@@ -109,23 +121,6 @@ def test_authkey_rotate(clean, tmp_path):
         assert {r["verdict"] for r in as_json(proc)["results"]} == {"match"}, proc.stdout
     assert lab.takeover_count(since=mark) == 0
     assert lab.nodes_online()
-
-
-def test_standby_unstandby_and_maintenance_of_a_remote(clean):
-    lab = clean
-    for node in ("remote1", "guest1"):
-        proc = remotectl(lab, "standby", node, "--wait=60")
-        assert proc.returncode == 0, proc.stderr
-        assert lab.crm_mon_nodes()[node]["standby"] is True
-        proc = remotectl(lab, "unstandby", node, "--wait=60")
-        assert proc.returncode == 0, proc.stderr
-        assert lab.crm_mon_nodes()[node]["standby"] is False
-    proc = remotectl(lab, "maintenance", "remote2", "--wait=60")
-    assert proc.returncode == 0, proc.stderr
-    assert lab.crm_mon_nodes()["remote2"]["maintenance"] is True
-    proc = remotectl(lab, "maintenance", "--off", "remote2", "--wait=60")
-    assert proc.returncode == 0, proc.stderr
-    assert lab.crm_mon_nodes()["remote2"]["maintenance"] is False
 
 
 def live_locations(lab):
@@ -208,24 +203,3 @@ def test_constraint_hostile_node_name_over_ssh(clean, created):
     for name in lab.cluster_names:
         assert lab.host_run(name, ["test", "-e", mark], check=False).returncode == 1, name
     assert not os.path.exists(mark)
-
-
-def test_fence_a_remote_node_and_the_history(clean):
-    lab = clean
-    proc = remotectl(lab, "fence", "remote2", "--yes", "--wait=120", "--json", timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lab.wait_online(["remote2"], 120)
-    history = as_json(remotectl(lab, "fence", "history", "remote2", "--json"))
-    assert any(e["target"] == "remote2" and e["status"] == "success" for e in history["events"]), history
-
-
-def test_fence_a_guest_recovers_its_container(clean):
-    lab = clean
-    boots = lab.boots("guest1")
-    proc = remotectl(lab, "fence", "guest1", "--yes", "--wait=120", "--json", timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lab.wait_online(["guest1"], 120)
-    deadline = time.monotonic() + 30
-    while lab.boots("guest1") <= boots and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert lab.boots("guest1") > boots  # the cluster stopped and started the container: a new boot
