@@ -338,14 +338,17 @@ def test_nodes_agree_with_the_clusters_crm_mon_live_and_from_a_cib_dump(clean, t
 
 def test_crm_mon_types_resources_and_fencing(hosts_lab):
     lab = hosts_lab
-    lab.settle()
+    started = ("fence-dummy", "dummy1", "vm-guest1", "remote1", "remote2")
+    # not settle(): under load on 3.0.3 a previous test's reconnect kept `crm_resource --wait` past 60 s
+    lab.wait_for(lambda: lab.nodes_online() and all(lab.crm_mon_resources().get(r, {}).get("role") == "Started"
+                                                    for r in started), 120, "every node online, resources started")
     nodes = lab.crm_mon_nodes()
     assert {n: v["type"] for n, v in nodes.items()} == {
         "node1": "member", "node2": "member", "remote1": "remote", "remote2": "remote", "guest1": "remote"}
     assert nodes["guest1"]["id_as_resource"] == "vm-guest1" and "id_as_resource" not in nodes["remote1"]
     assert [n for n, v in nodes.items() if v.get("is_dc")] in (["node1"], ["node2"])  # one DC, either node
     resources = lab.crm_mon_resources()
-    for rsc in ("fence-dummy", "dummy1", "vm-guest1", "remote1", "remote2"):
+    for rsc in started:
         assert resources[rsc]["role"] == "Started", rsc
     assert len(resources["fence-dummy"]["nodes"]) == 1 and resources["fence-dummy"]["nodes"][0] in lab.cluster_names
     assert 'name="stonith-enabled" value="true"' in lab.cibadmin_query("crm_config")
