@@ -1,6 +1,6 @@
-"""What the authkey push / verify / rotate tests share, on the lab (test_authkey_lab.py) and on the loopback sshd
-hosts (test_authkey_push.py): running the CLI, writing a --key file, the forms a leaked key would take, and waiting
-for the remote writers a SIGKILL of remotectl leaves running."""
+"""What the authkey push / verify / rotate tests share, on the hosts lab (test_hosts_authkey_lab.py) and on the
+loopback sshd hosts (test_authkey_push.py): running the CLI, writing a --key file, the forms a leaked key would take,
+and waiting for the remote writers a SIGKILL of remotectl leaves running."""
 
 import base64
 import os

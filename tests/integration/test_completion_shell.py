@@ -4,7 +4,7 @@
   CIB (REMOTECTL_CIB / --cib), a cache per --cluster target, and a "live" local cluster made of Pacemaker's own
   crm_mon/cibadmin reading a CIB file (wrapped so they can be slowed down or made to fail);
 * a real interactive bash in tmux: `remotectl standby <TAB><TAB>` lists the node names;
-* the lab (@pytest.mark.lab): node names from the real cluster, locally and over SSH;
+* the hosts lab (@pytest.mark.hosts_lab): node names from the real cluster over SSH;
 * zsh and fish parse their scripts, when installed.
 """
 
@@ -331,13 +331,12 @@ def test_tab_in_a_real_zsh_or_fish_lists_the_node_names(shell, shell_env, tmp_pa
         terminal.close()
 
 
-# -- the lab -------------------------------------------------------------------------------------------------
-@pytest.mark.lab
-def test_node_names_from_the_lab_cluster_locally_and_over_ssh(lab, shell_env):
-    expected = set(lab.node_names)
-    local = bash_complete("remotectl --cluster local standby ", shell_env)
-    assert set(local) == expected
-    ssh_options = " ".join(shlex.quote(option) for option in lab.remotectl_ssh_options)
+# -- the hosts lab ------------------------------------------------------------------------------------------
+# (a live local cluster is the fake_cluster above: Pacemaker's own crm_mon/cibadmin on this machine)
+@pytest.mark.hosts_lab
+def test_node_names_from_the_hosts_lab_cluster_over_ssh(hosts_lab, shell_env):
+    expected = set(hosts_lab.node_names)
+    ssh_options = " ".join(shlex.quote(option) for option in hosts_lab.remotectl_ssh_options)
     over_ssh = bash_complete(f"remotectl --cluster node1 {ssh_options} standby ", shell_env)
     assert set(over_ssh) == expected
     resources = bash_complete(f"remotectl --cluster node1 {ssh_options} constraint prefer ", shell_env)

@@ -1,13 +1,14 @@
 """Every remotectl command of today against the hosts lab, over SSH (--cluster node1), on the Pacemaker version of
-LAB_PACEMAKER: authkey verify/push/rotate (and real `systemctl restart`s where 3.0.2+ needs them), standby/unstandby, maintenance,
-constraint prefer/avoid/list/remove, fence (a remote node through fence_dummy, a guest by recovering its
-container) and fence history. Each test undoes what it changed."""
+LAB_PACEMAKER: authkey verify/push/rotate (and real `systemctl restart`s where 3.0.2+ needs them), constraint
+prefer/avoid/list/remove. Standby, unstandby and maintenance are in test_hosts_node_state_lab.py, fence and fence
+history in test_hosts_fence_lab.py. Each test undoes what it changed."""
 
 import os
-import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
+from remotectl.pacemaker import authkey as model
 from tests.integration.test_hosts_lab import as_json, remotectl
 
 pytestmark = pytest.mark.hosts_lab
@@ -30,7 +31,16 @@ def test_authkey_verify_all_and_a_wrong_key(clean):
     proc = remotectl(lab, "authkey", "verify", "--all", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = as_json(proc)
-    assert {n["node"] for n in doc["nodes"]} == set(lab.node_names)
+    assert [n["node"] for n in doc["nodes"]] == lab.node_names
+    # cluster nodes by name (their ssh_config entries), the others by the address in the CIB
+    assert [n["target"] for n in doc["nodes"]] == [
+        n if n in lab.cluster_names else lab.host(n).address for n in lab.node_names]
+    fingerprint = model.fingerprint(lab.authkey.read_bytes())
+    versions = lab.pacemaker_versions()
+    for node in doc["nodes"]:
+        assert node["fingerprint"] == fingerprint and node["path"] == model.DEFAULT_KEY_PATH, node
+        assert versions[node["node"]].startswith(node["pacemaker_version"]), (node, versions)
+    assert doc["consistent"] is True
     lab.fault("wrong-key", "remote2")
     proc = remotectl(lab, "authkey", "verify", "--all", "--json")
     assert proc.returncode == 1, proc.stdout
@@ -81,6 +91,9 @@ def test_authkey_rotate(clean, tmp_path):
     versions = lab.pacemaker_versions()
     once = [n for n in lab.node_names if reads_key_once(versions[n])]
     mark = lab.log_mark()
+    proc = remotectl(lab, "authkey", "rotate", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all((lab.node_etc_pacemaker(n) / "authkey").read_bytes() == old for n in lab.node_names)
     proc = remotectl(lab, "authkey", "rotate", "--bytes", "4096", "--json", timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = as_json(proc)
@@ -110,60 +123,83 @@ def test_authkey_rotate(clean, tmp_path):
     assert lab.nodes_online()
 
 
-def test_standby_unstandby_and_maintenance_of_a_remote(clean):
-    lab = clean
-    for node in ("remote1", "guest1"):
-        proc = remotectl(lab, "standby", node, "--wait=60")
-        assert proc.returncode == 0, proc.stderr
-        assert lab.crm_mon_nodes()[node]["standby"] is True
-        proc = remotectl(lab, "unstandby", node, "--wait=60")
-        assert proc.returncode == 0, proc.stderr
-        assert lab.crm_mon_nodes()[node]["standby"] is False
-    proc = remotectl(lab, "maintenance", "remote2", "--wait=60")
-    assert proc.returncode == 0, proc.stderr
-    assert lab.crm_mon_nodes()["remote2"]["maintenance"] is True
-    proc = remotectl(lab, "maintenance", "--off", "remote2", "--wait=60")
-    assert proc.returncode == 0, proc.stderr
-    assert lab.crm_mon_nodes()["remote2"]["maintenance"] is False
+def live_locations(lab):
+    section = ET.fromstring(lab.cibadmin_query("constraints"))
+    return {e.get("id"): dict(e.attrib) for e in section.iter("rsc_location")}
 
 
-def test_constraint_prefer_list_remove(clean):
+@pytest.fixture
+def created(clean):
+    """Ids of constraints a test made; deleted from the CIB afterwards whatever happened."""
+    ids = []
+    yield ids
+    for constraint_id in ids:
+        clean.cluster_run(["cibadmin", "--delete", "--xml-text",
+                           ET.tostring(ET.Element("rsc_location", {"id": constraint_id}), encoding="unicode")],
+                          check=False)
+
+
+def test_constraint_prefer_list_remove(clean, created):
     lab = clean
-    proc = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--json")
+    proc = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--score", "200", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    cid = as_json(proc)["changes"][0]["id"]
-    try:
-        lab.wait_for(lambda: lab.crm_mon_resources()["dummy1"]["nodes"] == ["remote2"], 60, "dummy1 on remote2")
-        listed = as_json(remotectl(lab, "constraint", "list", "--resource", "dummy1", "--json"))
-        assert cid in {c["id"] for c in listed["constraints"]}
-        proc = remotectl(lab, "constraint", "avoid", "dummy1", "guest1", "--json")
-        assert proc.returncode == 0, proc.stderr
-        avoid = as_json(proc)["changes"][0]["id"]
-        assert remotectl(lab, "constraint", "remove", avoid).returncode == 0
-        # a connection resource can never run on a remote node: refused
-        assert remotectl(lab, "constraint", "prefer", "remote1", "remote2").returncode == 4
-    finally:
-        assert remotectl(lab, "constraint", "remove", cid).returncode == 0
+    change = as_json(proc)["changes"][0]
+    cid = change["id"]
+    created.append(cid)
+    assert (cid, change["action"], change["before"]) == ("location-dummy1-remote2-200", "created", None)
+    assert live_locations(lab)[cid] == {"id": cid, "rsc": "dummy1", "node": "remote2", "score": "200"}
+    lab.wait_for(lambda: lab.crm_mon_resources()["dummy1"]["nodes"] == ["remote2"], 60, "dummy1 on remote2")
+    listed = as_json(remotectl(lab, "constraint", "list", "--node", "remote2", "--json"))
+    assert [c["id"] for c in listed["constraints"]].count(cid) == 1
+    assert {"id": cid, "resource": "dummy1", "node": "remote2", "score": "200", "rule": None,
+            "kind": "prefer"}.items() <= next(c for c in listed["constraints"] if c["id"] == cid).items()
+    again = remotectl(lab, "constraint", "prefer", "dummy1", "remote2", "--score", "200")
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stdout + again.stderr
+
+    proc = remotectl(lab, "constraint", "avoid", "dummy1", "guest1", "--score", "500")
+    assert proc.returncode == 0, proc.stderr
+    avoid = "location-dummy1-guest1--500"
+    created.append(avoid)
+    assert proc.stdout.strip() == f"(none) → {avoid}: dummy1 avoids guest1 (score -500)"
+    assert live_locations(lab)[avoid]["score"] == "-500"
+    listed = remotectl(lab, "constraint", "list", "--resource", "dummy1")
+    assert avoid in listed.stdout and "avoid" in listed.stdout
+    assert remotectl(lab, "constraint", "remove", avoid).returncode == 0
+
+    proc = remotectl(lab, "constraint", "remove", cid, "--json")
+    assert proc.returncode == 0, proc.stderr
+    removed = as_json(proc)["changes"][0]
+    assert removed["before"]["node"] == "remote2" and removed["after"] is None
+    assert not {cid, avoid} & set(live_locations(lab))
     listed = as_json(remotectl(lab, "constraint", "list", "--json"))
     assert cid not in {c["id"] for c in listed["constraints"]}
 
 
-def test_fence_a_remote_node_and_the_history(clean):
-    lab = clean
-    proc = remotectl(lab, "fence", "remote2", "--yes", "--wait=120", "--json", timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lab.wait_online(["remote2"], 120)
-    history = as_json(remotectl(lab, "fence", "history", "remote2", "--json"))
-    assert any(e["target"] == "remote2" and e["status"] == "success" for e in history["events"]), history
+def test_constraint_refusals_leave_the_cib_alone(hosts_lab):
+    lab = hosts_lab
+    before = live_locations(lab)
+    # an unknown resource or node; a connection resource or a guest's container can never run on a remote node
+    for args in (["prefer", "no-such-rsc", "remote1"], ["prefer", "dummy1", "no-such-node"],
+                 ["prefer", "remote1", "remote2"], ["prefer", "vm-guest1", "remote1"]):
+        proc = remotectl(lab, "constraint", *args)
+        assert proc.returncode == 4, (args, proc.stdout + proc.stderr)
+        assert "--force" in proc.stderr
+    assert live_locations(lab) == before
 
 
-def test_fence_a_guest_recovers_its_container(clean):
+def test_constraint_hostile_node_name_over_ssh(clean, created):
+    """Quoting through SSH and the cluster node's shell: nothing of the name is executed on either side."""
     lab = clean
-    boots = lab.boots("guest1")
-    proc = remotectl(lab, "fence", "guest1", "--yes", "--wait=120", "--json", timeout=300)
+    mark = "/tmp/remotectl-pwned"
+    node = f'evil $(touch {mark}) "q" ;x `touch {mark}` -rf'
+    proc = remotectl(lab, "constraint", "prefer", "--force", "--json", "--", "dummy1", node)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    lab.wait_online(["guest1"], 120)
-    deadline = time.monotonic() + 30
-    while lab.boots("guest1") <= boots and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert lab.boots("guest1") > boots  # the cluster stopped and started the container: a new boot
+    cid = as_json(proc)["changes"][0]["id"]
+    created.append(cid)
+    assert live_locations(lab)[cid]["node"] == node
+    proc = remotectl(lab, "constraint", "remove", cid)
+    assert proc.returncode == 0, proc.stderr
+    assert cid not in live_locations(lab)
+    for name in lab.cluster_names:
+        assert lab.host_run(name, ["test", "-e", mark], check=False).returncode == 1, name
+    assert not os.path.exists(mark)

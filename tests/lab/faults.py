@@ -64,13 +64,19 @@ def unblock_port(lab, host: str, port: int) -> None:
 # --- the faults ----------------------------------------------------------------------------------------------------
 
 
+def _restart_remoted(lab, host: str, verb: str = "restart") -> None:
+    """systemctl returns before remoted listens: wait for 3121, or a check right after sees "refused"."""
+    lab.host_run(host, ["systemctl", verb, "pacemaker_remote"], timeout=60)
+    lab.wait_for(lambda: lab._listening(host, 3121), 20, f"pacemaker-remoted of {host} to listen")
+
+
 def wrong_key(lab, host: str) -> Dict[str, Any]:
     """A different authkey on one remote/guest host (and its remoted restarted, since 3.0.2+ reads it once)."""
     _need(lab, host, ("remote", "guest"))
     etc = lab.node_etc_pacemaker(host)
     gid = os.stat(etc / "authkey").st_gid
     _write_private(etc / "authkey", os.urandom(lab.authkey_bytes), 0o640, 0, gid)
-    lab.host_run(host, ["systemctl", "restart", "pacemaker_remote"], timeout=60)
+    _restart_remoted(lab, host)
     return {"host": host}
 
 
@@ -78,7 +84,7 @@ def _clear_wrong_key(lab, host: str) -> None:
     etc = lab.node_etc_pacemaker(host)
     gid = os.stat(etc / "authkey").st_gid
     _write_private(etc / "authkey", lab.authkey.read_bytes(), 0o640, 0, gid)
-    lab.host_run(host, ["systemctl", "restart", "pacemaker_remote"], timeout=60)
+    _restart_remoted(lab, host)
     _refresh(lab, host)
 
 
@@ -90,7 +96,7 @@ def remoted_stopped(lab, host: str) -> Dict[str, Any]:
 
 
 def _clear_remoted_stopped(lab, host: str) -> None:
-    lab.host_run(host, ["systemctl", "start", "pacemaker_remote"], timeout=60)
+    _restart_remoted(lab, host, "start")
     _refresh(lab, host)
 
 
