@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -13,9 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class BadSshServer:
-    """Accepts TCP on loopback and answers like a broken SSH server: a garbage banner, then a reset."""
+    """Accepts TCP on loopback and answers like a broken SSH server: a garbage banner, then the connection is
+    closed (after a moment, so the client is always past connect() and reading the banner)."""
 
-    def __init__(self):
+    def __init__(self, reset=False):
+        self.reset = reset  # end with a TCP reset instead of a close (paramiko then meets EOFError)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -31,7 +34,12 @@ class BadSshServer:
                 return
             try:
                 conn.sendall(b"HTTP/1.0 400 not ssh\r\n\r\n" + b"\x00" * 64)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                else:
+                    time.sleep(0.3)
+            except OSError:
+                pass
             finally:
                 conn.close()
 
@@ -39,8 +47,15 @@ class BadSshServer:
         self.sock.close()
 
 
+@pytest.fixture(params=["close", "reset"])
+def bad_server(request):
+    server = BadSshServer(reset=request.param == "reset")
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def bad_server():
+def closing_server():
     server = BadSshServer()
     yield server
     server.close()
@@ -63,7 +78,7 @@ def test_a_broken_ssh_server_costs_one_line(bad_server, tmp_path, json_flag):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_paramiko_log_with_vv(bad_server, tmp_path):
-    result = remotectl("-vv", "--cluster", f"root@127.0.0.1:{bad_server.port}", "nodes", tmp_path=tmp_path)
+def test_paramiko_log_with_vv(closing_server, tmp_path):
+    result = remotectl("-vv", "--cluster", f"root@127.0.0.1:{closing_server.port}", "nodes", tmp_path=tmp_path)
     assert result.returncode == 1
     assert "paramiko:" in result.stderr
