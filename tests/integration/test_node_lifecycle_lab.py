@@ -226,10 +226,12 @@ def test_check_full_asks_the_host_itself(spare, tmp_path):
     other.write_text(lab.cibadmin_query())
     proc = remotectl(lab, "node", "add", "spare1", "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = remotectl(lab, "--cib", other, "check", "--full", "--key", lab.authkey, "127.0.2.41:3121", cluster=None)
+    proc = remotectl(lab, "--cib", other, "check", "--full", "--key", lab.authkey, f"{lab.host('spare1').address}:3121",
+                     cluster=None)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "established connection" in proc.stderr, proc.stderr
-    assert re.search(r"from \S*127\.0\.2\.1[12]\]?:\d+", proc.stderr), proc.stderr
+    cluster_addresses = "|".join(re.escape(lab.host(n).address) for n in ("node1", "node2"))
+    assert re.search(rf"from \S*({cluster_addresses})\]?:\d+", proc.stderr), proc.stderr
     time.sleep(2)
     assert lab.crm_mon_nodes()["spare1"]["online"]
     assert fence_events(lab, "spare1") == fenced
