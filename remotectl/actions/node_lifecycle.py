@@ -163,20 +163,27 @@ def add_node(cluster, runner_for: RunnerFor, host: str, options: AddOptions) -> 
     address = options.address or host_name(host)
     result = LifecycleResult("add", name, host, address=address, port=options.port)
     reporter = Reporter()
+    run_steps(result, reporter, lambda: _add(cluster, runner_for, host, name, address, options, result, reporter))
+    if result.outcome == "failed" and result.changed:
+        reporter.info("changes made so far: " + "; ".join(f"{s.step} (undo: {s.undo})" for s in result.steps
+                                                          if s.status == "done" and s.undo)
+                      + "; run the same command again to continue", node=name, code="node-add-partial")
+    return result
+
+
+def run_steps(result: LifecycleResult, reporter: Reporter, work) -> LifecycleResult:
+    """Run ``work()`` (the steps of one node command): a refusal or a failure ends it with that outcome and a
+    last step saying why; every node command shares this."""
     result.reports = reporter.reports
     try:
-        _add(cluster, runner_for, host, name, address, options, result, reporter)
+        work()
     except Refused as exc:
         result.outcome = "refused"
         result.add("refused", "refused", exc.message)
     except RemotectlError as exc:
         result.outcome = "failed"
         result.add("error", "failed", exc.message)
-        reporter.error(exc.message, node=name, code="node-step-failed")
-    if result.outcome == "failed" and result.changed:
-        reporter.info("changes made so far: " + "; ".join(f"{s.step} (undo: {s.undo})" for s in result.steps
-                                                          if s.status == "done" and s.undo)
-                      + "; run the same command again to continue", node=name, code="node-add-partial")
+        reporter.error(exc.message, node=result.node, code="node-step-failed")
     return result.finish()
 
 

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, wait_online)
+from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, run_steps,
+                                              wait_online)
 from remotectl.pacemaker import lifecycle, tools, xmlsafe
 from remotectl.pacemaker.inventory import inventory_from_cib
 from remotectl.pacemaker.status import read_status
@@ -25,20 +26,6 @@ class DrainOptions:
 def _configured(cluster, name: str):
     inventory = inventory_from_cib(cluster.cib_xml())
     return inventory.node(name)
-
-
-def _run(result: LifecycleResult, reporter: Reporter, work) -> LifecycleResult:
-    result.reports = reporter.reports
-    try:
-        work()
-    except Refused as exc:
-        result.outcome = "refused"
-        result.add("refused", "refused", exc.message)
-    except RemotectlError as exc:
-        result.outcome = "failed"
-        result.add("error", "failed", exc.message)
-        reporter.error(exc.message, node=result.node, code="node-step-failed")
-    return result.finish()
 
 
 def _drain_target(cluster, name: str, force: bool):
@@ -103,7 +90,7 @@ def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -
 
 def drain_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
     result = LifecycleResult("drain", name, None)
-    return _run(result, Reporter(), lambda: _drain(cluster, name, options, result))
+    return run_steps(result, Reporter(), lambda: _drain(cluster, name, options, result))
 
 
 def _resume(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
@@ -145,7 +132,7 @@ def _wait_listening(cluster, address: str, port: int, options: DrainOptions, res
 
 def resume_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
     result = LifecycleResult("resume", name, None)
-    return _run(result, Reporter(), lambda: _resume(cluster, name, options, result))
+    return run_steps(result, Reporter(), lambda: _resume(cluster, name, options, result))
 
 
 @dataclass
@@ -160,7 +147,7 @@ class RemoveOptions:
 def remove_node(cluster, runner_for: RunnerFor, name: str, options: RemoveOptions) -> LifecycleResult:
     result = LifecycleResult("remove", name, options.host)
     reporter = Reporter()
-    return _run(result, reporter, lambda: _remove(cluster, runner_for, name, options, result, reporter))
+    return run_steps(result, reporter, lambda: _remove(cluster, runner_for, name, options, result, reporter))
 
 
 def _remove(cluster, runner_for, name, options, result, reporter) -> None:
