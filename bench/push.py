@@ -2,12 +2,13 @@
 """Pushing one authkey to N SSH targets: `remotectl authkey push` against a sequential `scp` loop, in one run.
 
     .venv/bin/python bench/push.py [--targets 8] [--runs 5] [--bytes 256] [--bashrc both|as-is|masked]
-    .venv/bin/python bench/push.py --lab [--runs 5]                            # the lab's 4 nodes
+    .venv/bin/python bench/push.py --lab [--runs 5]                            # the hosts lab's nodes
 
 Loopback mode starts N real OpenSSH sshd processes on 127.0.0.1, each in its own mount namespace with a private
 tmpfs for the key directory (tests/integration/authkey_hosts.py), so every target has its own file at the same
-path, like separate machines. Lab mode pushes to node1, remote1, remote2 and guest1 of the running lab
-(tests/lab/lab.py) at /etc/pacemaker/authkey.remotectl-bench (removed afterwards; the lab's real key is untouched).
+path, like separate machines. Lab mode pushes to the cluster, remote and guest nodes of the running hosts lab
+(``python3 tests/lab/lab.py up --hosts``; REMOTECTL_LAB2_INSTANCE picks the instance) at
+/etc/pacemaker/authkey.remotectl-bench (removed afterwards; the lab's real key is untouched).
 
 Every run pushes a fresh random key (so no target is skipped as unchanged) with each tool, alternating which goes
 first; the figures are medians of wall-clock time of the whole command, including process start-up. The `scp`
@@ -54,7 +55,7 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=8, help="loopback targets (default 8)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--bytes", type=int, default=256, help="key size (default 256)")
-    parser.add_argument("--lab", action="store_true", help="push to the running lab's nodes instead")
+    parser.add_argument("--lab", action="store_true", help="push to the running hosts lab's nodes instead")
     parser.add_argument("--bashrc", choices=["both", "as-is", "masked"], default="both",
                         help="loopback mode: root's ~/.bashrc on the targets as it is, masked, or both (default)")
     args = parser.parse_args()
@@ -64,11 +65,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="remotectl-bench-push-"))
     cleanup = None
     if args.lab:
-        from tests.lab.lab import Lab
+        from tests.lab.hosts import HostsLab
 
-        lab = Lab()
+        lab = HostsLab()
         if not lab.is_up():
-            raise SystemExit("the lab is not running: python tests/lab/lab.py up")
+            raise SystemExit("the hosts lab is not running: python3 tests/lab/lab.py up --hosts")
         names = lab.node_names
         options = lab.remotectl_ssh_options
         targets = names

@@ -1,2 +1,2 @@
-# The Pacemaker lab's session fixture `lab` (tests/lab/fixtures.py), for tests marked @pytest.mark.lab.
+# The hosts lab's session fixture `hosts_lab` (tests/lab/fixtures.py), for tests marked @pytest.mark.hosts_lab.
 pytest_plugins = ["tests.lab.fixtures"]

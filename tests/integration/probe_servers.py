@@ -3,7 +3,8 @@
 X.509 certificate, a GnuTLS PSK server that corrupts its Finished, and trivial TCP servers (silent, echo, HTTP 400).
 
 Everything started is tracked by a ``ProbeLab`` and stopped by PID (process group) / deleted by name in
-``close()``, which the fixtures call even when a test fails. Never uses 127.0.0.1-127.0.0.9 nor ``rctl-*`` netns.
+``close()``, which the fixtures call even when a test fails. Stays off the hosts lab's subnets (127.0.2.x and up)
+and its ``rl2*`` netns.
 
 Also runnable: ``python probe_servers.py bad-finished --host H --port P --key-file F`` (the odd GnuTLS server).
 """

@@ -1,5 +1,1 @@
-"""The real Pacemaker lab for remotectl's tests: see lab.py, fixtures.py and README.md."""
-
-from .lab import Lab, LabError, LabNode, LabTimeout, missing_prerequisites
-
-__all__ = ["Lab", "LabError", "LabNode", "LabTimeout", "missing_prerequisites"]
+"""The real Pacemaker lab for remotectl's tests (systemd-nspawn hosts): see hosts.py, fixtures.py and README.md."""

@@ -1,36 +1,16 @@
-"""The session fixture ``lab``: the real Pacemaker lab, registered from tests/conftest.py.
+"""The session fixture ``hosts_lab``: the real Pacemaker lab, registered from tests/conftest.py.
 
 It starts the lab once per pytest session and stops it at the end, even when tests fail. A lab that is already
-running is reused: one started by hand (``python tests/lab/lab.py up``) is left running, and one started by another
-pytest session is stopped by whichever session finishes last. Without root or the daemons, lab tests are skipped,
-except under CI=true, where a missing piece is a failure rather than a silent skip.
+running is reused: one started by hand (``python3 tests/lab/lab.py up --hosts``) is left running, and one started by
+another pytest session is stopped by whichever session finishes last. Without root or the daemons, lab tests are
+skipped, except under CI=true, where a missing piece is a failure rather than a silent skip.
 """
 
 import os
 
 import pytest
 
-from .lab import Lab, missing_prerequisites
 from .labutil import LabError
-
-
-@pytest.fixture(scope="session")
-def lab():
-    problems = missing_prerequisites()
-    if problems:
-        reason = "Pacemaker lab unavailable: " + "; ".join(problems)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
-        pytest.skip(reason)
-    the_lab = Lab()
-    try:
-        the_lab.acquire()
-        the_lab.wait_online()  # a reused lab may still be converging
-    except LabError as exc:
-        the_lab.release()
-        pytest.fail(f"could not bring the Pacemaker lab up: {exc}", pytrace=False)
-    yield the_lab
-    the_lab.release()
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="lab.py", description="remotectl's hosts lab (systemd-nspawn hosts)")
     parser.add_argument("command", choices=("up", "down", "status", "env", "fault"))
     parser.add_argument("args", nargs="*", help="fault: NAME ARGS... | clear [NAME] | list")
-    parser.add_argument("--hosts", action="store_true", help="the hosts lab (implied by env and fault)")
+    parser.add_argument("--hosts", action="store_true", help="accepted for older scripts: the hosts lab is the only lab")
     parser.add_argument("--pacemaker", choices=VARIANTS, help="Pacemaker of the whole lab (env LAB_PACEMAKER; "
                         "default 2.1); mixed: 2.1.5 cluster with a 3.0.x remote2")
     parser.add_argument("--timeout", type=float, default=180, help="seconds for all nodes to come online")

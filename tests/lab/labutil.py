@@ -1,18 +1,16 @@
-"""Helpers shared by the lab kinds (lab.py's netns lab, hosts.py's nspawn lab): errors, /proc process identity,
-log tails, private files. Standard library only."""
+"""Helpers of the hosts lab (hosts.py, hostsetup.py, faults.py): errors, /proc process identity, log tails,
+private files. Standard library only."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
 
 class LabError(RuntimeError):
     """The lab could not be brought to the requested state."""
@@ -50,32 +48,9 @@ def _all_procs() -> Iterator[Tuple[int, ProcStat]]:
                 yield int(entry), stat
 
 
-# Daemons started by this process, kept so that they are reaped (no zombies) and Popen never warns about them.
-_children: Dict[int, subprocess.Popen] = {}
-
-
-def _reap(pid: int) -> None:
-    if pid in _children:
-        _children[pid].poll()
-
-
 def _alive(pid: int, start: int) -> bool:
-    _reap(pid)
     stat = _proc_stat(pid)
     return stat is not None and stat.state != "Z" and stat.start == start
-
-
-def _descendants(pid: int) -> List[Tuple[int, int]]:
-    """All live descendants of pid as (pid, starttime), parents first."""
-    children: Dict[int, List[Tuple[int, int]]] = {}
-    for child, stat in _all_procs():
-        children.setdefault(stat.ppid, []).append((child, stat.start))
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(0), []):
-            found.append(child)
-            queue.append(child[0])
-    return found
 
 
 def _session_members(leader: int, start: int) -> List[Tuple[int, int]]:
@@ -110,49 +85,6 @@ def _terminate(procs: Sequence[Tuple[int, int]], timeout: float) -> None:
     if not _wait_gone(procs, timeout):
         _signal(procs, signal.SIGKILL)
         _wait_gone(procs, 5)
-
-
-def _remove_ipc_leftovers(procs: Sequence[Tuple[int, int]]) -> None:
-    """Remove the libqb IPC buffers and corosync blackbox that dead lab daemons left in /dev/shm. They are named
-    after the server's pid (qb-PID-CLIENT-..., qb-corosync-PID-blackbox-...); a daemon killed with SIGKILL (a crash,
-    a CI timeout) cannot remove them itself, and the blackbox alone holds 8 MB of RAM."""
-    dead = {pid for pid, start in procs if not _alive(pid, start)}
-    for entry in Path("/dev/shm").iterdir():
-        match = re.match(r"qb-(?:corosync-)?(\d+)-", entry.name)
-        if match and int(match.group(1)) in dead:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
-
-
-def _listening(port: int, address: Optional[str] = None, pid: str = "self") -> bool:
-    """Whether a TCP socket listens on port (on address, or on a wildcard) in the network namespace of pid.
-
-    Read from /proc rather than probed with a connect, which a forwarder would accept whatever is behind it."""
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except FileNotFoundError:
-            continue
-        for line in lines:
-            fields = line.split()
-            hex_addr, hex_port = fields[1].split(":")
-            if fields[3] != "0A" or int(hex_port, 16) != port:
-                continue
-            wildcard = set(hex_addr) == {"0"}
-            if address is None or wildcard:
-                return True
-            if table == "tcp" and socket.inet_ntoa(bytes.fromhex(hex_addr)[::-1]) == address:
-                return True
-    return False
-
-
-def _ssh_banner(address: str, port: int) -> bool:
-    """Whether an sshd answers with its banner (through a forwarder, a bare TCP accept proves nothing)."""
-    try:
-        with socket.create_connection((address, port), timeout=1) as sock:
-            sock.settimeout(1)
-            return sock.recv(8).startswith(b"SSH-")
-    except OSError:
-        return False
 
 
 def _tail(path: Path, lines: int = 15, pattern: Optional[str] = None) -> str:
