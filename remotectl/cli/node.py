@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -23,12 +24,7 @@ def render(app, json_mode: bool, result) -> int:
     if json_mode:
         out.json_document(result.to_json(), result.reports)
         return result.exit_code
-    for step in result.steps:
-        line = f"[{_MARK.get(step.status, step.status)}] {step.step}: {step.detail}"
-        if step.status in ("failed", "refused"):
-            out.error_line(line)
-        else:
-            out.line(line)
+    _steps(out, result.steps)
     out.reports(result.reports)
     words = {"done": f"{result.node}: {result.command} done",
              "nothing-to-do": f"{result.node}: nothing to do (already {_DONE[result.command]})",
@@ -41,15 +37,34 @@ def render(app, json_mode: bool, result) -> int:
     return result.exit_code
 
 
-def _confirm(yes: bool, what: str) -> None:
+def _steps(out, steps) -> None:
+    for step in steps:
+        line = f"[{_MARK.get(step.status, step.status)}] {step.step}: {step.detail}"
+        if step.status in ("failed", "refused"):
+            out.error_line(line)
+        else:
+            out.line(line)
+
+
+def _need_someone_to_ask(json_mode: bool, what: str) -> None:
+    """Without --yes a change needs a yes on the terminal; with --json or no terminal nobody can say it."""
+    from remotectl.reports import RefusedError
+
+    if json_mode:
+        raise RefusedError(f"{what}: add --yes to confirm (--json never asks)")
+    if not sys.stdin.isatty():
+        raise RefusedError(f"{what}: add --yes to confirm (no terminal to ask on)")
+
+
+def _confirm(yes: bool, json_mode: bool, what: str, question: str = "") -> None:
+    """Ask on the terminal (stderr, so that stdout stays the command's output), unless --yes."""
     from remotectl.reports import RefusedError
 
     if yes:
         return
-    if not sys.stdin.isatty():
-        raise RefusedError(f"{what}: add --yes to confirm (no terminal to ask on)")
-    if not click.confirm(f"{what}?", default=False):
-        raise RefusedError(f"{what}: not confirmed")
+    _need_someone_to_ask(json_mode, what)
+    if not click.confirm(question or f"{what[:1].upper()}{what[1:]}?", default=False, err=True):
+        raise RefusedError(f"{what}: not confirmed, nothing was changed")
 
 
 @click.group("node")
@@ -70,7 +85,7 @@ def _wait(wait):
               help="reconnect_interval of the connection resource.")
 @click.option("--no-firewall", is_flag=True, help="Do not touch the host's firewall.")
 @click.option("--dry-run", is_flag=True, help="Run the checks and show the plan; change nothing.")
-@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@click.option("--yes", is_flag=True, help="Apply the plan without asking.")
 @wait_option("the node online", cib_note=False)
 @json_option
 @pass_app
@@ -82,15 +97,28 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
     cluster node, and refused, with the rule removed again, when one cannot reach it); install the cluster's
     key; systemctl enable --now pacemaker_remote and wait until it listens; a full handshake + registration
     check; create the ocf:pacemaker:remote resource; wait until it is online. Running it again changes nothing.
-    Exit 4: refused before any change; 1: failed after changes (listed; run again to continue).
+    Without --yes the checks run first and the plan is shown, then a yes on the terminal applies it (--json and
+    a missing terminal need --yes). Exit 4: refused or not confirmed, before any change; 1: failed after changes
+    (listed; run again to continue).
     """
     from remotectl.actions.node_lifecycle import AddOptions, add_node
 
     options = AddOptions(name=name, address=address, port=port, reconnect_interval=reconnect_interval,
                          dry_run=dry_run, firewall=not no_firewall, wait=_wait(wait))
-    if not dry_run:
-        _confirm(yes, f"add {host} as a remote node")
-    return render(app, json_mode, add_node(app.cluster(), app.ssh_runner, host, options))
+    if dry_run or yes:
+        return render(app, json_mode, add_node(app.cluster(), app.ssh_runner, host, options))
+    # Plan first (the checks and what would change), then ask, then do it.
+    what = f"add {host} as a remote node"
+    _need_someone_to_ask(json_mode, what)
+    cluster = app.cluster()
+    plan = add_node(cluster, app.ssh_runner, host, dataclasses.replace(options, dry_run=True))
+    if plan.outcome != "dry-run":
+        return render(app, json_mode, plan)
+    out = app.output(json_mode)
+    _steps(out, plan.steps)
+    out.reports(plan.reports)
+    _confirm(yes, json_mode, what, question=f"Apply the steps marked [plan] to {host}?")
+    return render(app, json_mode, add_node(cluster, app.ssh_runner, host, options))
 
 
 @node_group.command("drain", short_help="Standby, wait until nothing runs there, stop its connection.")
@@ -137,6 +165,6 @@ def remove_command(app, node, host, keep_key, remove_constraints, yes, wait, jso
     Exit 4: refused (guest nodes, constraints without --remove-constraints); 1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node
 
-    _confirm(yes, f"remove {node} from the cluster")
+    _confirm(yes, json_mode, f"remove {node} from the cluster")
     options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, wait=_wait(wait))
     return render(app, json_mode, remove_node(app.cluster(), app.ssh_runner, node, options))

@@ -63,6 +63,55 @@ def spare(hosts_lab):
     assert_pristine(lab, "spare1")
 
 
+def on_a_terminal(lab, answer, *args):
+    """Run remotectl on a pseudo-terminal, answer its [y/N] question with answer; (exit status, all it wrote)."""
+    import pty
+    import select
+
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="200")
+    env.pop("REMOTECTL_CLUSTER", None)
+    proc = subprocess.Popen([sys.executable, "-m", "remotectl", *lab.remotectl_ssh_options, "--cluster", "node1",
+                             *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=str(REPO),
+                            close_fds=True)
+    os.close(terminal)
+    seen, answered = b"", False
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], 180)
+            assert ready, f"remotectl wrote nothing for 180 s; so far: {seen!r}"
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if not answered and b"[y/N]" in seen:
+                os.write(controller, answer + b"\n")
+                answered = True
+        return proc.wait(timeout=60), seen.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+
+
+def test_add_on_a_terminal_shows_the_plan_then_asks(spare):
+    """Without --yes: the checks and the plan first, then the question; no changes nothing, yes applies it."""
+    lab = spare
+    status, text = on_a_terminal(lab, b"n", "node", "add", "spare1")
+    assert status == 4, text
+    assert "[ok] preflight:" in text and "[plan] key:" in text and "[plan] resource:" in text, text
+    assert text.index("[plan] resource:") < text.index("Apply the steps marked [plan] to spare1? [y/N]"), text
+    assert "not confirmed, nothing was changed" in text, text
+    assert_pristine(lab, "spare1")
+    status, text = on_a_terminal(lab, b"y", "node", "add", "spare1")
+    assert status == 0, text
+    assert "[done] resource:" in text and "spare1: add done" in text, text
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+
+
 def test_add_twice_run_a_resource_remove_twice(spare):
     lab = spare
     started = time.monotonic()

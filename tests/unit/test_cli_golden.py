@@ -1,4 +1,4 @@
-"""The human output of nodes, standby, fence and constraint, in-process against a scripted cluster.
+"""The human output of nodes, standby, fence, node and constraint, in-process against a scripted cluster.
 
 Each case runs the real click tree through ``remotectl.cli.run(argv, cluster_factory=...)`` and compares stdout,
 stderr and the exit code with a golden file in tests/data/golden. After an intended change of the output,
@@ -40,6 +40,11 @@ CASES = {
     "fence-remote": (["fence", "remote1", "--yes"], dict(crm_mon=[crm_mon_fixture("fence-cases.xml")])),
     "fence-guest-off-refused": (["fence", "guest1", "--action", "off", "--yes"],
                                 dict(crm_mon=[crm_mon_fixture("fence-cases.xml")])),
+    "node-drain-guest-refused": (["node", "drain", "guest1"],
+                                 dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
+    "node-drain-unknown-node": (["node", "drain", "nosuch"],
+                                dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
+    "node-remove-json-without-yes": (["node", "remove", "remote1", "--json"], dict()),
     "constraint-list": (["constraint", "list"], dict(cib=CONSTRAINT_CIB)),
     "constraint-prefer": (["constraint", "prefer", "dummy1", "remote1", "--score", "100"], dict(cib=CONSTRAINT_CIB)),
     "constraint-prefer-unknown-node": (["constraint", "prefer", "dummy1", "nosuch"], dict(cib=CONSTRAINT_CIB)),
