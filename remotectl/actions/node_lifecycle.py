@@ -139,7 +139,8 @@ def _blocked(results: dict) -> List[str]:
 
 
 def _firewall_plan(state: hostops.HostState, port: int, comment: str):
-    """(what to do: None | 'open' | 'present', the chain (family, table, chain), refusal text)."""
+    """(what to do: None | 'open' | 'present' | 'trial-leftover', the chain (family, table, chain), refusal
+    text)."""
     if state.firewall in ("firewalld", "ufw"):
         return None, None, (f"{state.firewall} is active on the host: opening {port} there is not supported yet "
                             "(open it yourself and use --no-firewall)")
@@ -150,7 +151,9 @@ def _firewall_plan(state: hostops.HostState, port: int, comment: str):
         return None, None, None
     family, table, name, policy = chain
     if comment in state.nft_ruleset:
-        return "present", (family, table, name), None
+        # Only in the live ruleset, not in the configuration: the trial rule of a run that was killed before the
+        # port was proven reachable; this run's trial owns it (removed again if the trial fails).
+        return ("present" if state.nft_persisted_in else "trial-leftover"), (family, table, name), None
     if policy == "drop":
         return "open", (family, table, name), None
     return None, None, None
@@ -243,7 +246,7 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
         _plan_only(result, state, action, chain, primitive, online, sources, runner_for, address, port, options)
         return
     # 2. firewall (a trial change until the port is proven reachable from every cluster node)
-    opened_now = False
+    opened_now = action == "trial-leftover"
     if action == "open":
         hostops.nft_open(runner, *chain, port, comment)
         opened_now = True
@@ -255,7 +258,7 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
             hostops.nft_close(runner, *chain, comment)
         raise Refused(f"{address}:{port} is not reachable from cluster node(s) {', '.join(blocked)} "
                       f"(a firewall between them drops it; 'refused' would mean reachable){_nothing(opened_now)}")
-    persisted = hostops.nft_persist(runner, *chain, port, comment) if action in ("open", "present") else None
+    persisted = hostops.nft_persist(runner, *chain, port, comment) if action else None
     if persisted == "none":
         reporter.warning(f"{host}: no /etc/nftables.conf to keep the rule in: it is lost at the next reboot",
                          node=name, code="firewall-not-persistent")
@@ -342,6 +345,9 @@ def _plan_only(result, state, action, chain, primitive, online, sources, runner_
         result.add("firewall", "would", f"nftables: accept tcp dport {port} in {' '.join(chain)}; then test the "
                                         f"port from {', '.join(sources)}")
     else:
+        if action == "trial-leftover":
+            result.add("firewall", "would", f"keep the rule an interrupted run left in {' '.join(chain)} (only "
+                                            "live, not in the configuration) once the port proves reachable")
         probes = probe_from_cluster(sources, runner_for, address, port, options.probe_timeout)
         result.add("reachability", "would", ", ".join(f"{n}: {v}" for n, v in probes.items()))
     result.add("key", "would", "install the cluster's key (atomic, 0400 hacluster:haclient)")

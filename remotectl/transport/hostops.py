@@ -16,7 +16,7 @@ from remotectl.transport.base import CommandResult, Runner, TransportError
 
 _STATE_SCRIPT = r"""
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
-port=$1; shift
+port=$1; comment=$2; shift 2
 unit=-
 for u in "$@"; do
   if systemctl cat -- "$u.service" >/dev/null 2>&1; then unit=$u; break; fi
@@ -42,6 +42,9 @@ elif command -v nft >/dev/null 2>&1 && [ -n "$(nft list ruleset 2>/dev/null)" ];
   printf 'nftrules '; nft -a list ruleset 2>/dev/null | base64 | tr -d '\n'; echo
 else echo "firewall none"
 fi
+for conf in /etc/nftables.conf /etc/sysconfig/nftables.conf; do
+  if [ -f "$conf" ] && grep -qF -- "\"$comment\"" "$conf"; then echo "nftpersisted $conf"; fi
+done
 exit 0
 """
 
@@ -149,10 +152,11 @@ class HostState:
     established: List[str] = field(default_factory=list)  # peer addresses on the port
     firewall: str = "none"
     nft_ruleset: str = ""
+    nft_persisted_in: List[str] = field(default_factory=list)  # config files holding node add's rule
 
 
 def host_state(runner: Runner, port: int) -> HostState:
-    result = _sh(runner, _STATE_SCRIPT, str(port), *lifecycle.UNIT_NAMES)
+    result = _sh(runner, _STATE_SCRIPT, str(port), lifecycle.nft_comment(port), *lifecycle.UNIT_NAMES)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}")
     state = HostState(unit=None, enabled=None, active=None, version_line=None, listening=None)
@@ -174,6 +178,8 @@ def host_state(runner: Runner, port: int) -> HostState:
             state.firewall = rest
         elif word == "nftrules":
             state.nft_ruleset = base64.b64decode(rest).decode("utf-8", "replace")
+        elif word == "nftpersisted":
+            state.nft_persisted_in.append(rest)
     return state
 
 

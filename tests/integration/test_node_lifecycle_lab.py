@@ -161,20 +161,31 @@ def test_add_twice_run_a_resource_remove_twice(spare):
     print(f"add/remove cycle: {time.monotonic() - started:.1f} s")
 
 
-def test_add_refuses_a_port_blocked_from_one_cluster_node(hosts_lab):
+@pytest.mark.parametrize("leftover", [False, True], ids=["clean", "trial-rule-left-by-a-killed-run"])
+def test_add_refuses_a_port_blocked_from_one_cluster_node(hosts_lab, leftover):
+    """Refused with the blocking cluster node named, and the host as it was; also when a run killed during its
+    trial left the trial rule in the live ruleset (only there, never in /etc/nftables.conf): that rule goes too."""
     lab = hosts_lab
     assert_pristine(lab, "spare2")
     lab.fault("drop-3121", "spare2", "node2")
     try:
+        if leftover:
+            lab.host_run("spare2", ["nft", "insert", "rule", "inet", "filter", "input", "tcp", "dport", "3121",
+                                    "accept", "comment", '"remotectl-node-add:3121"'])
+            assert host_facts(lab, "spare2")[2] == 1
         proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
         assert proc.returncode == 4, proc.stdout + proc.stderr
         doc = as_json(proc)
         assert doc["outcome"] == "refused" and doc["changed"] is False
         detail = doc["steps"][-1]["detail"]
         assert "node2" in detail and "node1" not in detail, detail
+        assert "the trial firewall rule was removed again" in detail, detail  # spares drop by default
         assert_pristine(lab, "spare2")
     finally:
         lab.clear_faults("drop-3121")
+        lab.host_run("spare2", ["sh", "-c", "nft -a list chain inet filter input | sed -n "
+                                "'s/.*remotectl-node-add:3121.*# handle \\([0-9]*\\)/\\1/p' | "
+                                "xargs -r -n1 nft delete rule inet filter input handle"], check=False)
     assert_pristine(lab, "spare2")
 
 
