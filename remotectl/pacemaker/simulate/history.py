@@ -72,7 +72,7 @@ def unpack_node_state(ws: WorkingSet, state: ElementTree.Element) -> None:
         node.maintenance = True
     node.unclean = False
     determine_online_status(ws, state, node)
-    if not ws.have_quorum and node.online and ws.no_quorum_policy == "suicide":
+    if not ws.have_quorum and node.online and ws.no_quorum_policy == "fence":
         fence_node(node)
 
 
