@@ -139,3 +139,17 @@ def test_node_types_as_3_0_reads_them():
     name = "cib-handwritten/node-types-as-pacemaker-reads-them.xml"
     assert sorted(_states(name, V303)) == ["C-0", "R2", "node1"]
     assert sorted(_states(name, V215)) == ["C-0", "D-0", "D-1", "R2", "guestY", "node1", "old-remote"]
+
+
+def test_pending_nodes_from_2_1_7():
+    name = "cib-handwritten/pending-nodes.xml"
+    cib = (DATA / name).read_bytes()
+    new = {n.name: (n.online, n.standby, n.unclean) for n in nodes_from_cib(cib, now=1_800_000_000,
+                                                                          pacemaker_version=V303)}
+    old = {n.name: (n.online, n.standby, n.unclean) for n in nodes_from_cib(cib, pacemaker_version=V215,
+                                                                          membership_timestamps=False)}
+    assert new["node2"] == (True, True, False) and new["node3"] == (True, False, True)
+    assert old["node2"] == (False, False, True) and old["node3"] == (False, False, False)
+    # within the timeout the member is only pending
+    soon = {n.name: n.unclean for n in nodes_from_cib(cib, now=1_600_000_030, pacemaker_version=V303)}
+    assert soon["node3"] is False

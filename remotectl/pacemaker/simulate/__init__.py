@@ -18,6 +18,8 @@ Versions (:mod:`.schema`): the model follows one Pacemaker version, the one it i
   * 3.0.2+: ``fencing-enabled`` and the other renamed cluster options (``values.cluster_option``: the new name wins,
     the old one is read only when the new one is absent, an invalid value means the default);
   * 2.1.9+: ``no-quorum-policy=fence`` (``suicide`` is its old name);
+  * 2.1.7+: a ``node_state`` without ``uname`` (a node joining) is read by its id, and ``node-pending-timeout``
+    fences a member whose controller has not joined in time (measured against ``now``);
   * 2.1.8+: the guest meta attributes (``remote-node`` ...) match case-sensitively;
   * 3.0.0+: a ``<node>`` of unknown type ends the reading of ``<nodes>`` (2.1: a ping node), ``rkt`` bundles are
     not read, and a CIB older than ``pacemaker-4.0`` loses its ``nagios``/``upstart`` resources and ``rkt`` bundles
@@ -94,15 +96,13 @@ Known divergences from crm_mon (documented in tests/integration/test_nodes_vs_cr
   * Of the in-memory schema upgrade only the steps above are followed (not, e.g., the ``requires`` operation
     attribute moved to meta attributes, ``isolation`` wrappers, or ``lifetime`` rules). Malformed XML that libxml2
     would recover from is refused.
-  * With timestamps, only the reading of ``in_ccm``/``crmd`` follows Pacemaker 2.1.7+; its other changes
-    (``node-pending-timeout``, and 3.0's reading of pending nodes without a ``uname``) are not modelled.
   * Ping nodes (``<node type="ping">``, deprecated) are not listed.
   * Failure timeouts are measured against ``now`` (default: the current time), as crm_mon does; results for CIBs
     with ``failure-timeout``/``reconnect_interval`` can change with the clock, for crm_mon too.
 
 Validation: the model agrees with crm_mon 2.1.5 on every CIB in Pacemaker 2.1.5's ``cts/scheduler/xml`` (799
-files, 86 of them with remote, guest or bundle nodes), with crm_mon 3.0.3 on 852 of the 854 inputs of 3.0.2's
-(the two others: ``node-pending-timeout``, ``pending-node-no-uname``), on ``tests/data`` with both, and on
+files, 86 of them with remote, guest or bundle nodes), with crm_mon 3.0.3 on every input of 3.0.2's (854
+files), on ``tests/data`` with both, and on
 thousands of random mutations of 2.1.5's (fencing, maintenance, attributes, membership, operation results,
 ``on-fail``, deleted resources and states, bundle networks and replica counts).
 """

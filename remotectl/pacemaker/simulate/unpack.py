@@ -41,6 +41,8 @@ def unpack_config(ws: WorkingSet) -> None:
         else:
             policy = "stop"
     ws.no_quorum_policy = policy
+    if ws.version >= (2, 1, 7):
+        ws.node_pending_ms = values.parse_interval_ms(opts.get("node-pending-timeout"))
     ws.legacy_failcounts = values.version_tuple(ws.root.get("crm_feature_set")) < (3, 0, 13)
     ws.enable_unfencing = False
     for holder in (ws.section("resources"), ws.rsc_defaults):

@@ -40,6 +40,7 @@ class WorkingSet:
         self.have_quorum = False
         self.no_quorum_policy = "stop"
         self.legacy_failcounts = False
+        self.node_pending_ms = 0  # node-pending-timeout (2.1.7+)
         self.enable_unfencing = False
 
         self.nodes: List[PeNode] = []
