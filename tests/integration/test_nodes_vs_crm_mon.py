@@ -115,14 +115,15 @@ class ImageCrmMon:
             names[cib] = f"{i}.xml"
             shutil.copyfile(cib, upper / "cibs" / names[cib])
         lower = f"{images.cluster_layer(version)}:{images.base_root(version)}"
-        script = (f"mount -t overlay overlay -o lowerdir={lower},upperdir={upper},workdir={work} {root} || exit 1\n"
-                  f"chroot {root} crm_mon --version > {upper}/version\n"
-                  f"for f in {root}/cibs/*.xml; do b=${{f##*/}}; b=${{b%.xml}}\n"
-                  f"  CIB_file=/cibs/$b.xml chroot {root} crm_mon --output-as=xml -1"
-                  f" > {upper}/$b.out 2> {upper}/$b.err\n"
-                  f"  echo $? > {upper}/$b.rc\n"
-                  f"done\n")
-        proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        # $1 lower dirs, $2 upper, $3 work, $4 root: paths as arguments, never spliced into the script
+        script = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" || exit 1\n'
+                  'chroot "$4" crm_mon --version > "$2/version"\n'
+                  'for f in "$4"/cibs/*.xml; do b=${f##*/}; b=${b%.xml}\n'
+                  '  CIB_file="/cibs/$b.xml" chroot "$4" crm_mon --output-as=xml -1 > "$2/$b.out" 2> "$2/$b.err"\n'
+                  '  echo $? > "$2/$b.rc"\n'
+                  'done\n')
+        proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", lower,
+                               str(upper), str(work), str(root)],
                               capture_output=True, text=True, timeout=60 + 30 * len(cibs),
                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"})
         assert proc.returncode == 0, f"crm_mon in the {version} image root failed: {proc.stderr.strip()}"
