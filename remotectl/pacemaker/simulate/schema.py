@@ -88,37 +88,46 @@ def upgrade(root: ElementTree.Element, version: Tuple[int, ...]) -> ElementTree.
     """``root`` as Pacemaker ``version`` reads it after its in-memory schema upgrade (a copy when anything
     changes; the caller's tree is never modified). Raises RemotectlError for a schema too old to read."""
     schema = _check(root)
-    if schema is None:
+    if schema is None or root.find("configuration") is None:
         return root
     below_3 = schema < (3, 0)
     below_4 = version >= (3,) and schema < (4, 0)
-    if not below_3 and not below_4:
-        return root
+    if not (below_3 and _changes_below_3(root)) and not (below_4 and _removed_resources(root, detach=False)):
+        return root  # the common case: nothing to change, no copy of a large CIB
     root = copy.deepcopy(root)
-    conf = root.find("configuration")
-    if conf is None:
-        return root
     if below_3:
-        for node in conf.iterfind("nodes/node"):
+        for node in root.iterfind("configuration/nodes/node"):
             if node.get("type") == "normal":
                 node.set("type", "member")
-        for nvpair in conf.iterfind("crm_config/cluster_property_set/nvpair"):
+        for nvpair in root.iterfind("configuration/crm_config/cluster_property_set/nvpair"):
             name = nvpair.get("name")
             if name in _UNDERSCORE_OPTIONS:
                 nvpair.set("name", name.replace("_", "-"))
     if below_4:
-        _drop_removed_resources(conf.find("resources"))
+        _removed_resources(root, detach=True)
     return root
 
 
-def _drop_removed_resources(parent: Optional[ElementTree.Element]) -> None:
-    """``upgrade-3.10-4.xsl``: no ``nagios``/``upstart`` resources and no ``rkt`` bundles any more."""
-    if parent is None:
-        return
-    for child in list(parent):
-        if child.tag in ("primitive", "template") and (child.get("class") or "").lower() in _DROPPED_CLASSES:
-            parent.remove(child)
-        elif child.tag == "bundle" and child.find("rkt") is not None:
-            parent.remove(child)
-        elif child.tag in ("group", "clone", "master"):
-            _drop_removed_resources(child)
+def _changes_below_3(root: ElementTree.Element) -> bool:
+    return (any(n.get("type") == "normal" for n in root.iterfind("configuration/nodes/node"))
+            or any(p.get("name") in _UNDERSCORE_OPTIONS
+                   for p in root.iterfind("configuration/crm_config/cluster_property_set/nvpair")))
+
+
+def _removed_resources(root: ElementTree.Element, *, detach: bool) -> bool:
+    """``upgrade-3.10-4.xsl``: no ``nagios``/``upstart`` resources and no ``rkt`` bundles any more. Whether there
+    are any; ``detach`` removes them."""
+    found = False
+    pending = [r for r in root.iterfind("configuration/resources")]
+    while pending:
+        parent = pending.pop()
+        for child in list(parent):
+            if ((child.tag in ("primitive", "template")
+                 and (child.get("class") or "").lower() in _DROPPED_CLASSES)
+                    or (child.tag == "bundle" and child.find("rkt") is not None)):
+                found = True
+                if detach:
+                    parent.remove(child)
+            elif child.tag in ("group", "clone", "master"):
+                pending.append(child)
+    return found
