@@ -256,7 +256,8 @@ class ProbeLab(object):
         return host, port
 
     def tcp_server(self, kind):
-        """In-process TCP server on 127.0.1.N: 'silent' (never accepts), 'echo', or 'http400'."""
+        """In-process TCP server on 127.0.1.N: 'silent' (never accepts), 'echo', 'http400', or 'slowloris' (reads
+        the ClientHello, then trickles a TLS handshake record: its header, then one byte every 2 s)."""
         host = self.host()
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -283,13 +284,22 @@ def _serve(sock, kind, stop):
             continue
         except OSError:
             return
-        threading.Thread(target=_handle, args=(conn, kind), daemon=True).start()
+        threading.Thread(target=_handle, args=(conn, kind, stop), daemon=True).start()
 
 
-def _handle(conn, kind):
+SLOWLORIS_INTERVAL = 2.0
+
+
+def _handle(conn, kind, stop):
     conn.settimeout(5)
     try:
         with conn:
+            if kind == "slowloris":
+                conn.recv(65536)
+                conn.sendall(b"\x16\x03\x03\x40\x00")  # handshake record, TLS 1.2 legacy version, 16 KiB
+                while not stop.wait(SLOWLORIS_INTERVAL):  # ... of which one byte every 2 s: hours for the record
+                    conn.sendall(b"\x02")
+                return
             if kind == "http400":
                 conn.recv(4096)
                 conn.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
