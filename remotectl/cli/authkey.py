@@ -69,7 +69,7 @@ def authkey_group():
               show_default=True, metavar="N",
               help=f"Key size in bytes ({MIN_BYTES}..{MAX_BYTES}). 256 is what pcs uses and works with every TLS "
                    "stack; OpenSSL-based clients cannot use keys over 512 bytes.")
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--force", is_flag=True, help="Replace an existing regular file (never a symlink, device, FIFO or directory).")
 @json_option
 @pass_app
 def generate_command(app, output, size, force, json_mode):

@@ -225,3 +225,64 @@ def test_restore_file_atomic(tmp_path):
     files.restore_file_atomic(runner, str(backup), str(tmp_path / "k"))
     assert (tmp_path / "k").read_bytes() == b"old" and stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o400
     assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
+
+
+# -- generate --force replaces a regular file only ----------------------------------------------------------------
+def _refused_with(path, text):
+    result = remotectl("authkey", "generate", "-o", str(path), "--force")
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and str(path) in lines[0], lines
+    assert [p for p in os.listdir(os.path.dirname(str(path))) if p.startswith(".remotectl")] == []
+    return lines[0]
+
+
+def test_generate_force_refuses_a_fifo(tmp_path):
+    path = tmp_path / "authkey"
+    os.mkfifo(str(path))
+    _refused_with(path, "is a FIFO; --force replaces only a regular file")
+    assert stat.S_ISFIFO(os.lstat(str(path)).st_mode)
+
+
+def test_generate_force_refuses_a_directory(tmp_path):
+    path = tmp_path / "authkey"
+    path.mkdir()
+    (path / "keep").write_bytes(b"x")
+    _refused_with(path, "is a directory; --force replaces only a regular file")
+    assert (path / "keep").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_generate_force_refuses_a_symlink_and_names_it(tmp_path, dangling):
+    target = tmp_path / "elsewhere" / "real-key"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_bytes(b"old key material!")
+    link = tmp_path / "authkey"
+    link.symlink_to(target)
+    line = _refused_with(link, "is a symbolic link (to %s)" % target)
+    assert "refusing to replace it" in line
+    assert os.path.islink(str(link)) and os.readlink(str(link)) == str(target)
+    assert (target.read_bytes() == b"old key material!") if not dangling else not target.exists()
+
+
+def test_generate_force_refuses_a_device_node(tmp_path):
+    """A character device made with mknod (the same kind as /dev/null: 1,3) in a private directory."""
+    require(os.geteuid() == 0, "mknod of a character device needs root")
+    path = tmp_path / "authkey"
+    try:
+        os.mknod(str(path), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        require(False, "mknod refused here (no CAP_MKNOD, or a nodev mount)")
+    _refused_with(path, "is a character device; --force replaces only a regular file")
+    st = os.lstat(str(path))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
+def test_generate_force_still_replaces_a_regular_file(tmp_path):
+    path = tmp_path / "authkey"
+    path.write_bytes(b"old key material!")
+    os.chmod(str(path), 0o600)
+    result = remotectl("authkey", "generate", "-o", str(path), "--force", "--bytes", "256")
+    assert result.returncode == 0, result.stderr
+    assert len(path.read_bytes()) == 256 and stat.S_ISREG(os.lstat(str(path)).st_mode)
