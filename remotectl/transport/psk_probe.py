@@ -173,8 +173,11 @@ MISMATCH_ALERTS = (A_ILLEGAL_PARAMETER, A_DECRYPT_ERROR, A_UNKNOWN_PSK_IDENTITY)
 EV_OUT_FINISHED_PRE = "out:FINISHED:pre"
 EV_IN_SERVER_HELLO_POST = "in:SERVER_HELLO:post"
 
-PROBE_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK"
-FULL_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+DHE-PSK"
+# Every PSK key exchange a cluster node may accept (Pacemaker appends ":+DHE-PSK:+PSK" to PCMK_tls_priorities,
+# whose default is NORMAL or @SYSTEM): a crypto policy that disables plain PSK leaves psk_dhe_ke. PSK comes first
+# (no key share computed when the server takes it); TLS 1.2 is offered only to recognise a TLS 1.2 server.
+PROBE_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+ECDHE-PSK:+DHE-PSK"
+FULL_PRIORITY = PROBE_PRIORITY
 PSK_IDENTITY = b"lrmd"
 DEFAULT_PORT = 3121
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"

@@ -191,7 +191,9 @@ class ProbeLab(object):
         wait_port(host, port, proc=proc)
         return host, port
 
-    def remoted(self, tag, key_path, priorities=None, inner_port=3121, debug=False):
+    def remoted(self, tag, key_path, priorities=None, inner_port=3121, debug=False, gnutls_config=None):
+        """``gnutls_config``: the text of a GnuTLS system-wide configuration file for this remoted alone (as a
+        crypto policy would write it; GNUTLS_SYSTEM_PRIORITY_FILE), e.g. one that disables a key exchange."""
         netns = self.netns(tag)
         log = self.path("remoted-%s.log" % tag)
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PCMK_remote_port": str(inner_port),
@@ -199,6 +201,10 @@ class ProbeLab(object):
                "PCMK_debug": "yes" if debug else "no"}
         if priorities:
             env["PCMK_tls_priorities"] = priorities
+        if gnutls_config is not None:
+            env["GNUTLS_SYSTEM_PRIORITY_FILE"] = self.path("gnutls-%s.config" % tag)
+            with open(env["GNUTLS_SYSTEM_PRIORITY_FILE"], "w") as handle:
+                handle.write(gnutls_config)
         proc = self.start(["ip", "netns", "exec", netns, REMOTED], "remoted-%s.out" % tag, env=env)
         deadline = time.monotonic() + 15
         while READY_LINE not in _read(log):
