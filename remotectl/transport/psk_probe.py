@@ -173,11 +173,9 @@ MISMATCH_ALERTS = (A_ILLEGAL_PARAMETER, A_DECRYPT_ERROR, A_UNKNOWN_PSK_IDENTITY)
 EV_OUT_FINISHED_PRE = "out:FINISHED:pre"
 EV_IN_SERVER_HELLO_POST = "in:SERVER_HELLO:post"
 
-# Every PSK key exchange a cluster node may accept (Pacemaker appends ":+DHE-PSK:+PSK" to PCMK_tls_priorities,
-# whose default is NORMAL or @SYSTEM): a crypto policy that disables plain PSK leaves psk_dhe_ke. PSK comes first
-# (no key share computed when the server takes it); TLS 1.2 is offered only to recognise a TLS 1.2 server.
-PROBE_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+ECDHE-PSK:+DHE-PSK"
-FULL_PRIORITY = PROBE_PRIORITY
+# Every PSK kx a node may accept (Pacemaker appends +DHE-PSK:+PSK to PCMK_tls_priorities, default NORMAL or @SYSTEM;
+# a crypto policy may disable plain PSK), PSK first; TLS 1.2 only to recognise a TLS 1.2 server. Probe and --full.
+PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+ECDHE-PSK:+DHE-PSK"
 PSK_IDENTITY = b"lrmd"
 DEFAULT_PORT = 3121
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"
@@ -595,8 +593,7 @@ def _handshake(lib, cred, sock, mode, timeout, deadline=None):
     keep = (state.make_hook(), state.make_pull_timeout(fd))
     try:
         err_pos = ctypes.c_char_p()
-        prio = PROBE_PRIORITY if mode == "probe" else FULL_PRIORITY
-        rc = lib.gnutls_priority_set_direct(session, prio, ctypes.byref(err_pos))
+        rc = lib.gnutls_priority_set_direct(session, PRIORITY, ctypes.byref(err_pos))
         if rc < 0:
             raise ProbeError("gnutls_priority_set_direct: %s" % _rc_name(lib, rc))
         rc = lib.gnutls_credentials_set(session, GNUTLS_CRD_PSK, cred.handle)
