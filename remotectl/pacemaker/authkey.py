@@ -290,6 +290,9 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
                 tail = f" (Pacemaker {vtext} has no fallback)"
             problems.append(Problem(code, "error", f"{path} {reason}: no key would be loaded{tail}"))
     if effective is not None:
+        if effective.size is not None and effective.size < MIN_KEY_BYTES:
+            problems.append(Problem("too-short", "error", f"{effective.path} is {effective.size} bytes: too weak for "
+                                    f"a PSK (push refuses keys under {MIN_KEY_BYTES} bytes)"))
         problems.extend(permission_problems(effective))
     return NodeKeyAssessment(effective, location.path, tuple(_dedupe(problems)))
 

@@ -66,9 +66,14 @@ def file_info(path: str) -> LocalFileInfo:
 
 
 def read_secret_file(path: str, limit: int) -> bytes:
-    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all)."""
+    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all). Only a regular
+    file (a symlink to one is fine), checked before reading: a FIFO would hang, a device never end."""
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+                raise RemotectlError(f"key file {path} is {kind}, not a regular file")
             data = handle.read(limit + 1)
     except FileNotFoundError:
         raise RemotectlError(f"key file {path} does not exist") from None

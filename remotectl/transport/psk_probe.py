@@ -52,6 +52,7 @@ import re
 import select
 import shlex
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -123,7 +124,6 @@ GNUTLS_KX_DHE_PSK = 10
 GNUTLS_KX_ECDHE_PSK = 14
 PSK_KX = (GNUTLS_KX_PSK, GNUTLS_KX_DHE_PSK, GNUTLS_KX_ECDHE_PSK)
 
-HS_CLIENT_HELLO = 1
 HS_SERVER_HELLO = 2
 HS_FINISHED = 20
 HANDSHAKE_NAMES = {
@@ -184,6 +184,7 @@ ENV_FILES = ("/etc/sysconfig/pacemaker", "/etc/default/pacemaker")
 VERSION_TOOLS = ("pacemakerd", "pacemaker-remoted", "crm_mon")  # any prints "Pacemaker X.Y.Z" for --version
 NO_FALLBACK_FROM = (3, 0, 0)  # Pacemaker 3.0 reads only PCMK_authkey_location (when set) or the default
 DEFAULT_WORKERS = 16
+MAX_KEY_BYTES = 65536  # the same limit as remotectl.pacemaker.authkey (a unit test holds them equal)
 
 class ProbeError(Exception):
     """The probe cannot run at all (library missing, unusable key). Messages never contain key material."""
@@ -485,9 +486,8 @@ class _HookState(object):
         return _HOOK_FUNC(hook)
 
     def make_pull_timeout(self, fd):
-        """GnuTLS asks this before every read whether data arrives within ``ms``: wait at most until the deadline,
-        so the whole handshake (not each read) is bounded. 0 means "timed out" (GNUTLS_E_TIMEDOUT), also after an
-        error here (recorded, reported as probe-bug): -1 would read as a pull error, i.e. a mismatch."""
+        """GnuTLS asks this before each read whether data comes within ``ms``: never wait past the deadline. 0 is
+        "timed out", also after an error here (recorded: probe-bug); -1 would be a pull error, i.e. a mismatch."""
         state = self
 
         def pull_timeout(_transport, ms):
@@ -551,8 +551,7 @@ LOCAL_LIMIT_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
 
 
 def _local_limit(exc, what):
-    """ProbeError for a local resource limit (too many open files, no memory): the probe cannot run here at all,
-    and no target is to blame for it."""
+    """ProbeError for a local resource limit (no file descriptor, no memory): no target is to blame for it."""
     name = errno.errorcode.get(exc.errno, "") if exc.errno else ""
     reason = exc.strerror or type(exc).__name__
     advice = "; raise the open-file limit (ulimit -n) or use fewer --workers" if exc.errno in (
@@ -561,9 +560,8 @@ def _local_limit(exc, what):
 
 
 def _set_socket_timeouts(sock, seconds):
-    """SO_RCVTIMEO/SO_SNDTIMEO: no single recv/send on the blocking fd GnuTLS uses may outlast the deadline (a
-    server that never reads would otherwise block a send for good); GnuTLS then returns GNUTLS_E_AGAIN and
-    _handshake checks the deadline."""
+    """No single recv/send on GnuTLS's blocking fd outlasts the deadline (a server that never reads would block a
+    send for good): GnuTLS then returns GNUTLS_E_AGAIN and _handshake checks the deadline."""
     seconds = max(0.001, seconds)
     whole = int(seconds)
     timeval = struct.pack("ll", whole, int((seconds - whole) * 1000000))
@@ -808,14 +806,19 @@ def probe_many(targets, key, timeout=5.0, workers=DEFAULT_WORKERS, callback=None
 
 # --- keys ------------------------------------------------------------------------------------------------------
 def read_key(path):
-    """The raw bytes of an authkey file (every byte, trailing newline included, as Pacemaker uses it)."""
+    """The raw bytes of an authkey file (every byte, trailing newline included, as Pacemaker uses it): a regular
+    file of at most MAX_KEY_BYTES, both checked before reading (a FIFO would hang, /dev/zero fill the memory)."""
     try:
-        with open(path, "rb") as handle:
-            key = handle.read()
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ProbeError("key file %s is not a regular file" % path)
+            key = handle.read(MAX_KEY_BYTES + 1)
     except OSError as exc:
         raise ProbeError("cannot read key file %s: %s" % (path, exc.strerror or type(exc).__name__))
     if not key:
         raise ProbeError("key file %s is empty" % path)
+    if len(key) > MAX_KEY_BYTES:
+        raise ProbeError("key file %s is larger than %d bytes: not a Pacemaker authkey" % (path, MAX_KEY_BYTES))
     return key
 
 
@@ -933,10 +936,7 @@ def remote_invocation(targets, key_path=None, timeout=5.0, workers=DEFAULT_WORKE
     """(argv, stdin_bytes) to run the probe on a cluster node: run argv there with stdin_bytes on its stdin.
 
     ``key_path`` None means: the node's own key, located like Pacemaker does (see ``locate_node_key``)."""
-    pairs = []
-    for target in targets:
-        host, port = parse_target(target)
-        pairs.append([host, port])
+    pairs = [list(parse_target(target)) for target in targets]
     source = module_source()
     header = {"format": FORMAT, "targets": pairs, "sha256": hashlib.sha256(source).hexdigest()}
     argv = [python, "-c", BOOTSTRAP, "--timeout", repr(float(timeout)), "--workers", str(int(workers))]

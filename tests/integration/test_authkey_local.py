@@ -286,3 +286,54 @@ def test_generate_force_still_replaces_a_regular_file(tmp_path):
     result = remotectl("authkey", "generate", "-o", str(path), "--force", "--bytes", "256")
     assert result.returncode == 0, result.stderr
     assert len(path.read_bytes()) == 256 and stat.S_ISREG(os.lstat(str(path)).st_mode)
+
+
+# -- key files that are not regular files, and short keys ----------------------------------------------------------
+def _key_file_kinds(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    return [(str(fifo), "not a regular file"), ("/dev/zero", "not a regular file"), (str(directory), "directory")]
+
+
+@pytest.mark.parametrize("command", [["authkey", "fingerprint"], ["check", "127.0.0.1:1", "--key"]],
+                         ids=["fingerprint", "check-key"])
+def test_key_files_that_are_no_regular_file_are_refused_before_reading(tmp_path, command):
+    """A FIFO used to hang `fingerprint` and `check --key` forever; /dev/zero made `check --key` read without end
+    (the size limit was checked after reading)."""
+    for path, text in _key_file_kinds(tmp_path):
+        try:
+            result = subprocess.run([sys.executable, "-m", "remotectl", *command, path], capture_output=True,
+                                    text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s %s hung" % (" ".join(command), path))
+        assert result.returncode == 1, (path, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0].lower() and path in lines[0], (path, lines)
+
+
+def test_relative_key_path_and_symlink_to_a_key_are_read(tmp_path):
+    (tmp_path / "real").write_bytes(b"k" * 256)
+    os.chmod(str(tmp_path / "real"), 0o600)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for name in ("real", "link", "./link"):
+        result = subprocess.run([sys.executable, "-m", "remotectl", "authkey", "fingerprint", name],
+                                capture_output=True, text=True, timeout=30, cwd=str(tmp_path))
+        assert result.returncode == 0 and result.stdout.strip() == model.fingerprint(b"k" * 256), result.stderr
+
+
+def test_fingerprint_flags_a_key_under_16_bytes(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"k" * 15)
+    os.chmod(str(path), 0o600)
+    result = remotectl("authkey", "fingerprint", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    codes = [r["code"] for r in json.loads(result.stdout)["reports"]]
+    assert codes == ["key-too-short"]
+    human = remotectl("authkey", "fingerprint", str(path))
+    assert b"15 bytes: too weak for a PSK" in human.stderr
+    path.write_bytes(b"k" * 16)
+    assert b"too weak" not in remotectl("authkey", "fingerprint", str(path)).stderr
