@@ -337,3 +337,71 @@ def test_fingerprint_flags_a_key_under_16_bytes(tmp_path):
     assert b"15 bytes: too weak for a PSK" in human.stderr
     path.write_bytes(b"k" * 16)
     assert b"too weak" not in remotectl("authkey", "fingerprint", str(path)).stderr
+
+
+# -- --path on the nodes: the remote scripts for real (LocalRunner), and the CLI's check ---------------------------
+def _special_paths(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    return {"fifo": (str(fifo), "a FIFO"), "dir": (str(directory), "a directory"),
+            "device": ("/dev/zero", "a character device")}
+
+
+def test_file_states_never_read_a_fifo_or_a_device(tmp_path):
+    """sha256sum < FIFO used to hang the node's inspection (verify, push) until the SSH timeout; /dev/zero never
+    ends. They are reported as what they are, and judged as no key."""
+    specials = _special_paths(tmp_path)
+    paths = [path for path, _kind in specials.values()]
+    try:
+        states = files.file_states(LocalRunner(), paths)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("file_states hung on a FIFO or a device")
+    assert [(s.exists, s.kind, s.usable, s.fingerprint) for s in states] == [
+        (True, kind, False, None) for _path, kind in specials.values()]
+    location = model.key_location({}, override=specials["fifo"][0])
+    problems = model.assess_node(location, (3, 0, 3), {states[0].path: states[0]}).problems
+    assert [p.code for p in problems] == ["not-a-file"] and "is a FIFO, not a regular file" in problems[0].message
+
+
+@pytest.mark.parametrize("which", ["fifo", "dir", "device", "symlink"])
+def test_write_file_atomic_replaces_only_a_regular_file(tmp_path, which):
+    """mv onto a directory used to move the key INTO it; onto a FIFO or device it replaced them; a symlink was
+    replaced without a word. Now: one error line naming the path, nothing changed, no temp file left."""
+    from remotectl.transport.base import TransportError
+
+    if which == "symlink":
+        real = tmp_path / "real-key"
+        real.write_bytes(b"old" * 20)
+        path = str(tmp_path / "authkey")
+        os.symlink(str(real), path)
+        text = "is a symbolic link (to %s): refusing to replace it" % real
+    elif which == "device":
+        require(os.geteuid() == 0, "mknod of a character device needs root")
+        path = str(tmp_path / "null")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        text = "is not a regular file: refusing to replace it"
+    else:
+        path = _special_paths(tmp_path)[which][0]
+        text = "is not a regular file: refusing to replace it"
+    before = os.lstat(path)
+    with pytest.raises(TransportError) as info:
+        files.write_file_atomic(LocalRunner(), path, b"new" * 20, mode=0o400)
+    assert text in str(info.value) and path in str(info.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if which == "dir":
+        assert os.listdir(path) == []
+    if which == "symlink":
+        assert (tmp_path / "real-key").read_bytes() == b"old" * 20
+    assert [p for p in os.listdir(str(tmp_path)) if p.startswith(".remotectl")] == []
+
+
+@pytest.mark.parametrize("command", [["authkey", "verify"], ["authkey", "push"], ["authkey", "rotate"]])
+@pytest.mark.parametrize("path,text", [("relative/authkey", "is not an absolute path"),
+                                       ("/etc/pacemaker/", "does not name a file")])
+def test_path_on_the_nodes_must_be_absolute_and_name_a_file(command, path, text):
+    result = remotectl(*command, "--path", path, "node1")
+    assert result.returncode == 2, result.stderr
+    assert text.encode() in result.stderr and b"Traceback" not in result.stderr
