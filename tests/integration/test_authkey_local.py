@@ -405,3 +405,15 @@ def test_path_on_the_nodes_must_be_absolute_and_name_a_file(command, path, text)
     result = remotectl(*command, "--path", path, "node1")
     assert result.returncode == 2, result.stderr
     assert text.encode() in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_generate_relative_output_is_written_where_the_user_is(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "remotectl", "authkey", "generate", "-o", "sub/authkey", "--json"],
+                            capture_output=True, text=True, timeout=30, cwd=str(tmp_path),
+                            env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                                os.path.dirname(os.path.abspath(__file__))))))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["path"] == str(tmp_path / "sub" / "authkey")
+    assert len((tmp_path / "sub" / "authkey").read_bytes()) == 256
