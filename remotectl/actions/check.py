@@ -407,8 +407,18 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
     from remotectl.transport import lrmd_check
     from remotectl.transport.fanout import fan_out
 
-    outcomes = fan_out(lambda t: lrmd_check.full_check(t.host, t.port, key, timeout=plan.timeout), plan.targets,
-                       workers=min(plan.workers, 16), on_done=lambda _o: tick())
+    cannot_run: List[psk_probe.ProbeError] = []
+
+    def one(target: Target):
+        try:
+            return lrmd_check.full_check(target.host, target.port, key, timeout=plan.timeout)
+        except psk_probe.ProbeError as exc:  # a local limit (e.g. out of file descriptors), no target's fault
+            cannot_run.append(exc)
+            raise RemotectlError(str(exc)) from None
+
+    outcomes = fan_out(one, plan.targets, workers=min(plan.workers, 16), on_done=lambda _o: tick())
+    if cannot_run:
+        raise cannot_run[0]
     entries = []
     for outcome in outcomes:
         if outcome.ok:
@@ -445,9 +455,10 @@ def guard_full_on_hosts(plan: CheckPlan, runner_for: Callable[[str], Any], *, fo
 
 
 def remote_timeout(plan: CheckPlan) -> float:
-    """How long one cluster node may take for all targets: connect+handshake per wave of workers, plus slack."""
+    """How long one cluster node may take for all targets: one deadline (connect + handshake) per wave of
+    workers, plus slack for DNS, SSH and starting python3 there."""
     waves = math.ceil(len(plan.targets) / max(1, plan.workers))
-    return plan.timeout * 2 * waves + 30.0
+    return plan.timeout * waves + 30.0
 
 
 def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -> CheckRun:

@@ -28,6 +28,18 @@ def _targets_args(func):
     return func
 
 
+def _remote_path(ctx, param, value):
+    """--path is a path on the nodes: absolute, naming a file (checked before any node is asked)."""
+    if value is None:
+        return None
+    from remotectl.pacemaker.authkey import remote_path_error
+
+    error = remote_path_error(value)
+    if error:
+        raise click.BadParameter(error, ctx=ctx, param=param)
+    return value
+
+
 def _check_targets(targets, all_nodes):
     if not targets and not all_nodes:
         raise click.UsageError("give one or more TARGETs or --all")
@@ -69,7 +81,8 @@ def authkey_group():
               show_default=True, metavar="N",
               help=f"Key size in bytes ({MIN_BYTES}..{MAX_BYTES}). 256 is what pcs uses and works with every TLS "
                    "stack; OpenSSL-based clients cannot use keys over 512 bytes.")
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--force", is_flag=True,
+              help="Replace an existing regular file (never a symlink, device, FIFO or directory).")
 @json_option
 @pass_app
 def generate_command(app, output, size, force, json_mode):
@@ -132,7 +145,7 @@ def fingerprint_command(app, path, json_mode):
 @authkey_group.command("push", short_help="Install a key on nodes atomically, with backups.")
 @click.option("--key", "key_path", default=DEFAULT_KEY, show_default=True, metavar="PATH",
               help="The local key file to distribute.")
-@click.option("--path", "remote_path", metavar="REMOTE_PATH",
+@click.option("--path", "remote_path", metavar="REMOTE_PATH", callback=_remote_path,
               help="Where to write it on the nodes [default: the node's PCMK_authkey_location, from "
                    "/etc/sysconfig/pacemaker or /etc/default/pacemaker, else /etc/pacemaker/authkey].")
 @_targets_args
@@ -179,7 +192,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
 @authkey_group.command("verify", short_help="Compare the key on nodes by fingerprint; report problems.")
 @click.option("--key", "key_path", metavar="PATH",
               help="Compare every node with this local key file instead of with the majority.")
-@click.option("--path", "remote_path", metavar="REMOTE_PATH",
+@click.option("--path", "remote_path", metavar="REMOTE_PATH", callback=_remote_path,
               help="Check this path on the nodes [default: what Pacemaker reads there: PCMK_authkey_location from "
                    "/etc/sysconfig/pacemaker or /etc/default/pacemaker, else /etc/pacemaker/authkey, with the "
                    "pre-3.0 fallback to /etc/corosync/authkey].")
@@ -234,7 +247,7 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
                    "never restarted.")
 @click.option("--bytes", "size", type=click.IntRange(MIN_BYTES, MAX_BYTES), default=DEFAULT_BYTES,
               show_default=True, metavar="N", help="Size of the new key.")
-@click.option("--path", "remote_path", metavar="REMOTE_PATH",
+@click.option("--path", "remote_path", metavar="REMOTE_PATH", callback=_remote_path,
               help="Write the key here on every node [default: each node's configured location].")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_node_names)
 @json_option

@@ -30,7 +30,7 @@ def _endpoint(address, port):
 @click.option("--port", type=click.IntRange(1, 65535), metavar="N",
               help="Port to probe [default: the node's port from the CIB; 3121 for hosts without :PORT].")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=5.0, show_default=True, metavar="S",
-              help="Seconds for the TCP connect and for the TLS answer, per target.")
+              help="Seconds per target for the TCP connect and the TLS handshake together (one deadline).")
 @click.option("--from", "source", type=click.Choice(["here", "cluster"]), default="here", show_default=True,
               help="Probe from this machine, or from every online cluster node over SSH (a matrix).")
 @click.option("--full", is_flag=True,
@@ -54,7 +54,7 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
 
     \b
     Verdicts: match, mismatch, tls12-only, not-tls, tls-not-psk, bad-server-finished,
-    timeout (TCP open, no TLS answer), refused, tcp-timeout, unreachable, unresolved,
+    timeout (TCP open, no complete TLS answer in time), refused, tcp-timeout, unreachable, unresolved,
     probe-bug, and with --from cluster: not-checked (the probe could not run there).
 
     --from cluster runs the same probe on every online cluster node over SSH (each with its own key) against

@@ -55,6 +55,16 @@ def fingerprint(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def remote_path_error(path: str) -> Optional[str]:
+    """Why ``--path`` cannot name a key file on the nodes, or None: it is resolved on each node, where a relative
+    path would depend on the SSH login's working directory."""
+    if not path.startswith("/"):
+        return f"{path!r} is not an absolute path (it names a file on the nodes)"
+    if path.endswith("/") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        return f"{path!r} does not name a file"
+    return None
+
+
 def key_size_error(size: int) -> Optional[str]:
     """Why a key of `size` bytes is refused, or None when it is acceptable."""
     if size <= 0:
@@ -213,11 +223,12 @@ class FileFacts:
     sha256: Optional[str] = None
     readable: bool = True
     reader_can_read: Optional[bool] = None  # can the user asked about (hacluster, for verify) open it; None: unknown
+    kind: Optional[str] = None  # what exists there when it is not a regular file: "a directory", "a FIFO", ...
 
     @property
     def usable(self) -> bool:
         """Pacemaker (running as root) would load a key from it."""
-        return self.exists and self.readable and bool(self.size)
+        return self.exists and self.kind is None and self.readable and bool(self.size)
 
     @property
     def fingerprint(self) -> Optional[str]:
@@ -277,19 +288,24 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
         if facts.usable:
             effective = facts
             break
-        reason = "is missing" if not facts.exists else ("cannot be read" if not facts.readable else "is empty")
+        reason = ("is missing" if not facts.exists else f"is {facts.kind}, not a regular file" if facts.kind
+                  else "cannot be read" if not facts.readable else "is empty")
         if index + 1 < len(chain):
             nxt = chain[index + 1]
             who = f"Pacemaker {vtext}" if vtext else "Pacemaker before 3.0 (the version could not be determined)"
             code = "corosync-fallback" if nxt == COROSYNC_KEY_PATH else "location-fallback"
             problems.append(Problem(code, "error", f"{path} {reason}; {who} silently falls back to {nxt}"))
         else:
-            code = "missing" if not facts.exists else ("unreadable" if not facts.readable else "empty")
+            code = ("missing" if not facts.exists else "not-a-file" if facts.kind
+                    else "unreadable" if not facts.readable else "empty")
             tail = ""
             if len(chain) == 1 and location.source not in ("option", "default"):
                 tail = f" (Pacemaker {vtext} has no fallback)"
             problems.append(Problem(code, "error", f"{path} {reason}: no key would be loaded{tail}"))
     if effective is not None:
+        if effective.size is not None and effective.size < MIN_KEY_BYTES:
+            problems.append(Problem("too-short", "error", f"{effective.path} is {effective.size} bytes: too weak for "
+                                    f"a PSK (push refuses keys under {MIN_KEY_BYTES} bytes)"))
         problems.extend(permission_problems(effective))
     return NodeKeyAssessment(effective, location.path, tuple(_dedupe(problems)))
 

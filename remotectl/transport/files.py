@@ -25,6 +25,14 @@ target=$1 mode=$2 owner=$3 want=$4 backup=$5
 dir=$(dirname -- "$target")
 umask 077
 [ -d "$dir" ] || mkdir -p -m 0750 -- "$dir"
+# replace a regular file only: mv onto a directory (or a link to one) would move the key into it, and a device
+# node or FIFO is no key file; a symlink is named, not followed nor replaced
+if [ -L "$target" ]; then
+  echo "$target is a symbolic link (to $(readlink -- "$target")): refusing to replace it" >&2; exit 64
+fi
+if [ -e "$target" ] && [ ! -f "$target" ]; then
+  echo "$target is not a regular file: refusing to replace it" >&2; exit 64
+fi
 # one writer at a time per directory: a write left running by a killed client finishes before the next starts
 if command -v flock >/dev/null 2>&1; then
   exec 9<"$dir"
@@ -111,7 +119,11 @@ file_states() {
   for fs_f in "$@"; do
     fs_d=$(dirname -- "$fs_f")
     if [ "$fs_clean" = yes ] && [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
-    if fs_info=$(stat -L -c "%s %a %U %G" -- "$fs_f" 2>/dev/null); then
+    if [ -e "$fs_f" ] && [ ! -f "$fs_f" ]; then  # never hash a FIFO (hangs) or a device (endless)
+      if [ -d "$fs_f" ]; then echo "notfile directory"; elif [ -p "$fs_f" ]; then echo "notfile fifo"
+      elif [ -c "$fs_f" ]; then echo "notfile char"; elif [ -b "$fs_f" ]; then echo "notfile block"
+      else echo "notfile other"; fi
+    elif fs_info=$(stat -L -c "%s %a %U %G" -- "$fs_f" 2>/dev/null); then
       fs_sum=-
       if [ -r "$fs_f" ] && fs_out=$(sha256sum < "$fs_f" 2>/dev/null); then fs_sum=${fs_out%% *}; fi
       fs_can=-
@@ -184,10 +196,16 @@ class StateList(list):
         self.removed_temps: List[str] = []
 
 
+_KINDS = {"directory": "a directory", "fifo": "a FIFO", "char": "a character device", "block": "a block device",
+          "other": "a socket or other special file"}
+
+
 def _parse_state(runner: Runner, path: str, line: str) -> FileFacts:
     fields = line.split()
     if fields[0] == "missing":
         return FileFacts(path, exists=False)
+    if fields[0] == "notfile" and len(fields) == 2:
+        return FileFacts(path, True, readable=False, kind=_KINDS.get(fields[1], "not a regular file"))
     if fields[0] != "file" or len(fields) != 7:
         raise TransportError(f"{runner.name}: unexpected answer while inspecting {path}: {line[:80]!r}")
     _, size, mode, owner, group, digest, can = fields

@@ -66,9 +66,14 @@ def file_info(path: str) -> LocalFileInfo:
 
 
 def read_secret_file(path: str, limit: int) -> bytes:
-    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all)."""
+    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all). Only a regular
+    file (a symlink to one is fine), checked before reading: a FIFO would hang, a device never end."""
     try:
-        with open(path, "rb") as handle:
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+                raise RemotectlError(f"key file {path} is {kind}, not a regular file")
             data = handle.read(limit + 1)
     except FileNotFoundError:
         raise RemotectlError(f"key file {path} does not exist") from None
@@ -111,11 +116,14 @@ def write_secret_file(
     overwrite: bool = False,
 ) -> None:
     """Atomically install `data` at `path` with `mode` (and `owner` (uid, gid) when given).
-    Raises RefusedError when path exists and overwrite is False."""
+    Raises RefusedError when path exists and overwrite is False, and when overwrite would replace anything but a
+    regular file (a device node, FIFO, socket or directory; a symbolic link, which is named, not followed)."""
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     if not overwrite and os.path.lexists(path):
         raise RefusedError(f"{path} already exists; pass --force to replace it")
+    if overwrite:
+        _refuse_unless_regular(path)
     if not os.path.isdir(directory):
         try:
             os.makedirs(directory, mode=0o750)
@@ -159,6 +167,31 @@ def write_secret_file(
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_unless_regular(path: str) -> None:
+    """--force replaces a regular file only: renaming over /dev/null or a FIFO would swap a system file for a key,
+    and replacing a symlink would silently write somewhere else than the operator may think (its target)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise RemotectlError(f"cannot stat {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        raise RefusedError(f"{path} is a symbolic link (to {target}); refusing to replace it: give the "
+                           "path of the file itself")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise RefusedError(f"{path} is {kind}; --force replaces only a regular file")
 
 
 def _fsync_directory(directory: str) -> None:

@@ -14,10 +14,11 @@ import struct
 import time
 
 from remotectl.transport.psk_probe import (EOF_RCS, E_AGAIN, E_FATAL_ALERT_RECEIVED, E_INTERRUPTED, E_TIMEDOUT,
-                                           E_UNEXPECTED_PACKET, MATCH, MISMATCH, MISMATCH_ALERTS, REGISTER_FAILED,
-                                           TCP_OPEN, TLS12_ONLY, TLS_NOT_PSK, ProbeError, ProbeResult,
-                                           _bug, _check_key, _cstr, _end_session, _handshake, _ms, _open,
-                                           _PskCredentials, _rc_name, classify, gnutls, hint_for)
+                                           E_UNEXPECTED_PACKET, LOCAL_LIMIT_ERRNOS, MATCH, MISMATCH, MISMATCH_ALERTS,
+                                           REGISTER_FAILED, TCP_OPEN, TLS12_ONLY, TLS_NOT_PSK, ProbeError,
+                                           ProbeResult, _bug, _check_key, _cstr, _end_session, _handshake,
+                                           _local_limit, _ms, _open, _PskCredentials, _rc_name, classify, gnutls,
+                                           hint_for)
 
 GNUTLS_SHUT_WR = 1
 
@@ -171,7 +172,8 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
             return failed
         session = hook = None
         try:
-            session, hook, state, rc, alert = _handshake(lib, cred, sock, "full", timeout)
+            session, hook, state, rc, alert = _handshake(lib, cred, sock, "full", timeout,
+                                                         deadline=start + timeout)
             common = dict(target=target, address=address, port=port, tcp=TCP_OPEN, tls_version=state.version,
                           cipher=state.cipher, kx=state.kx, gnutls_rc=rc, events=state.events)
             if rc < 0:
@@ -183,6 +185,7 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
                                    elapsed_ms=_ms(start), detail=detail, **common)
             state.read_params(session)  # TLS 1.2: the record cipher is only active now
             common.update(tls_version=state.version, cipher=state.cipher, kx=state.kx)
+            state.deadline = time.monotonic() + timeout  # the registration has its own time
             try:
                 reply = _register(lib, session, timeout, client_name)
             except ProbeError as exc:
@@ -206,6 +209,12 @@ def full_check(host, port, key, timeout=5.0, family=0, client_name="remotectl-ch
             _end_session(lib, session, hook)
             hook = None
             sock.close()
+    except ProbeError:
+        raise  # cannot run here at all (e.g. out of file descriptors): not this target's fault
+    except OSError as exc:
+        if exc.errno in LOCAL_LIMIT_ERRNOS:
+            raise _local_limit(exc, "run a check")
+        return _bug(target, port, start, exc, key, cls=CheckResult)
     except Exception as exc:
         return _bug(target, port, start, exc, key, cls=CheckResult)
     finally:

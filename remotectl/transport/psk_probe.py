@@ -5,13 +5,13 @@ Python 3.6 and newer: remotectl imports it locally, and also ships its source ve
 
 How the probe proves a key without disturbing the cluster
 ---------------------------------------------------------
-The client offers TLS 1.3 with the external PSK (identity ``lrmd``, the raw authkey bytes).  A TLS 1.3 server
-checks the PSK binder in the ClientHello, answers ServerHello ... Finished, and only completes its handshake when
-the client's Finished arrives.  The client verifies the server Finished (which only a holder of the same PSK can
-produce) *before* it generates its own Finished.  A GnuTLS handshake hook on the *outgoing* Finished with
-``GNUTLS_HOOK_PRE`` therefore runs only once the server has proven the key, and it aborts the handshake right there
-by returning a private negative code.  pacemaker-remoted never reaches "Remote client connection accepted", so the
-cluster's own connection is not taken over (a completed handshake would get the node fenced).
+The client offers TLS 1.3 with the external PSK (identity ``lrmd``, the raw authkey bytes). A TLS 1.3 server checks
+the PSK binder in the ClientHello, answers ServerHello ... Finished, and only completes its handshake when the
+client's Finished arrives. The client verifies the server Finished (only a holder of the same PSK can produce it)
+*before* it generates its own, so a GnuTLS hook on the *outgoing* Finished (``GNUTLS_HOOK_PRE``) runs only once the
+server has proven the key, and aborts the handshake right there with a private negative code: pacemaker-remoted
+never reaches "Remote client connection accepted", the cluster's connection is not taken over (that gets a node
+fenced).
 
 Safety rules implemented here:
 
@@ -20,38 +20,31 @@ Safety rules implemented here:
 * the ``CFUNCTYPE`` object stays referenced until ``gnutls_deinit``;
 * a ServerHello selecting TLS <= 1.2 aborts at once (in TLS 1.2 the client's Finished goes first, so the key
   cannot be proven safely) and the Finished hook also refuses anything that is not TLS 1.3 with a PSK key exchange;
-* the socket is put back into blocking mode after connect and ``gnutls_handshake_set_timeout`` bounds the wait;
+* one deadline per target covers the TCP connect and the whole handshake: GnuTLS's own timeouts restart with
+  every read (a server sending one byte every few seconds would hold a probe for hours), so the transport's
+  pull-timeout callback waits at most until that deadline, and SO_RCVTIMEO/SO_SNDTIMEO bound any single blocking
+  call beside it;
 * the session is closed with a plain ``close()``: no ``gnutls_bye`` on an aborted session.
 
 Key material is only ever passed in memory (``bytes``); it is never logged, put into exceptions, reprs, JSON or argv.
 
-Running on a cluster node (remote invocation protocol)
-------------------------------------------------------
-``remote_invocation(targets, key_path, timeout)`` returns ``(argv, stdin_bytes)``; the caller runs ``argv`` on the
-node (over SSH: ``shlex.join(argv)``) and feeds it ``stdin_bytes``:
+Running on a cluster node: ``remote_invocation(targets, key_path, timeout)`` returns ``(argv, stdin_bytes)``
+-----------------------------------------------------------------------------------------------------------
+``argv`` = ``["python3", "-c", BOOTSTRAP, "--timeout", T, "--workers", W]`` (+ ``["--key-file", PATH]``): no
+secret and no target name in argv. ``stdin_bytes`` = one JSON header line ``{"format", "targets": [[host, port],
+...], "sha256"}`` + ``"\\n"`` + this module's source. ``BOOTSTRAP`` (Python 3.6 compatible) checks the source's
+SHA-256 (a truncated transfer is reported, not executed), executes it in a fresh namespace and calls ``main(...,
+header=header)``; targets are data (JSON), never code. Without ``--key-file`` the node's own key is used, located
+like Pacemaker does (see ``key_candidates``). Output: exactly one JSON document on stdout (see ``main``); exit 0
+when the probes ran (whatever the verdicts), 2 when they could not run (key, library, usage, local limits).
 
-* ``argv`` = ``["python3", "-c", BOOTSTRAP, "--timeout", T, "--workers", W]`` plus ``["--key-file", PATH]`` when a
-  key path was given.  No secret and no target name is in argv.
-* ``stdin_bytes`` = one JSON header line ``{"format": "remotectl-psk-probe/1", "targets": [[host, port], ...],
-  "sha256": <hex digest of the module source>}`` + ``"\\n"`` + the module source, byte for byte.
-* ``BOOTSTRAP`` (a few lines, Python 3.6 compatible) reads the header line, reads the rest of stdin as the module
-  source, checks its SHA-256 (a truncated transfer is reported, not executed), executes it in a fresh namespace and
-  calls ``main(sys.argv[1:], header=header)``.  Target names are data (JSON), never code.
-* Without ``--key-file`` the node's own key is used, located like Pacemaker does: ``PCMK_authkey_location`` from
-  ``/etc/sysconfig/pacemaker`` or ``/etc/default/pacemaker``, else ``/etc/pacemaker/authkey``, and before
-  Pacemaker 3.0 (``pacemakerd --version``; unknown counts as before) ``/etc/corosync/authkey`` as the last resort.
-* Output: exactly one JSON document on stdout (see ``main``): ``{"format", "node", "python", "gnutls", "key":
-  {"path", "source", "size", "fingerprint", "warnings"}, "results": [ProbeResult.to_dict(), ...], "error"}``.
-  Exit status 0 when the probes ran (whatever the verdicts), 2 when they could not run (key, library, usage);
-  the JSON document is printed in both cases.
-
-The module can also be run by hand: ``python3 psk_probe.py --target HOST[:PORT] [--key-file PATH]`` (or
-``python3 - --target ... < psk_probe.py``).
+By hand: ``python3 psk_probe.py --target HOST[:PORT] [--key-file PATH]``.
 """
 
 import argparse
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import json
 import os
@@ -59,6 +52,8 @@ import re
 import select
 import shlex
 import socket
+import stat
+import struct
 import sys
 import threading
 import time
@@ -103,8 +98,8 @@ HINTS = {
                  " TLS service)",
     BAD_SERVER_FINISHED: "the server's Finished did not verify: not a genuine pacemaker-remoted, or something"
                          " tampers with the connection",
-    TIMEOUT: "TCP connected but no TLS answer within {timeout}s: a proxy/firewall in between, an overloaded or"
-             " hung pacemaker-remoted, or a service that waits for the client",
+    TIMEOUT: "TCP connected but no complete TLS answer within {timeout}s: a proxy/firewall in between, an"
+             " overloaded or hung pacemaker-remoted, or a service that waits for the client or trickles its answer",
     REFUSED: "nothing listens on {port}: is pacemaker-remoted running, PCMK_remote_port?",
     UNREACHABLE: "no route to {address}: check the node's address and the network",
     UNRESOLVED: "{target} does not resolve: check the node's address (DNS, /etc/hosts)",
@@ -129,7 +124,6 @@ GNUTLS_KX_DHE_PSK = 10
 GNUTLS_KX_ECDHE_PSK = 14
 PSK_KX = (GNUTLS_KX_PSK, GNUTLS_KX_DHE_PSK, GNUTLS_KX_ECDHE_PSK)
 
-HS_CLIENT_HELLO = 1
 HS_SERVER_HELLO = 2
 HS_FINISHED = 20
 HANDSHAKE_NAMES = {
@@ -179,8 +173,9 @@ MISMATCH_ALERTS = (A_ILLEGAL_PARAMETER, A_DECRYPT_ERROR, A_UNKNOWN_PSK_IDENTITY)
 EV_OUT_FINISHED_PRE = "out:FINISHED:pre"
 EV_IN_SERVER_HELLO_POST = "in:SERVER_HELLO:post"
 
-PROBE_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK"
-FULL_PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+DHE-PSK"
+# Every PSK kx a node may accept (Pacemaker appends +DHE-PSK:+PSK to PCMK_tls_priorities, default NORMAL or @SYSTEM;
+# a crypto policy may disable plain PSK), PSK first; TLS 1.2 only to recognise a TLS 1.2 server. Probe and --full.
+PRIORITY = b"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+PSK:+ECDHE-PSK:+DHE-PSK"
 PSK_IDENTITY = b"lrmd"
 DEFAULT_PORT = 3121
 DEFAULT_KEY_PATH = "/etc/pacemaker/authkey"
@@ -189,6 +184,7 @@ ENV_FILES = ("/etc/sysconfig/pacemaker", "/etc/default/pacemaker")
 VERSION_TOOLS = ("pacemakerd", "pacemaker-remoted", "crm_mon")  # any prints "Pacemaker X.Y.Z" for --version
 NO_FALLBACK_FROM = (3, 0, 0)  # Pacemaker 3.0 reads only PCMK_authkey_location (when set) or the default
 DEFAULT_WORKERS = 16
+MAX_KEY_BYTES = 65536  # the same limit as remotectl.pacemaker.authkey (a unit test holds them equal)
 
 class ProbeError(Exception):
     """The probe cannot run at all (library missing, unusable key). Messages never contain key material."""
@@ -228,9 +224,6 @@ class ProbeResult(object):
 
     def __eq__(self, other):
         return type(self) is type(other) and self.to_dict() == other.to_dict()
-
-    def __ne__(self, other):
-        return not self == other
 
     __hash__ = None
 
@@ -297,6 +290,9 @@ class _Datum(ctypes.Structure):
 
 _HOOK_FUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
                               ctypes.c_void_p)
+# int (*gnutls_pull_timeout_func)(gnutls_transport_ptr_t, unsigned int ms)
+_PULL_TIMEOUT_FUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint)
+GNUTLS_INDEFINITE_TIMEOUT = 0xFFFFFFFF
 
 _lib = None
 _lib_lock = threading.Lock()
@@ -333,6 +329,7 @@ def _prototype(lib):
         "gnutls_handshake_set_timeout": (None, [c_void_p, c_uint]),
         "gnutls_record_set_timeout": (None, [c_void_p, c_uint]),
         "gnutls_handshake_set_hook_function": (None, [c_void_p, c_uint, c_int, _HOOK_FUNC]),
+        "gnutls_transport_set_pull_timeout_function": (None, [c_void_p, _PULL_TIMEOUT_FUNC]),
         "gnutls_handshake": (c_int, [c_void_p]),
         "gnutls_record_send": (ctypes.c_ssize_t, [c_void_p, c_void_p, ctypes.c_size_t]),
         "gnutls_record_recv": (ctypes.c_ssize_t, [c_void_p, c_void_p, ctypes.c_size_t]),
@@ -441,6 +438,8 @@ class _HookState(object):
         self.kx_num = None
         self.hook_error = None
         self.pending = None  # KeyboardInterrupt / SystemExit caught in the hook, re-raised after cleanup
+        self.deadline = None  # time.monotonic() value no read may wait past (set by _handshake)
+        self.transport_error = None
 
     def read_params(self, session):
         lib = self.lib
@@ -486,6 +485,28 @@ class _HookState(object):
 
         return _HOOK_FUNC(hook)
 
+    def make_pull_timeout(self, fd):
+        """GnuTLS asks this before each read whether data comes within ``ms``: never wait past the deadline. 0 is
+        "timed out", also after an error here (recorded: probe-bug); -1 would be a pull error, i.e. a mismatch."""
+        state = self
+
+        def pull_timeout(_transport, ms):
+            try:
+                remaining = state.deadline - time.monotonic()
+                if remaining <= 0:
+                    return 0
+                wait = remaining if ms == GNUTLS_INDEFINITE_TIMEOUT else min(ms / 1000.0, remaining)
+                poller = select.poll()  # not select(): fds above 1023 are fine
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+                return 1 if poller.poll(max(1, int(wait * 1000 + 0.999))) else 0
+            except BaseException as exc:
+                state.transport_error = "%s: %s" % (type(exc).__name__, str(exc)[:200])
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    state.pending = exc
+                return 0
+
+        return _PULL_TIMEOUT_FUNC(pull_timeout)
+
 
 def _ms(start):
     return round((time.monotonic() - start) * 1000.0, 3)
@@ -507,7 +528,10 @@ def _connect(host, port, timeout, family):
         if remaining <= 0:
             last = (address, TCP_TIMEDOUT, "timed out")
             break
-        sock = socket.socket(af, socktype, proto)
+        try:
+            sock = socket.socket(af, socktype, proto)
+        except OSError as exc:
+            raise _local_limit(exc, "open a socket")
         try:
             sock.settimeout(remaining)
             sock.connect(sockaddr)
@@ -523,35 +547,62 @@ def _connect(host, port, timeout, family):
     return (None,) + last
 
 
+LOCAL_LIMIT_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS)
+
+
+def _local_limit(exc, what):
+    """ProbeError for a local resource limit (no file descriptor, no memory): no target is to blame for it."""
+    name = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    reason = exc.strerror or type(exc).__name__
+    advice = "; raise the open-file limit (ulimit -n) or use fewer --workers" if exc.errno in (
+        errno.EMFILE, errno.ENFILE) else ""
+    return ProbeError("cannot %s: %s%s%s" % (what, reason, " (%s)" % name if name else "", advice))
+
+
+def _set_socket_timeouts(sock, seconds):
+    """No single recv/send on GnuTLS's blocking fd outlasts the deadline (a server that never reads would block a
+    send for good): GnuTLS then returns GNUTLS_E_AGAIN and _handshake checks the deadline."""
+    seconds = max(0.001, seconds)
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1000000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
 _TCP_VERDICT = {TCP_REFUSED: REFUSED, TCP_TIMEDOUT: TCP_TIMEOUT, TCP_UNREACHABLE: UNREACHABLE,
                 TCP_UNRESOLVED: UNRESOLVED}
 
 
-def _handshake(lib, cred, sock, mode, timeout):
-    """Run one client handshake on a connected socket. Returns (session, hook, state, rc, alert).
+def _handshake(lib, cred, sock, mode, timeout, deadline=None):
+    """Run one client handshake on a connected socket, finished or failed by ``deadline`` (a time.monotonic()
+    value; default: ``timeout`` from now). Returns (session, keep, state, rc, alert).
 
-    The caller must call _end_session(lib, session, hook) (keeps the hook alive until gnutls_deinit)."""
+    The caller must call _end_session(lib, session, keep): ``keep`` holds the callbacks alive until
+    gnutls_deinit. ``state.deadline`` bounds later record reads too (lrmd_check moves it on)."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     session = ctypes.c_void_p()
     rc = lib.gnutls_init(ctypes.byref(session), GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)
     if rc < 0:
         raise ProbeError("gnutls_init: %s" % _rc_name(lib, rc))
     state = _HookState(lib, mode)
-    hook = state.make_hook()
+    state.deadline = deadline
+    fd = sock.fileno()
+    keep = (state.make_hook(), state.make_pull_timeout(fd))
     try:
         err_pos = ctypes.c_char_p()
-        prio = PROBE_PRIORITY if mode == "probe" else FULL_PRIORITY
-        rc = lib.gnutls_priority_set_direct(session, prio, ctypes.byref(err_pos))
+        rc = lib.gnutls_priority_set_direct(session, PRIORITY, ctypes.byref(err_pos))
         if rc < 0:
             raise ProbeError("gnutls_priority_set_direct: %s" % _rc_name(lib, rc))
         rc = lib.gnutls_credentials_set(session, GNUTLS_CRD_PSK, cred.handle)
         if rc < 0:
             raise ProbeError("gnutls_credentials_set: %s" % _rc_name(lib, rc))
-        fd = sock.fileno()
         lib.gnutls_transport_set_int2(session, fd, fd)
-        timeout_ms = max(1, int(timeout * 1000))
-        lib.gnutls_handshake_set_timeout(session, timeout_ms)
-        lib.gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, hook)
-        deadline = time.monotonic() + timeout
+        lib.gnutls_transport_set_pull_timeout_function(session, keep[1])
+        remaining = deadline - time.monotonic()
+        _set_socket_timeouts(sock, remaining)
+        lib.gnutls_handshake_set_timeout(session, max(1, int(remaining * 1000)))
+        lib.gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH, keep[0])
         for _attempt in range(1000):
             rc = lib.gnutls_handshake(session)
             if rc not in (E_AGAIN, E_INTERRUPTED):
@@ -560,13 +611,13 @@ def _handshake(lib, cred, sock, mode, timeout):
             if remaining <= 0:
                 rc = E_TIMEDOUT
                 break
-            if rc == E_AGAIN:  # should not happen on a blocking fd; wait properly instead of spinning
-                select.select([fd], [], [], min(remaining, 0.05))
+            if rc == E_AGAIN:  # a socket timeout, or a non-blocking fd: wait properly instead of spinning
+                select.select([], [], [], min(remaining, 0.05))
         alert = lib.gnutls_alert_get(session) if rc == E_FATAL_ALERT_RECEIVED else None
     except BaseException:
-        _end_session(lib, session, hook)
+        _end_session(lib, session, keep)
         raise
-    return session, hook, state, rc, alert
+    return session, keep, state, rc, alert
 
 
 def _end_session(lib, session, hook):
@@ -619,13 +670,17 @@ def _probe_with(lib, cred, host, port, timeout, family):
         return failed
     session = hook = None
     try:
-        session, hook, state, rc, alert = _handshake(lib, cred, sock, "probe", timeout)
+        session, hook, state, rc, alert = _handshake(lib, cred, sock, "probe", timeout, deadline=start + timeout)
         verdict = classify(rc, state.server_hello_seen, state.events, alert)
+        if state.transport_error and verdict != MATCH:
+            verdict = PROBE_BUG
         detail = _rc_name(lib, rc)
         if alert is not None:
             detail += "; alert %s" % (_cstr(lib.gnutls_alert_get_name(alert)) or alert)
         if state.hook_error:
             detail += "; hook error %s" % state.hook_error
+        if state.transport_error:
+            detail += "; transport error %s" % state.transport_error
         if rc == 0:
             detail = "handshake completed although the hook should have aborted it"
         pending = state.pending
@@ -658,10 +713,17 @@ def _gnutls_tls13():
 
 
 def _probe_one(lib, cred, host, port, timeout, family, key):
-    """_probe_with, with any unexpected error turned into a probe-bug result (KeyboardInterrupt still raises)."""
+    """_probe_with, with any unexpected error turned into a probe-bug result (KeyboardInterrupt still raises, and
+    ProbeError: the probe cannot run here at all, e.g. out of file descriptors)."""
     start = time.monotonic()
     try:
         return _probe_with(lib, cred, host, port, timeout, family)
+    except ProbeError:
+        raise
+    except OSError as exc:
+        if exc.errno in LOCAL_LIMIT_ERRNOS:  # e.g. getaddrinfo's lazy import of the idna codec
+            raise _local_limit(exc, "run a probe")
+        return _bug(str(host), port, start, exc, key)
     except Exception as exc:
         return _bug(str(host), port, start, exc, key)
 
@@ -723,7 +785,11 @@ def probe_many(targets, key, timeout=5.0, workers=DEFAULT_WORKERS, callback=None
         futures = {}
         try:
             for index, (host, port) in enumerate(pairs):
-                futures[pool.submit(_probe_one, lib, cred, host, port, timeout, family, key)] = index
+                try:
+                    future = pool.submit(_probe_one, lib, cred, host, port, timeout, family, key)
+                except RuntimeError as exc:  # "can't start new thread": a local limit, no target's fault
+                    raise ProbeError("cannot start a probe thread: %s; use fewer --workers" % exc)
+                futures[future] = index
             for future in as_completed(futures):
                 result = future.result()
                 results[futures[future]] = result
@@ -740,14 +806,19 @@ def probe_many(targets, key, timeout=5.0, workers=DEFAULT_WORKERS, callback=None
 
 # --- keys ------------------------------------------------------------------------------------------------------
 def read_key(path):
-    """The raw bytes of an authkey file (every byte, trailing newline included, as Pacemaker uses it)."""
+    """The raw bytes of an authkey file (every byte, trailing newline included, as Pacemaker uses it): a regular
+    file of at most MAX_KEY_BYTES, both checked before reading (a FIFO would hang, /dev/zero fill the memory)."""
     try:
-        with open(path, "rb") as handle:
-            key = handle.read()
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ProbeError("key file %s is not a regular file" % path)
+            key = handle.read(MAX_KEY_BYTES + 1)
     except OSError as exc:
         raise ProbeError("cannot read key file %s: %s" % (path, exc.strerror or type(exc).__name__))
     if not key:
         raise ProbeError("key file %s is empty" % path)
+    if len(key) > MAX_KEY_BYTES:
+        raise ProbeError("key file %s is larger than %d bytes: not a Pacemaker authkey" % (path, MAX_KEY_BYTES))
     return key
 
 
@@ -865,10 +936,7 @@ def remote_invocation(targets, key_path=None, timeout=5.0, workers=DEFAULT_WORKE
     """(argv, stdin_bytes) to run the probe on a cluster node: run argv there with stdin_bytes on its stdin.
 
     ``key_path`` None means: the node's own key, located like Pacemaker does (see ``locate_node_key``)."""
-    pairs = []
-    for target in targets:
-        host, port = parse_target(target)
-        pairs.append([host, port])
+    pairs = [list(parse_target(target)) for target in targets]
     source = module_source()
     header = {"format": FORMAT, "targets": pairs, "sha256": hashlib.sha256(source).hexdigest()}
     argv = [python, "-c", BOOTSTRAP, "--timeout", repr(float(timeout)), "--workers", str(int(workers))]

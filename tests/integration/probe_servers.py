@@ -192,7 +192,9 @@ class ProbeLab(object):
         wait_port(host, port, proc=proc)
         return host, port
 
-    def remoted(self, tag, key_path, priorities=None, inner_port=3121, debug=False):
+    def remoted(self, tag, key_path, priorities=None, inner_port=3121, debug=False, gnutls_config=None):
+        """``gnutls_config``: the text of a GnuTLS system-wide configuration file for this remoted alone (as a
+        crypto policy would write it; GNUTLS_SYSTEM_PRIORITY_FILE), e.g. one that disables a key exchange."""
         netns = self.netns(tag)
         log = self.path("remoted-%s.log" % tag)
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PCMK_remote_port": str(inner_port),
@@ -200,6 +202,10 @@ class ProbeLab(object):
                "PCMK_debug": "yes" if debug else "no"}
         if priorities:
             env["PCMK_tls_priorities"] = priorities
+        if gnutls_config is not None:
+            env["GNUTLS_SYSTEM_PRIORITY_FILE"] = self.path("gnutls-%s.config" % tag)
+            with open(env["GNUTLS_SYSTEM_PRIORITY_FILE"], "w") as handle:
+                handle.write(gnutls_config)
         proc = self.start(["ip", "netns", "exec", netns, REMOTED], "remoted-%s.out" % tag, env=env)
         deadline = time.monotonic() + 15
         while READY_LINE not in _read(log):
@@ -257,7 +263,8 @@ class ProbeLab(object):
         return host, port
 
     def tcp_server(self, kind):
-        """In-process TCP server on 127.0.1.N: 'silent' (never accepts), 'echo', or 'http400'."""
+        """In-process TCP server on 127.0.1.N: 'silent' (never accepts), 'echo', 'http400', or 'slowloris' (reads
+        the ClientHello, then trickles a TLS handshake record: its header, then one byte every 2 s)."""
         host = self.host()
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -284,13 +291,22 @@ def _serve(sock, kind, stop):
             continue
         except OSError:
             return
-        threading.Thread(target=_handle, args=(conn, kind), daemon=True).start()
+        threading.Thread(target=_handle, args=(conn, kind, stop), daemon=True).start()
 
 
-def _handle(conn, kind):
+SLOWLORIS_INTERVAL = 2.0
+
+
+def _handle(conn, kind, stop):
     conn.settimeout(5)
     try:
         with conn:
+            if kind == "slowloris":
+                conn.recv(65536)
+                conn.sendall(b"\x16\x03\x03\x40\x00")  # handshake record, TLS 1.2 legacy version, 16 KiB
+                while not stop.wait(SLOWLORIS_INTERVAL):  # ... of which one byte every 2 s: hours for the record
+                    conn.sendall(b"\x02")
+                return
             if kind == "http400":
                 conn.recv(4096)
                 conn.sendall(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")

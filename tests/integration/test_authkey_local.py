@@ -225,3 +225,195 @@ def test_restore_file_atomic(tmp_path):
     files.restore_file_atomic(runner, str(backup), str(tmp_path / "k"))
     assert (tmp_path / "k").read_bytes() == b"old" and stat.S_IMODE((tmp_path / "k").stat().st_mode) == 0o400
     assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
+
+
+# -- generate --force replaces a regular file only ----------------------------------------------------------------
+def _refused_with(path, text):
+    result = remotectl("authkey", "generate", "-o", str(path), "--force")
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and str(path) in lines[0], lines
+    assert [p for p in os.listdir(os.path.dirname(str(path))) if p.startswith(".remotectl")] == []
+    return lines[0]
+
+
+def test_generate_force_refuses_a_fifo(tmp_path):
+    path = tmp_path / "authkey"
+    os.mkfifo(str(path))
+    _refused_with(path, "is a FIFO; --force replaces only a regular file")
+    assert stat.S_ISFIFO(os.lstat(str(path)).st_mode)
+
+
+def test_generate_force_refuses_a_directory(tmp_path):
+    path = tmp_path / "authkey"
+    path.mkdir()
+    (path / "keep").write_bytes(b"x")
+    _refused_with(path, "is a directory; --force replaces only a regular file")
+    assert (path / "keep").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_generate_force_refuses_a_symlink_and_names_it(tmp_path, dangling):
+    target = tmp_path / "elsewhere" / "real-key"
+    target.parent.mkdir()
+    if not dangling:
+        target.write_bytes(b"old key material!")
+    link = tmp_path / "authkey"
+    link.symlink_to(target)
+    line = _refused_with(link, "is a symbolic link (to %s)" % target)
+    assert "refusing to replace it" in line
+    assert os.path.islink(str(link)) and os.readlink(str(link)) == str(target)
+    assert (target.read_bytes() == b"old key material!") if not dangling else not target.exists()
+
+
+def test_generate_force_refuses_a_device_node(tmp_path):
+    """A character device made with mknod (the same kind as /dev/null: 1,3) in a private directory."""
+    require(os.geteuid() == 0, "mknod of a character device needs root")
+    path = tmp_path / "authkey"
+    try:
+        os.mknod(str(path), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        require(False, "mknod refused here (no CAP_MKNOD, or a nodev mount)")
+    _refused_with(path, "is a character device; --force replaces only a regular file")
+    st = os.lstat(str(path))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
+def test_generate_force_still_replaces_a_regular_file(tmp_path):
+    path = tmp_path / "authkey"
+    path.write_bytes(b"old key material!")
+    os.chmod(str(path), 0o600)
+    result = remotectl("authkey", "generate", "-o", str(path), "--force", "--bytes", "256")
+    assert result.returncode == 0, result.stderr
+    assert len(path.read_bytes()) == 256 and stat.S_ISREG(os.lstat(str(path)).st_mode)
+
+
+# -- key files that are not regular files, and short keys ----------------------------------------------------------
+def _key_file_kinds(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    return [(str(fifo), "not a regular file"), ("/dev/zero", "not a regular file"), (str(directory), "directory")]
+
+
+@pytest.mark.parametrize("command", [["authkey", "fingerprint"], ["check", "127.0.0.1:1", "--key"]],
+                         ids=["fingerprint", "check-key"])
+def test_key_files_that_are_no_regular_file_are_refused_before_reading(tmp_path, command):
+    """A FIFO used to hang `fingerprint` and `check --key` forever; /dev/zero made `check --key` read without end
+    (the size limit was checked after reading)."""
+    for path, text in _key_file_kinds(tmp_path):
+        try:
+            result = subprocess.run([sys.executable, "-m", "remotectl", *command, path], capture_output=True,
+                                    text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s %s hung" % (" ".join(command), path))
+        assert result.returncode == 1, (path, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0].lower() and path in lines[0], (path, lines)
+
+
+def test_relative_key_path_and_symlink_to_a_key_are_read(tmp_path):
+    (tmp_path / "real").write_bytes(b"k" * 256)
+    os.chmod(str(tmp_path / "real"), 0o600)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    for name in ("real", "link", "./link"):
+        result = subprocess.run([sys.executable, "-m", "remotectl", "authkey", "fingerprint", name],
+                                capture_output=True, text=True, timeout=30, cwd=str(tmp_path))
+        assert result.returncode == 0 and result.stdout.strip() == model.fingerprint(b"k" * 256), result.stderr
+
+
+def test_fingerprint_flags_a_key_under_16_bytes(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"k" * 15)
+    os.chmod(str(path), 0o600)
+    result = remotectl("authkey", "fingerprint", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    codes = [r["code"] for r in json.loads(result.stdout)["reports"]]
+    assert codes == ["key-too-short"]
+    human = remotectl("authkey", "fingerprint", str(path))
+    assert b"15 bytes: too weak for a PSK" in human.stderr
+    path.write_bytes(b"k" * 16)
+    assert b"too weak" not in remotectl("authkey", "fingerprint", str(path)).stderr
+
+
+# -- --path on the nodes: the remote scripts for real (LocalRunner), and the CLI's check ---------------------------
+def _special_paths(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    return {"fifo": (str(fifo), "a FIFO"), "dir": (str(directory), "a directory"),
+            "device": ("/dev/zero", "a character device")}
+
+
+def test_file_states_never_read_a_fifo_or_a_device(tmp_path):
+    """sha256sum < FIFO used to hang the node's inspection (verify, push) until the SSH timeout; /dev/zero never
+    ends. They are reported as what they are, and judged as no key."""
+    specials = _special_paths(tmp_path)
+    paths = [path for path, _kind in specials.values()]
+    try:
+        states = files.file_states(LocalRunner(), paths)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("file_states hung on a FIFO or a device")
+    assert [(s.exists, s.kind, s.usable, s.fingerprint) for s in states] == [
+        (True, kind, False, None) for _path, kind in specials.values()]
+    location = model.key_location({}, override=specials["fifo"][0])
+    problems = model.assess_node(location, (3, 0, 3), {states[0].path: states[0]}).problems
+    assert [p.code for p in problems] == ["not-a-file"] and "is a FIFO, not a regular file" in problems[0].message
+
+
+@pytest.mark.parametrize("which", ["fifo", "dir", "device", "symlink"])
+def test_write_file_atomic_replaces_only_a_regular_file(tmp_path, which):
+    """mv onto a directory used to move the key INTO it; onto a FIFO or device it replaced them; a symlink was
+    replaced without a word. Now: one error line naming the path, nothing changed, no temp file left."""
+    from remotectl.transport.base import TransportError
+
+    if which == "symlink":
+        real = tmp_path / "real-key"
+        real.write_bytes(b"old" * 20)
+        path = str(tmp_path / "authkey")
+        os.symlink(str(real), path)
+        text = "is a symbolic link (to %s): refusing to replace it" % real
+    elif which == "device":
+        require(os.geteuid() == 0, "mknod of a character device needs root")
+        path = str(tmp_path / "null")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        text = "is not a regular file: refusing to replace it"
+    else:
+        path = _special_paths(tmp_path)[which][0]
+        text = "is not a regular file: refusing to replace it"
+    before = os.lstat(path)
+    with pytest.raises(TransportError) as info:
+        files.write_file_atomic(LocalRunner(), path, b"new" * 20, mode=0o400)
+    assert text in str(info.value) and path in str(info.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if which == "dir":
+        assert os.listdir(path) == []
+    if which == "symlink":
+        assert (tmp_path / "real-key").read_bytes() == b"old" * 20
+    assert [p for p in os.listdir(str(tmp_path)) if p.startswith(".remotectl")] == []
+
+
+@pytest.mark.parametrize("command", [["authkey", "verify"], ["authkey", "push"], ["authkey", "rotate"]])
+@pytest.mark.parametrize("path,text", [("relative/authkey", "is not an absolute path"),
+                                       ("/etc/pacemaker/", "does not name a file")])
+def test_path_on_the_nodes_must_be_absolute_and_name_a_file(command, path, text):
+    result = remotectl(*command, "--path", path, "node1")
+    assert result.returncode == 2, result.stderr
+    assert text.encode() in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_generate_relative_output_is_written_where_the_user_is(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "remotectl", "authkey", "generate", "-o", "sub/authkey", "--json"],
+                            capture_output=True, text=True, timeout=30, cwd=str(tmp_path),
+                            env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                                os.path.dirname(os.path.abspath(__file__))))))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["path"] == str(tmp_path / "sub" / "authkey")
+    assert len((tmp_path / "sub" / "authkey").read_bytes()) == 256

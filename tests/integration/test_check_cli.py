@@ -108,7 +108,7 @@ def test_distinct_verdicts_through_the_cli(env):
     assert "remotectl authkey verify" in by_name["r256"]["hint"]
     assert "without completing the handshake" in by_name["r12"]["hint"]
     assert "not a Pacemaker Remote TLS server" in by_name["sshd"]["hint"]
-    assert "no TLS answer within 1.5s" in by_name["silent"]["hint"]
+    assert "no complete TLS answer within 1.5s" in by_name["silent"]["hint"]
     assert "nothing listens on %d" % env.closed[1] in by_name["closed"]["hint"]
     assert doc["key"]["size"] == 4096 and doc["key"]["fingerprint"] == pp.key_fingerprint(pp.read_key(env.key4096))
     # one failed handshake per probe in each remoted's log, and no accepted client

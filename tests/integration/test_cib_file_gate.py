@@ -73,3 +73,26 @@ def test_a_cib_file_is_never_taken_for_a_file_name_nor_echoed(tmp_path):
     fifo_cib = tmp_path / "fifo.xml"
     os.mkfifo(fifo_cib)
     assert "not a regular file" in remotectl(fifo_cib, "nodes").stderr
+
+
+def test_cib_paths_that_are_no_regular_file_or_too_large(tmp_path):
+    """A device, a directory: one clear line (exit 1, or 2 for click's own path check), never read; a relative path
+    works; a file over the size limit is refused from its first MAX_BYTES + 1 bytes."""
+    from remotectl.pacemaker import xmlsafe
+
+    for path in ("/dev/zero", "/dev/null", str(tmp_path)):
+        result = remotectl(path, "nodes")
+        assert result.returncode in (1, 2) and result.stdout == "", (path, result.stderr)
+        lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
+        assert any(("not a regular file" in ln or "is a directory" in ln) for ln in lines), (path, lines)
+        assert "Traceback" not in result.stderr
+    shutil.copy(CIB, tmp_path / "relative.xml")
+    relative = subprocess.run([sys.executable, "-m", "remotectl", "--cib", "relative.xml", "nodes"],
+                              capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
+                              env=dict(os.environ, PYTHONPATH=ROOT))
+    assert relative.returncode == 0 and "remote1" in relative.stdout, relative.stderr
+    big = tmp_path / "big.xml"
+    with open(big, "wb") as handle:
+        handle.write(b"<cib>" + b" " * (xmlsafe.MAX_BYTES + 10) + b"</cib>")
+    result = remotectl(big, "nodes")
+    assert result.returncode == 1 and "too large" in result.stderr and len(result.stderr.strip().splitlines()) == 1

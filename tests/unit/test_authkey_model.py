@@ -132,6 +132,21 @@ def test_assess_custom_location_missing_falls_back_to_default_before_3_0():
     assert a3.effective is None and "no fallback" in a3.problems[0].message
 
 
+@pytest.mark.parametrize("size,flagged", [(1, True), (15, True), (16, False)])
+def test_assess_flags_a_key_under_16_bytes_like_push_refuses_it(size, flagged):
+    a = m.assess_node(m.key_location({}), (2, 1, 5), {m.DEFAULT_KEY_PATH: facts(m.DEFAULT_KEY_PATH, b"k" * size)})
+    assert a.effective is not None
+    assert [(p.code, p.severity) for p in a.problems] == ([("too-short", "error")] if flagged else [])
+    assert (m.key_size_error(size) is not None) == flagged  # the rule push refuses with
+
+
+def test_the_probe_module_has_the_same_key_size_limit():
+    """psk_probe is shipped alone to the nodes, so it keeps its own copy of the limit."""
+    from remotectl.transport import psk_probe
+
+    assert psk_probe.MAX_KEY_BYTES == m.MAX_KEY_BYTES
+
+
 def test_assess_empty_file_is_no_key():
     a = m.assess_node(m.key_location({}, override="/t"), (2, 1, 5), {"/t": facts("/t", b"")})
     assert a.effective is None and a.problems[0].code == "empty"

@@ -30,6 +30,11 @@ def test_safe_values_drop_what_a_shell_would_interpret():
     assert cc.safe_values(values) == ["node1", "remote-1.example.com", "user@host:22", "é-node"]
 
 
+def test_safe_values_never_offer_an_option_or_a_control_character():
+    values = ["-x", "--force", "-", "\x1b[2J", "a\x7f", "a\u0085b", "a\u202eb", "a\tb", "a\rb", "ok-node", "a-"]
+    assert cc.safe_values(values) == ["ok-node", "a-"]
+
+
 def test_cache_file_names_are_injective_and_safe():
     names = {cc.cache_file_name(t) for t in ["local", "root@n1:2222", "root@n1%3A2222", "../x", "a/b", "ü", "."]}
     assert len(names) == 7

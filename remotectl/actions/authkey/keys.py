@@ -96,6 +96,9 @@ def fingerprint_file(path: str) -> KeyFileResult:
     data = localfiles.read_secret_file(path, model.MAX_KEY_BYTES)
     if not data:
         reporter.warning(f"{path} is empty: Pacemaker treats an empty key file as no key", code="key-empty")
+    elif len(data) < model.MIN_KEY_BYTES:
+        reporter.warning(f"{path} is {len(data)} bytes: too weak for a PSK (push refuses keys under "
+                         f"{model.MIN_KEY_BYTES} bytes)", code="key-too-short")
     result = _described(path, data, reporter)
     _warn_if_world_readable(path, result.mode, reporter)
     return result
