@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import x509 as model
-from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
+from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report
 from remotectl.transport import localfiles
 
 
@@ -159,7 +159,6 @@ def issue(requests: Sequence[IssueRequest], directory: str, *, days: int, key_ty
     """A key and a certificate per node, signed by the CA in directory. A node that already has files there keeps
     them (status `exists`) unless force."""
     directory = os.path.abspath(directory)
-    reporter = Reporter()
     try:
         model.check_days(days, model.MAX_DAYS)
     except model.CertificateError as exc:
@@ -169,7 +168,7 @@ def issue(requests: Sequence[IssueRequest], directory: str, *, days: int, key_ty
     nodes = []
     for request in requests:
         nodes.append(_issue_one(request, directory, ca_cert, ca_key, days, key_type, force))
-    return IssueResult(directory, ca_print, days, nodes, reporter.reports)
+    return IssueResult(directory, ca_print, days, nodes)
 
 
 def _issue_one(request: IssueRequest, directory: str, ca_cert: bytes, ca_key: bytes, days: int, key_type: str,
