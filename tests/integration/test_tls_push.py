@@ -105,6 +105,9 @@ def test_push_installs_with_modes_then_unchanged_and_verify_says_ready(fresh):
     nodes = {n["node"]: n for n in doc["nodes"]}
     assert nodes["r2"]["certificate"]["ip_addresses"] == ["127.0.0.1"] and nodes["r2"]["names"] == ["r2", "127.0.0.1"]
     assert all(n["problems"] == [] and n["days_left"] in (364, 365) for n in nodes.values())
+    no_local_ca = cli("tls", "verify", *NAMES, "--dir", str(directory / "none"), "--remote-dir", REMOTE_DIR,
+                      "--json")
+    assert no_local_ca.returncode == 0 and json.loads(no_local_ca.stdout)["ca_source"] == "majority"
     human = cli("tls", "verify", *NAMES, "--dir", str(directory), "--remote-dir", REMOTE_DIR)
     assert human.returncode == 0 and b"mode: psk" in human.stdout
     for output in (result, again, verify, human):
@@ -164,3 +167,18 @@ def test_incomplete_settings_missing_files_and_unreachable(fresh):
     rows = json.loads(partial.stdout)["nodes"]
     assert [n["status"] for n in rows] == ["written", "failed"] and "r1.pem" in rows[1]["error"]
     assert not hosts[1].exists(f"{REMOTE_DIR}/key.pem")
+
+
+def test_verify_reads_the_files_the_settings_name(fresh):
+    hosts, cli, directory = fresh
+    elsewhere = f"{KEY_DIR}/elsewhere"
+    for name, local in (("ca", "ca"), ("cert", "r2"), ("key", "r2")):
+        suffix = ".key" if name == "key" else ".pem"
+        hosts[2].write((directory / f"{local}{suffix}").read_bytes(), path=f"{elsewhere}/{name}.pem",
+                       mode=0o440 if name == "key" else 0o644)
+    _x509(hosts[2], elsewhere)
+    code, doc, _ = _verify(cli, directory, "r2")
+    assert code == 0 and doc["mode"] == "x509", doc
+    node = doc["nodes"][0]
+    assert [f["path"] for f in node["files"]] == [f"{elsewhere}/{n}.pem" for n in ("ca", "cert", "key")]
+    assert node["settings"]["cert_file"] == f"{elsewhere}/cert.pem"

@@ -8,7 +8,7 @@ it is never stored, logged, shown or returned.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from remotectl.pacemaker import x509 as model
@@ -28,7 +28,7 @@ class TlsFacts:
     settings: model.TlsSettings
     paths: Dict[str, str]  # role → the path looked at
     states: Dict[str, FileFacts]  # role → its state
-    contents: Dict[str, Optional[bytes]]  # role → bytes (verify only), None when missing or unreadable
+    contents: Dict[str, Optional[bytes]] = field(repr=False)  # role → bytes (verify only); None: not read
 
 
 def _configured_paths(settings: model.TlsSettings, remote_dir: str) -> Dict[str, str]:
