@@ -19,6 +19,9 @@ pacemaker3.md §3.4, lab-v2.md part B):
 * The files must be readable by the hacluster user or the haclient group (the controller and the CIB manager of
   a cluster node run as hacluster; pacemaker-remoted runs as root).
 * Pacemaker only logs a warning when its certificate expires within 30 days.
+* Seen on 3.0.3 (tests/integration/test_hosts_tls_lab.py): a client certificate from another CA is refused by
+  GnuTLS ("Certificate verification failed ... NOT trusted"), yet remoted then also logs "Remote client connection
+  accepted": `pcmk__read_handshake_data` (3.0.2 lib/common/tls.c:420-428) logs that error and returns OK.
 """
 
 from __future__ import annotations
