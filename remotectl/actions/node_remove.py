@@ -140,6 +140,7 @@ class RemoveOptions:
     host: Optional[str] = None  # where to clean up; default: the connection's server, else NODE
     keep_key: bool = False
     remove_constraints: bool = False
+    dry_run: bool = False
     wait: float = 120.0
     poll: float = 1.0
 
@@ -164,6 +165,9 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     if constraints and not options.remove_constraints:
         raise Refused(f"constraints name {name}: {', '.join(c.get('id') or '?' for c in constraints)}; "
                       "add --remove-constraints to delete them (nothing was changed)")
+    if options.dry_run:
+        _plan_remove(cluster, runner_for(host), name, node, cib, constraints, port, options, result)
+        return
     if node is not None:
         _drain(cluster, name, DrainOptions(wait=options.wait, poll=options.poll), result)
         for constraint in constraints:
@@ -179,6 +183,37 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
         result.add("resource", "unchanged", f"no connection resource {name}")
     _forget(cluster, name, options, result)
     _clean_host(runner_for(host), host, port, options, result)
+
+
+def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, result) -> None:
+    """What remove would change, from the same facts the real run reads (nothing is changed)."""
+    result.outcome = "dry-run"
+    if node is not None:
+        result.add("drain", "would", f"standby {name}, wait until no resource runs there, then "
+                                     f"target-role=Stopped on {node.connection}")
+        for constraint in constraints:
+            result.add("constraint", "would", f"delete {constraint.get('id')}")
+        result.add("resource", "would", f"delete connection resource {node.connection} and its history")
+    else:
+        result.add("resource", "unchanged", f"no connection resource {name}")
+    in_nodes, in_status = lifecycle.node_entries(cib, name)
+    if node is not None or in_nodes or in_status or name in read_status(cluster.crm_mon_xml()).nodes:
+        result.add("forget", "would", f"crm_node --force --remove={name}")
+    else:
+        result.add("forget", "unchanged", f"{name} is in neither the CIB nor crm_mon")
+    state = hostops.host_state(runner, port)
+    if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
+        result.add("service", "would", f"systemctl disable --now {state.unit}")
+    comment = lifecycle.nft_comment(port)
+    if comment in state.nft_ruleset or state.nft_persisted_in:
+        result.add("firewall", "would", f"remove the nftables rule {comment}"
+                   + (f" and its line in {', '.join(state.nft_persisted_in)}" if state.nft_persisted_in else ""))
+    if not options.keep_key:
+        from remotectl.actions.authkey.facts import inspect_node
+
+        facts = inspect_node(runner, None, version=False)
+        if facts.key.exists:
+            result.add("key", "would", f"remove {facts.location.path} ({facts.key.fingerprint})")
 
 
 def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:

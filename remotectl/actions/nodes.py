@@ -23,18 +23,20 @@ def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:
 
     if type_filter is not None and type_filter not in model.NODE_TYPES:
         raise RemotectlError(f"unknown node type {type_filter!r} (choose from {', '.join(model.NODE_TYPES)})")
+    from remotectl.pacemaker import xmlsafe
+    from remotectl.pacemaker.simulate.schema import schema_reports
+
     if cluster.live:
         with ThreadPoolExecutor(max_workers=2) as pool:
             mon = pool.submit(cluster.crm_mon_xml)
             cib = pool.submit(cluster.cib_xml)
             nodes = model.nodes_from_crm_mon(mon.result(), cib.result())
-        source = "live"
-    else:
-        nodes = model.nodes_from_cib(cluster.cib_xml())
-        source = "cib-file"
+        return NodeList([n for n in nodes if not type_filter or n.type == type_filter], "live")
+    root = xmlsafe.parse(cluster.cib_xml(), "CIB")
+    nodes = model.nodes_from_cib(root)
     if type_filter:
         nodes = [node for node in nodes if node.type == type_filter]
-    return NodeList(nodes, source)
+    return NodeList(nodes, "cib-file", schema_reports(root))
 
 
 def find_node(nodes: Sequence, name: str):

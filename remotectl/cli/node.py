@@ -56,14 +56,11 @@ def _need_someone_to_ask(json_mode: bool, what: str) -> None:
         raise RefusedError(f"{what}: add --yes to confirm (no terminal to ask on)")
 
 
-def _confirm(yes: bool, json_mode: bool, what: str, question: str = "") -> None:
-    """Ask on the terminal (stderr, so that stdout stays the command's output), unless --yes."""
+def _ask(what: str, question: str) -> None:
+    """A yes on the terminal, asked on stderr so that stdout stays the command's output."""
     from remotectl.reports import RefusedError
 
-    if yes:
-        return
-    _need_someone_to_ask(json_mode, what)
-    if not click.confirm(question or f"{what[:1].upper()}{what[1:]}?", default=False, err=True):
+    if not click.confirm(question, default=False, err=True):
         raise RefusedError(f"{what}: not confirmed, nothing was changed")
 
 
@@ -105,20 +102,28 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
 
     options = AddOptions(name=name, address=address, port=port, reconnect_interval=reconnect_interval,
                          dry_run=dry_run, firewall=not no_firewall, wait=_wait(wait))
-    if dry_run or yes:
-        return render(app, json_mode, add_node(app.cluster(), app.ssh_runner, host, options))
-    # Plan first (the checks and what would change), then ask, then do it.
-    what = f"add {host} as a remote node"
-    _need_someone_to_ask(json_mode, what)
+    return _plan_then_apply(app, json_mode, yes or dry_run, f"add {host} as a remote node", host,
+                            lambda cluster, plan_only: add_node(cluster, app.ssh_runner, host, dataclasses.replace(
+                                options, dry_run=options.dry_run or plan_only)))
+
+
+def _plan_then_apply(app, json_mode: bool, go_ahead: bool, what: str, where: str, work) -> int:
+    """--yes / --dry-run: just run. Otherwise run the checks and show the plan, ask, then do it.
+    ``work(cluster, plan_only)`` returns the LifecycleResult."""
+    if go_ahead:
+        return render(app, json_mode, work(app.cluster(), False))
+    _need_someone_to_ask(json_mode, what)  # before contacting anything
     cluster = app.cluster()
-    plan = add_node(cluster, app.ssh_runner, host, dataclasses.replace(options, dry_run=True))
-    if plan.outcome != "dry-run":
+    plan = work(cluster, True)
+    if plan.outcome != "dry-run":  # refused (or failed) before any change: nothing to ask about
         return render(app, json_mode, plan)
+    if not any(step.status == "would" for step in plan.steps):  # nothing would change: say so, as --yes would
+        return render(app, json_mode, work(cluster, False))
     out = app.output(json_mode)
     _steps(out, plan.steps)
     out.reports(plan.reports)
-    _confirm(yes, json_mode, what, question=f"Apply the steps marked [plan] to {host}?")
-    return render(app, json_mode, add_node(cluster, app.ssh_runner, host, options))
+    _ask(what, f"Apply the steps marked [plan] to {where}?")
+    return render(app, json_mode, work(cluster, False))
 
 
 @node_group.command("drain", short_help="Standby, wait until nothing runs there, stop its connection.")
@@ -154,17 +159,21 @@ def resume_command(app, node, wait, json_mode):
 @click.option("--host", help="SSH destination of the host to clean (default: the connection's server).")
 @click.option("--keep-key", is_flag=True, help="Leave the authkey on the host.")
 @click.option("--remove-constraints", is_flag=True, help="Also delete location constraints naming the node.")
-@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@click.option("--dry-run", is_flag=True, help="Run the checks and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Apply the plan without asking.")
 @wait_option("each step done", cib_note=False)
 @json_option
 @pass_app
-def remove_command(app, node, host, keep_key, remove_constraints, yes, wait, json_mode):
+def remove_command(app, node, host, keep_key, remove_constraints, dry_run, yes, wait, json_mode):
     """Remove remote NODE: drain it, delete its connection resource (and with --remove-constraints the location
     constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, delete the
     nftables rule node add made, remove the key (unless --keep-key). Running it again changes nothing.
-    Exit 4: refused (guest nodes, constraints without --remove-constraints); 1: failed."""
+    Without --yes the plan is shown first, then a yes on the terminal applies it. Exit 4: refused (guest nodes,
+    constraints without --remove-constraints) or not confirmed; 1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node
 
-    _confirm(yes, json_mode, f"remove {node} from the cluster")
-    options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, wait=_wait(wait))
-    return render(app, json_mode, remove_node(app.cluster(), app.ssh_runner, node, options))
+    options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, dry_run=dry_run,
+                            wait=_wait(wait))
+    return _plan_then_apply(app, json_mode, yes or dry_run, f"remove {node} from the cluster", node,
+                            lambda cluster, plan_only: remove_node(cluster, app.ssh_runner, node, dataclasses.replace(
+                                options, dry_run=options.dry_run or plan_only)))

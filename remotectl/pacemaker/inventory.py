@@ -134,12 +134,15 @@ def _configured(ws: WorkingSet) -> List[ConfiguredNode]:
     return out
 
 
-def inventory_from_cib(cib: CibDocument, what: str = "CIB") -> Inventory:
+def inventory_from_cib(cib: CibDocument, what: str = "CIB", *,
+                       pacemaker_version: Optional[Tuple[int, ...]] = None) -> Inventory:
     """The configured nodes of ``cib``: a ``<cib>`` or its ``<configuration>`` (``cibadmin -Q --scope
-    configuration``), as XML text, bytes or a parsed element. Raises RemotectlError for malformed XML."""
+    configuration``), as XML text, bytes or a parsed element, read as Pacemaker ``pacemaker_version`` reads it
+    (default: the CIB's ``dc-version``, :mod:`remotectl.pacemaker.simulate.schema`). Raises RemotectlError for
+    malformed XML or a schema too old to read."""
     root = cib if isinstance(cib, ElementTree.Element) else xmlsafe.parse(cib, what)
     if root.tag == "configuration":
         wrapper = ElementTree.Element("cib")
         wrapper.append(root)
         root = wrapper
-    return Inventory(unpack_configuration(root))
+    return Inventory(unpack_configuration(root, pacemaker_version=pacemaker_version))

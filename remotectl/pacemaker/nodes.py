@@ -130,29 +130,36 @@ def _load(doc: CibInput, what: str) -> ElementTree.Element:
 
 
 def nodes_from_cib(cib: CibInput, *, now: Optional[float] = None,
-                   membership_timestamps: Optional[bool] = None) -> List[Node]:
+                   membership_timestamps: Optional[bool] = None,
+                   pacemaker_version: Optional[Tuple[int, ...]] = None) -> List[Node]:
     """The offline model: every node with its state, computed from a CIB alone.
 
     ``cib`` is the CIB as XML text (bytes or str) or an already parsed ``<cib>`` element. ``now`` (epoch seconds) is the time failure timeouts are measured against
     (default: the current time, as crm_mon does). ``membership_timestamps``: see the module docstring.
+    ``pacemaker_version``: the Pacemaker whose reading to follow where versions differ (default: the CIB's
+    ``dc-version``, else the newest the model knows; :mod:`remotectl.pacemaker.simulate.schema`).
     Raises :class:`RemotectlError` for unreadable or malformed input.
     """
     root = _load(cib, "CIB")
-    return _node_records(cluster_status(root, now=now, membership_timestamps=membership_timestamps))
+    return _node_records(cluster_status(root, now=now, membership_timestamps=membership_timestamps,
+                                        pacemaker_version=pacemaker_version))
 
 
-def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None) -> List[Node]:
+def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None, *,
+                       pacemaker_version: Optional[Tuple[int, ...]] = None) -> List[Node]:
     """Nodes as a live cluster reports them: states from ``crm_mon --output-as=xml``, the rest from the CIB.
 
     ``crm_mon_xml`` is crm_mon's XML output (text or element). ``cib`` (optional, same forms; ``cibadmin -Q
     --scope configuration`` is enough) supplies what crm_mon does not print: remote servers/ports, guest
     ``remote-addr``/``remote-port`` and bundle replica addresses and ``control-port``. Without it those fields are
     ``None`` except what crm_mon's own resources section shows (where connections and containers run).
+    ``pacemaker_version``: as for :func:`nodes_from_cib` (the CIB's configuration is read as that version reads it).
     """
     from remotectl.pacemaker.status import read_status
 
     cluster_status = read_status(crm_mon_xml)
-    inventory = inventory_from_cib(_load(cib, "CIB")) if cib is not None else None
+    inventory = (inventory_from_cib(_load(cib, "CIB"), pacemaker_version=pacemaker_version)
+                 if cib is not None else None)
     return nodes_live(cluster_status, inventory)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, Mapping, NamedTuple, Optional, Tuple
 
 from remotectl.reports import RemotectlError
 
@@ -20,8 +20,11 @@ __all__ = [
     "add_scores",
     "char2score",
     "check_name",
+    "cluster_option",
+    "CLUSTER_OPTION_ALIASES",
     "element_int",
     "get_msec",
+    "is_boolean",
     "is_true",
     "negate_score",
     "normalize_score",
@@ -34,6 +37,7 @@ __all__ = [
     "scan_min_int",
     "score_value",
     "str_to_boolean",
+    "valid_no_quorum_policy",
     "version_tuple",
 ]
 
@@ -54,6 +58,11 @@ def str_to_boolean(value: Optional[str]) -> Optional[bool]:
     if lowered in _FALSE_WORDS:
         return False
     return None
+
+
+def is_boolean(value: str) -> bool:
+    """``pcmk__valid_boolean`` (options.c): a value :func:`str_to_boolean` reads either way."""
+    return str_to_boolean(value) is not None
 
 
 def is_true(value: Optional[str]) -> bool:
@@ -219,6 +228,53 @@ def parse_interval_ms(value: Optional[str]) -> int:
         return int(seconds * 1000)
     ms = get_msec(text)
     return ms if ms > 0 else 0
+
+
+# --- cluster options -------------------------------------------------------------------------------------------------
+
+# Cluster options Pacemaker 3.0.2 renamed: current name -> the deprecated name it still reads (lib/common/options.c,
+# the ``alt_name`` column of ``cluster_options``). Before 3.0.2 only the old name exists.
+CLUSTER_OPTION_ALIASES = {
+    "fencing-enabled": "stonith-enabled",
+    "fencing-action": "stonith-action",
+    "fencing-reaction": "fence-reaction",
+    "fencing-timeout": "stonith-timeout",
+    "fencing-watchdog-timeout": "stonith-watchdog-timeout",
+    "fencing-max-attempts": "stonith-max-attempts",
+    "stop-removed-resources": "stop-orphan-resources",
+    "cancel-removed-actions": "stop-orphan-actions",
+}
+ALIASES_SINCE = (3, 0, 2)
+_OLD_NAMES = {old: new for new, old in CLUSTER_OPTION_ALIASES.items()}
+
+
+def cluster_option(options: Mapping[str, str], name: str, version: Tuple[int, ...],
+                   is_valid: Optional[Callable[[str], bool]] = None) -> Optional[str]:
+    """``cluster_option_value`` (options.c) as Pacemaker ``version`` reads option ``name`` (either its 3.0.2 name or
+    the old one): from 3.0.2 on the current name wins and the old one is read only when the current one is absent;
+    before 3.0.2 only the old name means anything. A value ``is_valid`` rejects is None (the caller's default, never
+    the other name's value)."""
+    new = _OLD_NAMES.get(name, name)
+    old = CLUSTER_OPTION_ALIASES.get(new)
+    if old is None:
+        value = options.get(name)
+    elif version >= ALIASES_SINCE:
+        value = options.get(new)
+        if value is None:
+            value = options.get(old)
+    else:
+        value = options.get(old)
+    if value is not None and is_valid is not None and not is_valid(value):
+        return None
+    return value
+
+
+def valid_no_quorum_policy(version: Tuple[int, ...]) -> Callable[[str], bool]:
+    """``pcmk__valid_no_quorum_policy``: 2.1.9 added ``fence`` (``suicide`` is its deprecated old name)."""
+    words = {"stop", "freeze", "ignore", "demote", "suicide"}
+    if version >= (2, 1, 9):
+        words.add("fence")
+    return lambda value: value.lower() in words
 
 
 # --- versions and names ----------------------------------------------------------------------------------------------

@@ -110,6 +110,19 @@ def test_add_on_a_terminal_shows_the_plan_then_asks(spare):
     assert status == 0, text
     assert "[done] resource:" in text and "spare1: add done" in text, text
     assert lab.crm_mon_nodes()["spare1"]["online"]
+    # remove: --dry-run lists what would change, a no changes nothing, a yes removes it
+    proc = remotectl(lab, "node", "remove", "spare1", "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = {s["step"]: s["status"] for s in as_json(proc)["steps"]}
+    assert plan == {"drain": "would", "resource": "would", "forget": "would", "service": "would",
+                    "firewall": "would", "key": "would"}, plan
+    status, text = on_a_terminal(lab, b"n", "node", "remove", "spare1")
+    assert status == 4 and "not confirmed, nothing was changed" in text, text
+    assert "[plan] forget: crm_node --force --remove=spare1" in text, text
+    assert lab.crm_mon_nodes()["spare1"]["online"]
+    status, text = on_a_terminal(lab, b"y", "node", "remove", "spare1")
+    assert status == 0 and "spare1: remove done" in text, text
+    assert_pristine(lab, "spare1")
 
 
 def test_add_twice_run_a_resource_remove_twice(spare):

@@ -82,3 +82,24 @@ def test_tool_failure_detail_comes_from_the_xml_status():
     assert failure_detail('<pacemaker-result><status code="105" message="No such object"/></pacemaker-result>',
                           "") == "No such object"
     assert failure_detail("", "\nError: it broke\nmore") == "Error: it broke"
+
+
+def test_old_schema_cib_lists_its_nodes_and_too_old_is_one_line(tmp_path):
+    cib = (Path(__file__).resolve().parents[1] / "data" / "cib-handwritten" / "old-schema-1.2-normal-nodes.xml")
+    listed = json.loads(remotectl_cli("--cib", str(cib), "nodes", "--json").stdout)
+    assert {n["name"] for n in listed["nodes"] if n["type"] == "cluster"} == {f"node{i}" for i in range(1, 6)}
+    old = tmp_path / "old.xml"
+    old.write_text(cib.read_text().replace('validate-with="pacemaker-1.2"', 'validate-with="pacemaker-0.7"'))
+    result = remotectl_cli("--cib", str(old), "nodes")
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "pacemaker-0.7" in result.stderr
+
+
+def test_newer_schema_cib_is_listed_with_a_warning(tmp_path):
+    cib = tmp_path / "new.xml"
+    cib.write_text(EXAMPLE_CIB.read_text().replace('validate-with="pacemaker-3.9"', 'validate-with="pacemaker-5.1"'))
+    assert 'validate-with="pacemaker-5.1"' in cib.read_text()
+    result = remotectl_cli("--cib", str(cib), "nodes", "--json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 0 and doc["nodes"]
+    assert [r["code"] for r in doc["reports"]] == ["cib-schema-newer"]

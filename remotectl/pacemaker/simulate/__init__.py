@@ -1,6 +1,6 @@
-"""The offline model: Pacemaker 2.1.5's scheduler library unpacking a CIB (lib/pengine), ported to Python as far as
-node states need, and split along Pacemaker's own files: :mod:`.unpack` (unpack.c, the configuration half),
-:mod:`.complex`, :mod:`.bundle`, :mod:`.remote`, :mod:`.rules`, :mod:`.history` (unpack.c, the status half),
+"""The offline model: Pacemaker's scheduler library unpacking a CIB (lib/pengine; 2.1.5, with the 3.0.x differences
+below), ported to Python as far as node states need, and split along Pacemaker's own files: :mod:`.unpack`
+(unpack.c, the configuration half), :mod:`.complex`, :mod:`.bundle`, :mod:`.remote`, :mod:`.rules`, :mod:`.history` (unpack.c, the status half),
 :mod:`.operations`, :mod:`.failcounts`, :mod:`.migration`, :mod:`.effects`, :mod:`.tickets`; the records in
 :mod:`.objects`, the integer enums in :mod:`.enums`. Every function takes the :class:`WorkingSet` first, as the C
 functions take ``pe_working_set_t *``, and its docstring names the C function it follows.
@@ -13,12 +13,29 @@ The port follows how Pacemaker 2.1.5's scheduler library unpacks a CIB (``lib/pe
 ``cluster_status()``: ``unpack_config``, ``unpack_nodes``, ``unpack_remote_nodes``, ``unpack_resources``,
 ``unpack_status``), restricted to what decides the node flags. Rules implemented:
 
+Versions (:mod:`.schema`): the model follows one Pacemaker version, the one it is told, else the CIB's
+``dc-version``, else the newest it knows (3.0.3). Where 2.1.5 and 3.0.x differ it follows that version:
+  * 3.0.2+: ``fencing-enabled`` and the other renamed cluster options (``values.cluster_option``: the new name wins,
+    the old one is read only when the new one is absent, an invalid value means the default);
+  * 2.1.9+: ``no-quorum-policy=fence`` (``suicide`` is its old name);
+  * 2.1.7+: a ``node_state`` without ``uname`` (a node joining) is read by its id, and ``node-pending-timeout``
+    fences a member whose controller has not joined in time (measured against ``now``);
+  * 2.1.8+: the guest meta attributes (``remote-node`` ...) match case-sensitively;
+  * 3.0.0+: a ``<node>`` of unknown type ends the reading of ``<nodes>`` (2.1: a ping node), ``rkt`` bundles are
+    not read, and a CIB older than ``pacemaker-4.0`` loses its ``nagios``/``upstart`` resources and ``rkt`` bundles
+    (``upgrade-3.10-*.xsl``);
+  * every version: a CIB older than ``pacemaker-3.0`` is upgraded as ``upgrade-2.10-1.xsl`` does it for nodes
+    (``type="normal"`` is ``member``) and the options read here (underscore spellings); schemas before
+    ``pacemaker-1.0`` are refused; one newer than ``pacemaker-4.0`` is read as it is, with a ``cib-schema-newer``
+    report.
+
 Configuration
   * Cluster options from ``crm_config`` ``cluster_property_set`` blocks (``cib-bootstrap-options`` first, then by
-    score; invalid values fall back to the default): ``stonith-enabled`` (default true), ``startup-fencing``
-    (default true, only with fencing), ``maintenance-mode``, ``stop-orphan-resources``, ``no-quorum-policy``
-    (``suicide`` needs fencing and ``have-quorum``/``no-quorum-panic`` on the ``cib`` element), plus
-    ``have-quorum`` and ``crm_feature_set`` from the ``cib`` element.
+    score; invalid values fall back to the default): ``fencing-enabled``/``stonith-enabled`` (default true),
+    ``startup-fencing`` (default true, only with fencing), ``maintenance-mode``,
+    ``stop-removed-resources``/``stop-orphan-resources``, ``no-quorum-policy`` (``fence``/``suicide`` needs fencing
+    and ``have-quorum``/``no-quorum-panic`` on the ``cib`` element), plus ``have-quorum`` and ``crm_feature_set``
+    from the ``cib`` element.
   * ``<nodes><node>``: ``type`` absent/``member`` is a cluster node, ``remote`` a remote node, anything else a
     (deprecated) ping node, which is left out of the listing. Permanent node attributes from the node's
     ``instance_attributes``.
@@ -38,7 +55,7 @@ Configuration
 Status
   * Cluster nodes (``determine_online_status``): ``in_ccm``, ``crmd``, ``join``, ``expected``, the ``shutdown`` and
     ``terminate`` attributes, with and without fencing; pending nodes (``join=pending`` etc.) count as standby;
-    nodes without a ``node_state`` are unclean when startup fencing applies; ``no-quorum-policy=suicide``.
+    nodes without a ``node_state`` are unclean when startup fencing applies; ``no-quorum-policy=fence``.
   * ``in_ccm``/``crmd`` as booleans and ``online``/``offline`` (all versions), or as epoch timestamps where 0 means
     "not a member"/"offline" (feature set 3.18.0, Pacemaker 2.1.7+). Pacemaker 2.1.5 does not know the timestamp
     form (it reads ``in_ccm="1700000000"`` as "not a member"); ``membership_timestamps`` chooses: ``None`` (default)
@@ -76,24 +93,24 @@ Known divergences from crm_mon (documented in tests/integration/test_nodes_vs_cr
   * ``shutdown-lock`` and ``on-fail=block``'s effect on failure timeouts are not modelled.
   * Clone instances are tracked per node history entry rather than by instance number, which only matters for
     globally-unique clones that are active on several nodes at once.
-  * A CIB that needs a schema upgrade (``validate-with`` older than pacemaker-3.0) is read as-is; crm_mon upgrades
-    it in memory first. Malformed XML that libxml2 would recover from is refused.
-  * With timestamps, only the reading of ``in_ccm``/``crmd`` follows Pacemaker 2.1.7+; its other changes
-    (``node-pending-timeout``) are not modelled.
+  * Of the in-memory schema upgrade only the steps above are followed (not, e.g., the ``requires`` operation
+    attribute moved to meta attributes, ``isolation`` wrappers, or ``lifetime`` rules). Malformed XML that libxml2
+    would recover from is refused.
   * Ping nodes (``<node type="ping">``, deprecated) are not listed.
   * Failure timeouts are measured against ``now`` (default: the current time), as crm_mon does; results for CIBs
     with ``failure-timeout``/``reconnect_interval`` can change with the clock, for crm_mon too.
 
 Validation: the model agrees with crm_mon 2.1.5 on every CIB in Pacemaker 2.1.5's ``cts/scheduler/xml`` (799
-files, 86 of them with remote, guest or bundle nodes), on ``tests/data/cib`` and on thousands of random
-mutations of both (fencing, maintenance, attributes, membership, operation results, ``on-fail``, deleted
-resources and states, bundle networks and replica counts).
+files, 86 of them with remote, guest or bundle nodes), with crm_mon 3.0.3 on every input of 3.0.2's (854
+files), on ``tests/data`` with both, and on
+thousands of random mutations of 2.1.5's (fencing, maintenance, attributes, membership, operation results,
+``on-fail``, deleted resources and states, bundle networks and replica counts).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
-from typing import Optional
+from typing import Optional, Tuple
 
 from remotectl.pacemaker.simulate.unpack import unpack_config, unpack_nodes, unpack_resources
 from remotectl.pacemaker.simulate.working_set import WorkingSet
@@ -102,10 +119,12 @@ __all__ = ["WorkingSet", "cluster_status", "unpack_configuration"]
 
 
 def unpack_configuration(root: ElementTree.Element, *, now: Optional[float] = None,
-                         membership_timestamps: Optional[bool] = None) -> WorkingSet:
+                         membership_timestamps: Optional[bool] = None,
+                         pacemaker_version: Optional[Tuple[int, ...]] = None) -> WorkingSet:
     """The first half of ``cluster_status()`` (lib/pengine/status.c): cluster options, nodes (cluster, remote,
-    guest, bundle) and resources; no status. ``root`` is a ``<cib>`` element."""
-    ws = WorkingSet(root, now=now, membership_timestamps=membership_timestamps)
+    guest, bundle) and resources; no status. ``root`` is a ``<cib>`` element; ``pacemaker_version`` the Pacemaker
+    whose rules to follow (default: :func:`.schema.pacemaker_version`)."""
+    ws = WorkingSet(root, now=now, membership_timestamps=membership_timestamps, pacemaker_version=pacemaker_version)
     unpack_config(ws)
     unpack_nodes(ws)
     unpack_resources(ws)
@@ -113,13 +132,15 @@ def unpack_configuration(root: ElementTree.Element, *, now: Optional[float] = No
 
 
 def cluster_status(root: ElementTree.Element, *, now: Optional[float] = None,
-                   membership_timestamps: Optional[bool] = None) -> WorkingSet:
+                   membership_timestamps: Optional[bool] = None,
+                   pacemaker_version: Optional[Tuple[int, ...]] = None) -> WorkingSet:
     """``cluster_status()``: the configuration, then the status section and the tickets that can fence nodes.
     The status half is imported here, so that the inventory (configuration only) never loads it."""
     from remotectl.pacemaker.simulate.history import unpack_status
     from remotectl.pacemaker.simulate.tickets import unpack_tickets
 
-    ws = unpack_configuration(root, now=now, membership_timestamps=membership_timestamps)
+    ws = unpack_configuration(root, now=now, membership_timestamps=membership_timestamps,
+                              pacemaker_version=pacemaker_version)
     unpack_status(ws)
     unpack_tickets(ws)
     return ws

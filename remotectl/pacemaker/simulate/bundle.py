@@ -35,7 +35,7 @@ def unpack_bundle(ws: WorkingSet, rsc: PeResource, xml: ElementTree.Element) -> 
     Pacemaker refuses the bundle."""
     agent_el = None
     agent = None
-    for name in ("docker", "rkt", "podman"):
+    for name in ("docker", "rkt", "podman") if ws.version < (3,) else ("docker", "podman"):  # 3.0 dropped rkt
         agent_el = xml.find(name)
         if agent_el is not None:
             agent = name

@@ -57,8 +57,8 @@ def unpack_node_state(ws: WorkingSet, state: ElementTree.Element) -> None:
     ``node_fenced``."""
     node_id = state.get("id")
     uname = state.get("uname")
-    if node_id is None or uname is None:
-        return
+    if node_id is None or (uname is None and ws.version < (2, 1, 7)):
+        return  # 2.1.7+ reads an entry without uname (a node joining) by its id
     node = ws.find_node_any(node_id, uname)
     if node is None:
         return
@@ -72,7 +72,7 @@ def unpack_node_state(ws: WorkingSet, state: ElementTree.Element) -> None:
         node.maintenance = True
     node.unclean = False
     determine_online_status(ws, state, node)
-    if not ws.have_quorum and node.online and ws.no_quorum_policy == "suicide":
+    if not ws.have_quorum and node.online and ws.no_quorum_policy == "fence":
         fence_node(node)
 
 
@@ -95,6 +95,23 @@ def crmd_is_online(ws: WorkingSet, value: Optional[str]) -> bool:
         return False
     n = values.scan_ll(value)
     return n is not None and n > 0
+
+
+def pending_too_long(ws: WorkingSet, state: ElementTree.Element) -> bool:
+    """``pending_too_long`` (2.1.7+ unpack.c): a member whose controller has not joined for longer than
+    ``node-pending-timeout``."""
+    if ws.node_pending_ms <= 0:
+        return False
+    in_ccm, crmd = state.get("in_ccm"), state.get("crmd")
+    member = values.str_to_boolean(in_ccm)
+    if member is not None:
+        when_member = ws.now if member else 0
+    else:
+        when_member = max(0, values.scan_ll(in_ccm) or 0) if ws.membership_timestamps else 0
+    if when_member <= 0 or crmd_is_online(ws, crmd):
+        return False
+    timeout_s = max(1, (ws.node_pending_ms + 500) // 1000)  # pcmk__timeout_ms2s
+    return ws.now >= when_member + timeout_s
 
 
 def shutdown_requested(node: PeNode) -> bool:
@@ -156,7 +173,9 @@ def determine_online_status_fencing(ws: WorkingSet, state: ElementTree.Element, 
     elif join_l == "banned":  # CRMD_JOINSTATE_NACK
         fence_node(node)
     elif not do_terminate and exp_state == "down":
-        if in_cluster or crmd_online:
+        if pending_too_long(ws, state):
+            fence_node(node)
+        elif in_cluster or crmd_online:
             node.standby = True
     elif do_terminate and join_l == "down" and not in_cluster and not crmd_online:
         online = False

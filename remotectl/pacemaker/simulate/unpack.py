@@ -24,24 +24,25 @@ def unpack_config(ws: WorkingSet) -> None:
     unpack_dataset_nvpairs(ws, crm_config, "cluster_property_set", opts, first_id="cib-bootstrap-options")
 
     def flag(name: str, default: bool) -> bool:
-        b = values.str_to_boolean(opts.get(name))
+        b = values.str_to_boolean(values.cluster_option(opts, name, ws.version, values.is_boolean) or "")
         return default if b is None else b
 
-    ws.stonith_enabled = flag("stonith-enabled", True)
+    ws.stonith_enabled = flag("fencing-enabled", True)
     ws.maintenance_mode = flag("maintenance-mode", False)
     ws.startup_fencing = ws.stonith_enabled and flag("startup-fencing", True)
-    ws.stop_orphan_resources = flag("stop-orphan-resources", True)
+    ws.stop_orphan_resources = flag("stop-removed-resources", True)
     ws.have_quorum = values.is_true(ws.root.get("have-quorum"))
-    policy = (opts.get("no-quorum-policy") or "stop").lower()
-    if policy not in ("stop", "freeze", "ignore", "demote", "suicide"):
-        policy = "stop"
-    if policy == "suicide":
+    policy = (values.cluster_option(opts, "no-quorum-policy", ws.version,
+                                    values.valid_no_quorum_policy(ws.version)) or "stop").lower()
+    if policy in ("suicide", "fence"):  # one policy: "suicide" is the name before 2.1.9
         if ws.stonith_enabled:
             panic = values.scan_ll(ws.root.get("no-quorum-panic")) or 0
-            policy = "suicide" if (panic or ws.have_quorum) else "stop"
+            policy = "fence" if (panic or ws.have_quorum) else "stop"
         else:
             policy = "stop"
     ws.no_quorum_policy = policy
+    if ws.version >= (2, 1, 7):
+        ws.node_pending_ms = values.parse_interval_ms(opts.get("node-pending-timeout"))
     ws.legacy_failcounts = values.version_tuple(ws.root.get("crm_feature_set")) < (3, 0, 13)
     ws.enable_unfencing = False
     for holder in (ws.section("resources"), ws.rsc_defaults):
@@ -73,6 +74,8 @@ def unpack_nodes(ws: WorkingSet) -> None:
         if node_id is None:
             continue
         node = ws.create_node(node_id, el.get("uname"), el.get("type"))
+        if node is None:
+            return  # Pacemaker 3.0 gives up on <nodes> at a node of unknown type
         handle_startup_fencing(ws, node)
         unpack_dataset_nvpairs(ws, el, "instance_attributes", node.attrs, overwrite=False)
 
@@ -100,11 +103,13 @@ def expand_remote_rsc_meta(ws: WorkingSet, el: ElementTree.Element, implicit: Li
     and its implicit connection primitive (appended to ``implicit``)."""
     remote_name = server = port = allow_migrate = is_managed = None
     connect_timeout: Optional[str] = "60s"
+    exact = ws.version >= (2, 1, 8)  # 2.1.8 matches these names case-sensitively, before any case
     for block in el:
-        if block.tag.lower() != "meta_attributes":
+        if (block.tag if exact else block.tag.lower()) != "meta_attributes":
             continue
         for nvpair in block:
-            name = (nvpair.get("name") or "").lower()
+            name = nvpair.get("name") or ""
+            name = name if exact else name.lower()
             value = nvpair.get("value")
             if name == "remote-node":
                 remote_name = value

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ElementTree
 from typing import Dict, List, Optional, Tuple
 
 from remotectl.pacemaker import values
+from remotectl.pacemaker.simulate import schema  # noqa: F401 (a sibling module, not the package)
 from remotectl.pacemaker.simulate.objects import PeNode, PeResource
 from remotectl.reports import RemotectlError
 
@@ -17,9 +18,12 @@ class WorkingSet:
     """A ``<cib>`` element and what has been unpacked from it so far."""
 
     def __init__(self, root: ElementTree.Element, *, now: Optional[float] = None,
-                 membership_timestamps: Optional[bool] = None) -> None:
+                 membership_timestamps: Optional[bool] = None,
+                 pacemaker_version: Optional[Tuple[int, ...]] = None) -> None:
         if root.tag != "cib":
             raise RemotectlError(f"not a CIB: the root element is <{root.tag}>, not <cib>")
+        self.version = pacemaker_version if pacemaker_version is not None else schema.pacemaker_version(root)
+        root = schema.upgrade(root, self.version)
         self.root = root
         self.now = int(time.time() if now is None else now)
         if membership_timestamps is None:
@@ -36,6 +40,7 @@ class WorkingSet:
         self.have_quorum = False
         self.no_quorum_policy = "stop"
         self.legacy_failcounts = False
+        self.node_pending_ms = 0  # node-pending-timeout (2.1.7+)
         self.enable_unfencing = False
 
         self.nodes: List[PeNode] = []
@@ -88,10 +93,13 @@ class WorkingSet:
                 return n
         return self.find_node(uname)
 
-    def create_node(self, node_id: str, uname: Optional[str], node_type: Optional[str]) -> PeNode:
-        """``pe_create_node``: an absent type is ``member``; an unknown one is taken as (deprecated) ``ping``."""
+    def create_node(self, node_id: str, uname: Optional[str], node_type: Optional[str]) -> Optional[PeNode]:
+        """``pe_create_node``: an absent type is ``member``; an unknown one is taken as (deprecated) ``ping`` by 2.1,
+        refused (None) by 3.0."""
         t = (node_type or "member").lower()
         if t not in ("member", "remote"):
+            if self.version >= (3,):
+                return None
             t = "ping"
         node = PeNode(node_id, uname, t)
         self.nodes.append(node)
