@@ -64,6 +64,13 @@ COMMANDS = {
         'hidden': False,
         'deprecated': False,
     },
+    'tls': {
+        'target': 'remotectl.cli.tls:tls_group',
+        'help': 'X.509 certificates for remote connections (Pacemaker 3.0): a cluster CA, a key and certificate per node,\npushed to the nodes and verified there.',
+        'short_help': None,
+        'hidden': False,
+        'deprecated': False,
+    },
     'unstandby': {
         'target': 'remotectl.cli.node_state:unstandby_command',
         'help': 'Take NODEs out of standby: resources may run there again.',

@@ -17,5 +17,6 @@ LAZY = {
     "node": "remotectl.cli.node:node_group",
     "nodes": "remotectl.cli.nodes:nodes_command",
     "standby": "remotectl.cli.node_state:standby_command",
+    "tls": "remotectl.cli.tls:tls_group",
     "unstandby": "remotectl.cli.node_state:unstandby_command",
 }

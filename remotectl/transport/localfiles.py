@@ -65,25 +65,43 @@ def file_info(path: str) -> LocalFileInfo:
     return LocalFileInfo(path, st.st_size, stat.S_IMODE(st.st_mode), _name_of_uid(st.st_uid), _name_of_gid(st.st_gid))
 
 
-def read_secret_file(path: str, limit: int) -> bytes:
-    """Read a key file of at most `limit` bytes (a larger one is refused without reading it all). Only a regular
-    file (a symlink to one is fine), checked before reading: a FIFO would hang, a device never end."""
+def read_secret_file(path: str, limit: int, *, what: str = "key file") -> bytes:
+    """Read a key file (or another small file, named `what` in errors) of at most `limit` bytes (a larger one is
+    refused without reading it all). Only a regular file (a symlink to one is fine), checked before reading: a FIFO
+    would hang, a device never end."""
     try:
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             if not stat.S_ISREG(mode):
                 kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-                raise RemotectlError(f"key file {path} is {kind}, not a regular file")
+                raise RemotectlError(f"{what} {path} is {kind}, not a regular file")
             data = handle.read(limit + 1)
     except FileNotFoundError:
-        raise RemotectlError(f"key file {path} does not exist") from None
+        raise RemotectlError(f"{what} {path} does not exist") from None
     except IsADirectoryError:
-        raise RemotectlError(f"key file {path} is a directory") from None
+        raise RemotectlError(f"{what} {path} is a directory") from None
     except OSError as exc:
-        raise RemotectlError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise RemotectlError(f"cannot read {what} {path}: {exc.strerror}") from None
     if len(data) > limit:
-        raise RemotectlError(f"key file {path} is larger than {limit} bytes; is it really a Pacemaker authkey?")
+        tail = "; is it really a Pacemaker authkey?" if what == "key file" else ""
+        raise RemotectlError(f"{what} {path} is larger than {limit} bytes{tail}")
     return data
+
+
+def is_regular_or_absent(path: str) -> bool:
+    """Nothing at path, or a regular file (not a symlink, directory or device): what may be replaced."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+
+
+def make_private_dir(path: str) -> None:
+    """Create directory path (and parents) with mode 0700 when it does not exist."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise RemotectlError(f"cannot create directory {path}: {exc.strerror}") from None
 
 
 def remove_stale_temp_files(directory: str) -> int:

@@ -88,7 +88,9 @@ class Hosts:
         stop_sshd(*self.hosts)
 
 
-def start_hosts(workdir: Path, count: int) -> Hosts:
+def start_hosts(workdir: Path, count: int, *, private_env: bool = False) -> Hosts:
+    """count sshds; with private_env each also gets an empty private tmpfs on /etc/default, so a test can give
+    each host its own /etc/default/pacemaker (the X.509 settings) without touching this machine's."""
     workdir.mkdir(parents=True, exist_ok=True)
     authorized = client_key(workdir, "remotectl-authkey-client")
     known_hosts = workdir / "known_hosts"
@@ -103,8 +105,10 @@ def start_hosts(workdir: Path, count: int) -> Hosts:
             write_config(config, port=port, host="127.0.0.1", host_key=host_key, pid_file="none",
                          authorized=authorized, log_level="INFO", extra="MaxStartups 100:30:200\nMaxSessions 100\n")
             log = workdir / f"sshd{index}.log"
+            env_mount = ("mount -t tmpfs -o mode=0755,size=1m remotectl-env /etc/default && "
+                         if private_env else "")
             inner = (f'mkdir -p {KEY_DIR} && mount -t tmpfs -o mode=0755,size=16m remotectl-test {KEY_DIR} '
-                     f'&& exec {SSHD} -D -e -f "$0"')
+                     f'&& {env_mount}exec {SSHD} -D -e -f "$0"')
             process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", inner,
                                         str(config)], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
             hosts.append(Host("127.0.0.1", port, "root", workdir / "client_ed25519", known_hosts,

@@ -1,0 +1,204 @@
+"""`remotectl tls`: a cluster CA, node certificates, their distribution and their verification (Pacemaker 3.0
+X.509 mode for remote connections)."""
+
+from __future__ import annotations
+
+import click
+
+from remotectl.cli.app import json_option, pass_app
+from remotectl.cli.completion import complete_node_names
+from remotectl.reports import ExitCode
+
+REMOTE_DIR = "/etc/pacemaker/tls"  # pacemaker.x509.REMOTE_DIR (not imported: --help stays light)
+KEY_TYPES = ("ec-p256", "ec-p384", "rsa-3072")  # pacemaker.x509.KEY_TYPES
+
+
+def _dir_option(func):
+    return click.option("--dir", "directory", metavar="DIR", envvar="REMOTECTL_TLS_DIR",
+                        help="The CA directory here: ca.pem, ca.key, NODE.pem, NODE.key [default: "
+                             "$XDG_DATA_HOME/remotectl/tls, i.e. ~/.local/share/remotectl/tls].")(func)
+
+
+def _remote_dir_option(func):
+    return click.option("--remote-dir", default=REMOTE_DIR, show_default=True, metavar="REMOTE_DIR",
+                        help="Where the files go on the nodes (ca.pem, cert.pem, key.pem).")(func)
+
+
+def _nodes_args(func):
+    func = click.argument("targets", nargs=-1, metavar="[NODE]...", shell_complete=complete_node_names)(func)
+    func = click.option("--all", "all_nodes", is_flag=True, help="Every cluster, remote and guest node.")(func)
+    return func
+
+
+def _check_targets(targets, all_nodes):
+    if not targets and not all_nodes:
+        raise click.UsageError("give one or more NODEs or --all")
+    if targets and all_nodes:
+        raise click.UsageError("NODEs and --all cannot be used together")
+
+
+def _directory(directory):
+    from remotectl.actions.tls.local import default_dir
+
+    return directory or default_dir()
+
+
+def _short(fp):
+    return fp[: len("sha256:") + 16] + "…" if fp else None
+
+
+def _emit(out, json_mode, result, reports):
+    if json_mode:
+        out.json_document(result.to_json(), reports)
+        return True
+    out.reports(reports)
+    return False
+
+
+@click.group("tls")
+def tls_group():
+    """X.509 certificates for remote connections (Pacemaker 3.0): a cluster CA, a key and certificate per node,
+    pushed to the nodes and verified there.
+
+    Pacemaker 3.0 uses X.509 instead of the authkey when PCMK_ca_file, PCMK_cert_file and PCMK_key_file are all
+    set in /etc/sysconfig/pacemaker or /etc/default/pacemaker, on every node at once. These commands prepare and
+    check the files; they do not switch the cluster to X.509.
+    """
+
+
+@tls_group.group("ca")
+def ca_group():
+    """The cluster's private CA."""
+
+
+@ca_group.command("create", short_help="Create the cluster CA (key 0400, atomically).")
+@_dir_option
+@click.option("--days", type=click.IntRange(1, 7300), default=3650, show_default=True, metavar="N",
+              help="Lifetime of the CA certificate in days (1..7300).")
+@click.option("--name", default="remotectl cluster CA", show_default=True, metavar="CN",
+              help="The CA's common name.")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True,
+              help="Key algorithm.")
+@click.option("--force", is_flag=True, help="Replace an existing CA (regular files only). Certificates it "
+                                            "signed are then no longer trusted.")
+@json_option
+@pass_app
+def ca_create_command(app, directory, days, name, key_type, force, json_mode):
+    """Create a private CA for the cluster in DIR: ca.key (mode 0400) and ca.pem (0644), each written
+    atomically with its final mode before any byte. It signs node certificates only (path length 0).
+    Keep ca.key off the nodes."""
+    from remotectl.actions.tls.local import create_ca
+
+    out = app.output(json_mode)
+    result = create_ca(_directory(directory), name=name, days=days, key_type=key_type, force=force)
+    if _emit(out, json_mode, result, result.reports):
+        return ExitCode.OK
+    out.line(f"created CA {result.ca.subject} in {result.directory} (valid until {result.ca.not_after[:10]})")
+    out.line(result.ca.fingerprint)
+    return ExitCode.OK
+
+
+@tls_group.command("issue", short_help="A key and certificate per node, signed by the cluster CA.")
+@_nodes_args
+@_dir_option
+@click.option("--days", type=click.IntRange(1, 825), default=365, show_default=True, metavar="N",
+              help="Lifetime in days (1..825; never beyond the CA's).")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="ec-p256", show_default=True,
+              help="Key algorithm.")
+@click.option("--force", is_flag=True, help="Issue a new key and certificate for nodes that already have them.")
+@json_option
+@pass_app
+def issue_command(app, targets, all_nodes, directory, days, key_type, force, json_mode):
+    """Issue NODE.key (0400) and NODE.pem in DIR for each node: CN and a DNS SubjectAltName for the node name,
+    and the address the cluster connects to (server= of a remote node, remote-addr of a guest) as an IP or DNS
+    SubjectAltName. Usable as TLS server and client. Bundle replicas are skipped.
+
+    Exit status: 0 all issued (or already there), 3 some failed, 1 all failed."""
+    from remotectl.actions.nodes import list_nodes
+    from remotectl.actions.tls import local
+
+    _check_targets(targets, all_nodes)
+    out = app.output(json_mode)
+    requests = local.requests_from_nodes(targets, list_nodes(app.cluster()).nodes, all_nodes=all_nodes)
+    result = local.issue(requests, _directory(directory), days=days, key_type=key_type, force=force)
+    code = result.exit_code()
+    if _emit(out, json_mode, result, result.reports):
+        return code
+    rows = [(n.node, n.status, ", ".join(n.dns_names + n.ip_addresses) or None,
+             n.not_after[:10] if n.not_after else None, n.error or n.message) for n in result.nodes]
+    out.table(["NODE", "STATUS", "NAMES", "UNTIL", "DETAIL"], rows, title=f"CA {_short(result.ca)} in "
+              f"{result.directory}")
+    return code
+
+
+@tls_group.command("push", short_help="Install the CA, node certificate and key on nodes, atomically.")
+@_nodes_args
+@_dir_option
+@_remote_dir_option
+@json_option
+@pass_app
+def push_command(app, targets, all_nodes, directory, remote_dir, json_mode):
+    """Install ca.pem, cert.pem and key.pem in REMOTE_DIR on each node: atomically (the remote write of
+    `authkey push`), owner root:haclient, key 0440, certificates 0644, the directory created 0750 root:haclient
+    when missing. Files already there with the same content, owner and mode are left alone. Does not switch the
+    node to X.509: no PCMK_* setting is changed.
+
+    Exit status: 0 all done, 3 some nodes failed, 1 all failed."""
+    from remotectl.actions.targets import load_targets
+    from remotectl.actions.tls.push import push
+    from remotectl.reports import Reporter
+
+    _check_targets(targets, all_nodes)
+    out = app.output(json_mode)
+    reporter = Reporter()
+    resolved = load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
+    with out.progress(len([t for t in resolved if not t.skip]), "pushing certificates") as advance:
+        result = push(resolved, app.ssh_runner, _directory(directory), remote_dir, on_done=lambda _o: advance())
+    code = result.exit_code()
+    if _emit(out, json_mode, result, reporter.reports + result.reports):
+        return code
+    rows = [(n.node, n.status, n.tls_mode, " ".join(f"{f.role}:{f.status}" for f in n.files) or None, n.detail)
+            for n in result.nodes]
+    out.table(["NODE", "STATUS", "MODE", "FILES", "DETAIL"], rows, title=f"CA {_short(result.ca)} → {remote_dir}")
+    return code
+
+
+@tls_group.command("verify", short_help="Check each node's certificate, key and settings; same mode everywhere?")
+@_nodes_args
+@_dir_option
+@_remote_dir_option
+@json_option
+@pass_app
+def verify_command(app, targets, all_nodes, directory, remote_dir, json_mode):
+    """Check on each node (read-only): the PCMK_* settings in /etc/sysconfig/pacemaker and /etc/default/pacemaker,
+    the files they name (or, in PSK mode, those in REMOTE_DIR): present, PEM, the key matches the certificate,
+    the certificate chains to the node's CA file and to the cluster CA (DIR's ca.pem, else the CA most nodes
+    hold), not expired, days left (a warning within 30 days), its names cover the node's address, the key not
+    readable by others and every file readable by hacluster; and that all nodes use the same mode (psk or x509).
+    The key is read into memory to compare it with the certificate; it is never stored or shown.
+
+    Exit status: 0 all good, 3 some nodes have problems or the modes differ, 1 no node could be checked."""
+    from remotectl.actions.targets import load_targets
+    from remotectl.actions.tls.local import read_ca_certificate
+    from remotectl.actions.tls.verify import verify
+    from remotectl.reports import Reporter
+
+    _check_targets(targets, all_nodes)
+    out = app.output(json_mode)
+    reporter = Reporter()
+    resolved = load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
+    local_ca = read_ca_certificate(_directory(directory))
+    with out.progress(len([t for t in resolved if not t.skip]), "checking certificates") as advance:
+        result = verify(resolved, app.ssh_runner, remote_dir, local_ca=local_ca, on_done=lambda _o: advance())
+    code = result.exit_code()
+    if _emit(out, json_mode, result, reporter.reports + result.reports):
+        return code
+    rows = [(n.node, n.state, n.tls_mode, n.certificate.subject if n.certificate else None, n.days_left,
+             _short(n.ca_fingerprint)) for n in result.nodes]
+    out.table(["NODE", "STATE", "MODE", "SUBJECT", "DAYS LEFT", "CA"], rows)
+    for n in result.nodes:
+        for problem in n.problems:
+            out.line(f"{n.node}: {problem.severity}: {problem.message}")
+    out.line(f"mode: {result.mode}; CA {_short(result.ca) or 'unknown'}"
+             f"{' (' + result.ca_source + ')' if result.ca_source else ''}; {'ok' if result.ok else 'NOT ok'}")
+    return code
