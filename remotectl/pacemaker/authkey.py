@@ -364,9 +364,9 @@ def verdict(fingerprints: Mapping[str, Optional[str]], unreachable: Sequence[str
 @dataclass(frozen=True)
 class RestartStep:
     node: str
-    kind: str  # "remote" (pacemaker_remote) or "cluster" (pacemaker)
+    kind: str  # "cluster" (pacemaker), "remote" or "guest" (pacemaker_remote)
     argv: Tuple[str, ...]
-    needed: bool
+    needed: bool  # run it (the daemon keeps the key for its lifetime, its version is unknown, or asked for)
     reason: str
 
 
@@ -374,20 +374,25 @@ REMOTE_RESTART = ("systemctl", "restart", "pacemaker_remote")
 CLUSTER_RESTART = ("systemctl", "restart", "pacemaker")
 
 
-def plan_restarts(nodes: Sequence[Tuple[str, str, Optional[Version]]]) -> List[RestartStep]:
+def plan_restarts(nodes: Sequence[Tuple[str, str, Optional[Version]]], *, always: bool = False) -> List[RestartStep]:
     """nodes: (name, type, version). A restart is needed where the daemon keeps the key for its lifetime
-    (3.0.2+) or the version is unknown; older versions re-read the key within CACHE_SECONDS.
-    Order: remote and guest nodes first (pacemaker_remote), then cluster nodes one at a time (pacemaker)."""
+    (3.0.2+) or the version is unknown; older versions re-read the key within CACHE_SECONDS and are restarted
+    only with `always`. Order: cluster nodes first (one at a time), then remote and guest nodes: a connection
+    needs the same key at both ends, so every controller must hold the new key before any remoted does."""
     steps: List[RestartStep] = []
-    ordered = sorted(nodes, key=lambda n: n[1] == "cluster")  # stable: remote/guest first, then cluster
+    ordered = sorted(nodes, key=lambda n: n[1] != "cluster")  # stable: cluster first, then remote/guest
     for name, node_type, version in ordered:
         lifetime = caches_for_lifetime(version)
-        kind = "cluster" if node_type == "cluster" else "remote"
+        kind = node_type if node_type in ("cluster", "guest") else "remote"
         argv = CLUSTER_RESTART if kind == "cluster" else REMOTE_RESTART
         if lifetime is None:
-            needed, reason = True, "Pacemaker version unknown: restart to be sure the new key is loaded"
+            needed, reason = True, "Pacemaker version unknown (guessing 3.0.2+): restart to be sure the new key " \
+                                   "is loaded"
         elif lifetime:
             needed, reason = True, f"Pacemaker {version_text(version)} reads the key once per daemon lifetime"
+        elif always:
+            needed, reason = True, (f"restart asked for: Pacemaker {version_text(version)} would re-read the key "
+                                    f"within {CACHE_SECONDS} s anyway")
         else:
             needed, reason = False, (f"Pacemaker {version_text(version)} re-reads the key within "
                                      f"{CACHE_SECONDS} s; no restart needed")
