@@ -185,11 +185,12 @@ def test_verdict_missing_and_unreachable_are_not_consistent():
     assert not v.consistent and v.unchecked == ["b"] and v.differing == []
 
 
-def test_restart_plan_by_version_remote_first():
+def test_restart_plan_by_version_cluster_nodes_first():
     steps = m.plan_restarts([("node1", "cluster", (3, 0, 2)), ("r1", "remote", (3, 0, 2)),
                              ("g1", "guest", (2, 1, 5)), ("node2", "cluster", None)])
-    assert [s.node for s in steps] == ["r1", "g1", "node1", "node2"]
+    assert [s.node for s in steps] == ["node1", "node2", "r1", "g1"]
     by = {s.node: s for s in steps}
+    assert by["g1"].kind == "guest" and by["r1"].kind == "remote"
     assert by["r1"].needed and by["r1"].argv == m.REMOTE_RESTART
     assert not by["g1"].needed and "60 s" in by["g1"].reason
     assert by["node1"].needed and by["node1"].argv == m.CLUSTER_RESTART

@@ -159,6 +159,12 @@ class Restarter:
 
         return self.wait_until(check, timeout=min(self.online_timeout, 60.0))
 
+    def probe(self, addresses: Sequence[Tuple[str, int]], key: bytes) -> List[str]:
+        """The safe probe's verdicts (raises psk_probe.ProbeError when it cannot run here)."""
+        from remotectl.transport import psk_probe
+
+        return [result.verdict for result in psk_probe.probe_many(list(addresses), key)]
+
     def placement(self) -> Optional[Dict[str, Tuple[str, ...]]]:
         status = self.status() if self.cluster_factory is not None else None
         return None if status is None else _placement(status)
@@ -318,12 +324,11 @@ def probe_new_key(targets: Sequence[Target], key: bytes, *, wait: float, restart
     def check() -> bool:
         pending = [t for t in peers if verdicts.get(t.label) != "match"]
         try:
-            results = psk_probe.probe_many([(t.host, t.port or REMOTE_PORT) for t in pending], key)
+            results = restarter.probe([(t.host, t.port or REMOTE_PORT) for t in pending], key)
         except psk_probe.ProbeError as exc:
             verdicts.update({t.label: f"not-checked ({exc})" for t in pending})
             return True
-        for t, result in zip(pending, results):
-            verdicts[t.label] = result.verdict
+        verdicts.update((t.label, verdict) for t, verdict in zip(pending, results))
         return all(verdicts[t.label] == "match" for t in peers)
 
     restarter.wait_until(check, timeout=wait)

@@ -258,7 +258,8 @@ def _roll_back(nodes: List[NodeKeyResult], runners: Dict[str, Runner], workers: 
 
 def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, restarter: Optional[Restarter],
                      on_done: ProgressCallback, workers: int, reporter: Reporter) -> RotateResult:
-    """Push a new key, verify it everywhere, then restart (with `plan.restart`) or roll back. Each node's failure
+    """Push a new key, verify it everywhere, then restart (with `plan.restart`) or roll back, then prove it with
+    the safe probe (`restarter` restarts, waits and probes; without one, nothing is probed). Each node's failure
     is in its row (``error``); reports carry only what no row says."""
     data = generate_key(plan.size)
     options = PushOptions(path=plan.path, dry_run=False, backup=True, stamp=plan.stamp)
@@ -273,14 +274,14 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
         rolled_back = _roll_back(nodes, plan.runners, workers, reporter)
         restarts = [RestartOutcome.of(s, status="skipped", message="rotation rolled back") for s in plan.steps]
         return RotateResult(ok=False, restarts=restarts, rolled_back=rolled_back, **done)
-    restarter = restarter or Restarter(runner_factory, None)
     if plan.restart:
+        restarter = restarter or Restarter(runner_factory, None)
         restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter)
         if restart_rows_failed(restarts):
             return _undo_restarts(plan, restarter, restarts, workers, reporter, done)
     else:
         restarts = [RestartOutcome.of(s, status="skipped" if s.needed else "not-needed") for s in plan.steps]
-    probes = _prove(plan, data, restarts, restarter, reporter)
+    probes = _prove(plan, data, restarts, restarter, reporter) if restarter is not None else []
     ok = (verify is not None and verify.verdict.consistent and not restart_rows_failed(restarts)
           and not any(p.verdict == "mismatch" for p in probes))
     return RotateResult(ok=ok, restarts=restarts, probes=probes, **done)
