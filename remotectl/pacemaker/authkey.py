@@ -141,6 +141,7 @@ class KeyLocation:
     explicit: bool  # set by the user or an env file, rather than the built-in default
     notes: Tuple[str, ...] = ()
     x509: bool = False  # PCMK_cert_file, PCMK_ca_file and PCMK_key_file all set (3.0.0+ then ignores the PSK)
+    empty_in: Optional[str] = None  # the env file that sets PCMK_authkey_location to nothing (3.0.0+: no key)
 
 
 def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -> KeyLocation:
@@ -163,6 +164,7 @@ def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -
                 f"{LOCATION_VARIABLE} is {chosen_path} in {chosen_source} but {value} in {path}; "
                 f"using {chosen_source}"
             )
+    empty_in = next((path for path in ENV_FILES if parsed.get(path, {}).get(LOCATION_VARIABLE) == ""), None)
     merged: Dict[str, str] = {}
     for path in reversed(ENV_FILES):
         merged.update(parsed.get(path, {}))
@@ -171,12 +173,15 @@ def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -
         if not chosen_path.startswith("/"):
             notes.append(f"{LOCATION_VARIABLE}={chosen_path} is not an absolute path")
         return KeyLocation(chosen_path, chosen_source, True, tuple(notes), x509)
-    return KeyLocation(DEFAULT_KEY_PATH, "default", False, tuple(notes), x509)
+    return KeyLocation(DEFAULT_KEY_PATH, "default", False, tuple(notes), x509, empty_in)
 
 
 def fallback_chain(location: KeyLocation, version: Optional[Version]) -> List[str]:
     """The paths Pacemaker tries, in order, for this location and version (lrmd__init_remote_key).
-    Unknown version: assume the pre-3.0 chain, so a silent fallback is never missed."""
+    Unknown version: assume the pre-3.0 chain, so a silent fallback is never missed. An empty
+    PCMK_authkey_location is "" to 3.0.0+ (no key, no fallback) and unset to older versions."""
+    if location.empty_in and location.source == "default" and has_corosync_fallback(version) is False:
+        return []
     chain = [location.path]
     if location.source == "option":
         return chain
@@ -269,6 +274,17 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
                                 "PCMK_cert_file, PCMK_ca_file and PCMK_key_file are set: Pacemaker "
                                 f"{vtext} uses X.509 for remote connections and ignores this key"))
     chain = fallback_chain(location, version)
+    if location.empty_in and location.source == "default":
+        if not chain:
+            problems.append(Problem("empty-location", "error",
+                                    f"{LOCATION_VARIABLE} is set to nothing in {location.empty_in}: Pacemaker "
+                                    f"{vtext} loads no key (3.0 has no fallback to {DEFAULT_KEY_PATH})"))
+        else:
+            who = f"Pacemaker {vtext}" if vtext else "guessing Pacemaker before 3.0 (the version could not be " \
+                                                     "determined; 3.0 would load no key)"
+            problems.append(Problem("empty-location", "warning",
+                                    f"{LOCATION_VARIABLE} is set to nothing in {location.empty_in}; {who} uses "
+                                    f"{DEFAULT_KEY_PATH}"))
     effective: Optional[FileFacts] = None
     for index, path in enumerate(chain):
         facts = files.get(path)

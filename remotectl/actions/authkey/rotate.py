@@ -91,8 +91,19 @@ class RotationPlan:
         return [s for s in self.steps if s.needed]
 
 
+def _location_note(facts: Optional[NodeFacts]) -> str:
+    """What the plan says about a node whose key location depends on its version (an empty PCMK_authkey_location)."""
+    if facts is None or not facts.location.empty_in or facts.location.source != "default":
+        return ""
+    if model.has_corosync_fallback(facts.version) is False:
+        return (f"; WARNING: {model.LOCATION_VARIABLE} is set to nothing in {facts.location.empty_in}, so Pacemaker "
+                f"{model.version_text(facts.version)} loads no key at all")
+    return ""
+
+
 def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Sequence[model.RestartStep],
-                *, size: int, restart: bool, backup_suffix: str) -> List[str]:
+                *, size: int, restart: bool, backup_suffix: str, path: Optional[str] = None) -> List[str]:
+    """The plan for humans. With --path the daemons may read another file: no safe-probe proof then."""
     lines = [f"1. generate a new {size}-byte key"]
     active = [t for t in targets if not t.skip]
     lines.append(f"2. push it to {len(active)} node(s), keeping each old key as <path>.bak-{backup_suffix}-<its fingerprint>:")
@@ -101,7 +112,7 @@ def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Seq
         where = p.location.path if p else "?"
         before = (p.key.fingerprint or "no key") if p else "?"
         who = t.label if t.label == t.host else f"{t.label} ({t.type}, {t.host})"
-        lines.append(f"   - {who}: {where} (now {before})")
+        lines.append(f"   - {who}: {where} (now {before}){_location_note(p)}")
     for t in targets:
         if t.skip:
             lines.append(f"   - {t.label}: skipped ({t.skip})")
@@ -135,7 +146,7 @@ def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Seq
         lines.append(f"4. no restart needed: every node re-reads the key within {model.CACHE_SECONDS} s "
                      "(Pacemaker before 3.0.2); established connections stay up (--restart-all restarts anyway)")
     lines.append("5. verify every node has the new key (fingerprints); restore the backups if not")
-    if any(t.type in ("remote", "guest") for t in active):
+    if any(t.type in ("remote", "guest") for t in active) and not path:
         lines.append("6. prove it with the safe probe: every remoted accepts the new key (`match`, waiting up to "
                      f"{model.CACHE_SECONDS} s where it may still hold the old one)")
     return lines
@@ -174,7 +185,7 @@ def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *
     refusal = bundle_refusal(targets, steps) if restart else None
     if refusal:
         raise RefusedError(refusal)
-    lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp)
+    lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp, path=path)
     return RotationPlan(targets=list(targets), active=active, runners=runners, size=size, path=path,
                         restart=restart, stamp=stamp, preflight=pre, unreachable=unreachable, steps=steps,
                         lines=lines)
@@ -281,7 +292,7 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
             return _undo_restarts(plan, restarter, restarts, workers, reporter, done)
     else:
         restarts = [RestartOutcome.of(s, status="skipped" if s.needed else "not-needed") for s in plan.steps]
-    probes = _prove(plan, data, restarts, restarter, reporter) if restarter is not None else []
+    probes = _prove(plan, data, restarts, restarter, reporter) if restarter is not None and not plan.path else []
     ok = (verify is not None and verify.verdict.consistent and not restart_rows_failed(restarts)
           and not any(p.verdict == "mismatch" for p in probes))
     return RotateResult(ok=ok, restarts=restarts, probes=probes, **done)
@@ -304,11 +315,14 @@ def _undo_restarts(plan: RotationPlan, restarter: Restarter, restarts: List[Rest
 
 def _prove(plan: RotationPlan, data: bytes, restarts: List[RestartOutcome], restarter: Restarter,
            reporter: Reporter) -> List[ProbeOutcome]:
-    """The safe probe with the new key against every remoted; nodes not restarted may hold the old key for up to
-    CACHE_SECONDS more (before 3.0.2), restarted ones accept it at once."""
+    """The safe probe with the new key against every remoted that should hold it now (not those left on the old
+    key without --restart); nodes not restarted may hold the old key for up to CACHE_SECONDS more (before 3.0.2),
+    restarted ones accept it at once."""
     restarted = {r.node for r in restarts if r.status == "done"}
-    waiting = any(t.label not in restarted for t in plan.active if t.type in ("remote", "guest"))
-    probes = probe_new_key(plan.active, data, wait=model.CACHE_SECONDS + 30 if waiting else 30, restarter=restarter)
+    kept_old = {r.node for r in restarts if r.kind in ("remote", "guest") and r.status == "skipped"}
+    expected = [t for t in plan.active if t.label not in kept_old]  # without --restart, 3.0.2+ keeps the old key
+    waiting = any(t.label not in restarted for t in expected if t.type in ("remote", "guest"))
+    probes = probe_new_key(expected, data, wait=model.CACHE_SECONDS + 30 if waiting else 30, restarter=restarter)
     for p in probes:
         if p.verdict == "mismatch":
             reporter.error(f"the safe probe says remoted at {p.address} does not accept the new key",
