@@ -234,6 +234,9 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
                    "come back. Older nodes re-read the key within 60 s and are not restarted.")
 @click.option("--restart-all", is_flag=True,
               help="Like --restart, but restart the nodes that re-read the key (before 3.0.2) as well.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted --restart (recorded in remotectl's cache on this machine): no new key; "
+                   "restart what was not restarted yet and put back the maintenance values from before it.")
 @click.option("--bytes", "size", type=click.IntRange(MIN_BYTES, MAX_BYTES), default=DEFAULT_BYTES,
               show_default=True, metavar="N", help="Size of the new key.")
 @click.option("--path", "remote_path", metavar="REMOTE_PATH",
@@ -241,7 +244,7 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_node_names)
 @json_option
 @pass_app
-def rotate_command(app, dry_run, restart, restart_all, size, remote_path, targets, json_mode):
+def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path, targets, json_mode):
     """Replace the key on every node (all cluster, remote and guest nodes; TARGETs only to work on a subset,
     which splits the cluster's keys).
 
@@ -265,6 +268,10 @@ def rotate_command(app, dry_run, restart, restart_all, size, remote_path, target
     containers is not part of it. Without --restart such nodes are listed and keep the old key until their
     daemon restarts. Finally the safe probe (no takeover) checks that every remoted accepts the new key.
 
+    Interrupted, --restart leaves the cluster in maintenance on purpose (ending it with some daemons on the new key
+    and some on the old would break connections); --resume finishes the procedure, and any other rotation of
+    these nodes is refused until then.
+
     Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done.
     """
     from remotectl.actions import authkey as actions
@@ -284,7 +291,7 @@ def rotate_command(app, dry_run, restart, restart_all, size, remote_path, target
 
     with out.progress(len([t for t in resolved if not t.skip]), "pushing new authkey") as advance:
         result = actions.rotate_key(resolved, app.ssh_runner, size=size, path=remote_path, dry_run=dry_run,
-                                    restart=restart, restart_all=restart_all, restarter=restarter, on_done=lambda _o: advance(),
+                                    restart=restart, restart_all=restart_all, resume=resume, restarter=restarter, on_done=lambda _o: advance(),
                                     on_plan=show_plan)
     code = result.exit_code()
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):

@@ -329,6 +329,50 @@ class FakeRestarter(actions.Restarter):
         return [self.verdicts.get(host, "match") for host, _port in addresses]
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """rotate --restart keeps its journal in remotectl's cache: a fresh one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+class Interrupted(FakeRestarter):
+    """Ctrl-C during the restart of `at`."""
+
+    def __init__(self, at, **kwargs):
+        super().__init__(**kwargs)
+        self.at = at
+
+    def run_on(self, destination, argv, timeout=None):
+        if destination == self.at:
+            raise KeyboardInterrupt
+        return super().run_on(destination, argv, timeout)
+
+
+def test_interrupted_restart_stays_in_maintenance_and_resume_finishes_it():
+    hosts = make_hosts("n1", "n2", "r1", version="Pacemaker 3.0.3")
+    targets = [target("n1", "cluster"), target("n2", "cluster"), target("r1", "remote")]
+    first = Interrupted("n2", maintenance=None, node_maintenance={"r1": "false"})
+    with pytest.raises(KeyboardInterrupt):
+        actions.rotate_key(targets, factory(hosts), restart=True, restarter=first)
+    assert MM_OFF not in first.log  # ending maintenance with n1 on the new key and n2 on the old would break r1
+    new = hosts["n1"].data(model.DEFAULT_KEY_PATH)
+    assert new != KEY_B and all(h.data(model.DEFAULT_KEY_PATH) == new for h in hosts.values())
+    with pytest.raises(RefusedError, match="--resume"):
+        actions.rotate_key(targets, factory(hosts), restart=True, restarter=FakeRestarter())
+    # the cluster now shows what the interrupted run set; --resume puts back what was there before it
+    second = FakeRestarter(maintenance="true", node_maintenance={"r1": "true"})
+    result = actions.rotate_key(targets, factory(hosts), resume=True, restarter=second)
+    assert result.ok and result.fingerprint == model.fingerprint(new)
+    assert [e for e in second.log if e[0] == "run"] == [("run", "n2", "systemctl restart pacemaker"),
+                                                        ("run", "r1", "systemctl restart pacemaker_remote")]
+    assert MM_OFF in second.log
+    assert ("cluster", "crm_attribute --node=r1 --name=maintenance --update=false --lifetime=forever") in second.log
+    assert {o.node: o.status for o in result.restarts if o.kind == "cluster"} == {"n1": "done", "n2": "done"}
+    with pytest.raises(RefusedError, match="nothing to resume"):
+        actions.rotate_key(targets, factory(hosts), resume=True, restarter=FakeRestarter())
+    assert_no_key_anywhere(hosts, result.to_json(), keys=(new, KEY_B))
+
+
 MM_ON = ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true")
 MM_OFF = ("cluster", "crm_attribute --type crm_config --name maintenance-mode --delete")
 

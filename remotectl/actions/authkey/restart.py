@@ -18,6 +18,8 @@ pacemaker-execd.c of Pacemaker 3.0.2):
   is untouched); then remoted on the remote and guest nodes; then maintenance-mode back (the connections start,
   new key on both ends), wait until every node is online, node maintenance back, wait until the resources are
   where they were.
+* Interrupted (Ctrl-C, a lost connection to this machine), the cluster stays in maintenance on purpose: ending it
+  with some daemons on the new key and some on the old would break connections. The journal says where to go on.
 """
 
 from __future__ import annotations
@@ -170,6 +172,50 @@ class Restarter:
         return None if status is None else _placement(status)
 
 
+# -- the journal: what an interrupted procedure leaves for --resume ---------------------------------------------------
+class Journal:
+    """The procedure's progress in the private cache (``rotate-restart-<cluster>.json``): the new key's fingerprint,
+    the maintenance values to put back, and the daemons already restarted. Written before the first change and
+    after every restart, removed when the procedure ends, so a run cut short (Ctrl-C, a lost SSH connection) can be
+    finished with `rotate --restart --resume` instead of leaving the cluster in maintenance."""
+
+    def __init__(self, nodes: Sequence[str], fingerprint: Optional[str] = None) -> None:
+        import hashlib
+
+        self.name = "rotate-restart-" + hashlib.sha256("\0".join(sorted(nodes)).encode()).hexdigest()[:16] + ".json"
+        self.fingerprint = fingerprint
+        self.previous_mode: Optional[str] = None
+        self.previous_nodes: Dict[str, Optional[str]] = {}
+        self.done: List[str] = []
+        self.entered = False
+
+    def load(self) -> bool:
+        """Take over what an interrupted run stored; False when there is none."""
+        from remotectl.transport import cache
+
+        document = cache.read_json(self.name)
+        if not document or not isinstance(document.get("fingerprint"), str):
+            return False
+        self.fingerprint = document["fingerprint"]
+        self.previous_mode = document.get("maintenance_mode")
+        self.previous_nodes = dict(document.get("node_maintenance") or {})
+        self.done = [str(n) for n in document.get("done") or []]
+        self.entered = bool(document.get("entered"))
+        return True
+
+    def save(self) -> None:
+        from remotectl.transport import cache
+
+        cache.write_json(self.name, {"fingerprint": self.fingerprint, "maintenance_mode": self.previous_mode,
+                                     "node_maintenance": self.previous_nodes, "done": self.done,
+                                     "entered": self.entered})
+
+    def remove(self) -> None:
+        from remotectl.transport import cache
+
+        cache.remove_json(self.name)
+
+
 # -- the procedure -----------------------------------------------------------------------------------------------
 def _row(node: str, kind: str, status: str, message: str, argv: Optional[Sequence[str]] = None) -> RestartOutcome:
     return RestartOutcome(node=node, kind=kind, command=" ".join(argv) if argv else None, needed=True,
@@ -238,9 +284,11 @@ class _Procedure:
 
 
 def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target], restarter: Restarter,
-                 reporter: Reporter) -> List[RestartOutcome]:
+                 reporter: Reporter, journal: Optional[Journal] = None) -> List[RestartOutcome]:
     """The procedure of the module docstring over the steps that are needed; one row per step taken. A cluster
-    node that does not come back stops it before any other daemon is restarted; maintenance is always put back."""
+    node that does not come back stops it before any other daemon is restarted; maintenance is always put back.
+    `journal`: recorded as it goes; one loaded from an interrupted run gives the maintenance values to put back
+    and the daemons not to restart again."""
     outcomes = [RestartOutcome.of(s, status="not-needed", command=False) for s in steps if not s.needed]
     needed = [s for s in steps if s.needed]
     if not needed:
@@ -248,25 +296,44 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
     run = _Procedure(targets, restarter, reporter)
     before = restarter.placement()
     peers = [s.node for s in needed if s.kind != "cluster"]
+    resumed = journal is not None and journal.entered
     entered = run.enter(peers)
     if entered is None:
         return outcomes + run.rows + [RestartOutcome.of(s, status="skipped", message="no daemon restarted: "
                                                         "maintenance could not be set") for s in needed]
+    if resumed:  # what is set now is the interrupted run's doing: put back what was there before it
+        entered = journal.previous_mode, {n: journal.previous_nodes.get(n) for n in peers}
+    elif journal is not None:
+        journal.previous_mode, journal.previous_nodes, journal.entered = entered[0], dict(entered[1]), True
+        journal.save()
     previous_mode, previous_nodes = entered
     done: List[str] = []
-    failed = False
-    try:
-        for step in [s for s in needed if s.kind == "cluster"] + [s for s in needed if s.kind != "cluster"]:
-            if failed:
-                run.rows.append(RestartOutcome.of(step, status="skipped", message="not restarted: an earlier "
-                                                  "restart failed"))
-                continue
-            if run.restart(step):
-                done.append(step.node)
-            else:
-                failed = True
-    finally:
-        run.leave_mode(previous_mode)
+    failed = False  # a cluster node did not come back: stop (every other daemon still holds the old key)
+    for step in [s for s in needed if s.kind == "cluster"] + [s for s in needed if s.kind != "cluster"]:
+        if failed:
+            run.rows.append(RestartOutcome.of(step, status="skipped", message="not restarted: a cluster node did "
+                                              "not come back"))
+            continue
+        if resumed and step.node in journal.done:
+            run.rows.append(RestartOutcome.of(step, status="done", message="restarted before the interruption"))
+            done.append(step.node)
+            continue
+        try:
+            ok = run.restart(step)
+        except RemotectlError as exc:
+            run.rows.append(RestartOutcome.of(step, status="failed", message=exc.message))
+            reporter.error(f"restart failed: {exc.message}", node=step.node, code="restart-failed")
+            ok = False
+        if ok:
+            done.append(step.node)
+            if journal is not None:
+                journal.done.append(step.node)
+                journal.save()
+        elif step.kind == "cluster":
+            failed = True
+        # a remoted that fails does not stop the others: the cluster nodes hold the new key by now, so every
+        # remoted left on the old one would be refused ("Key was rejected") once maintenance ends
+    run.leave_mode(previous_mode)
     online, missing = restarter.wait_online(done)
     run.rows.append(_row(", ".join(done) or "cluster", "wait", "done" if online else "failed",
                          "every restarted node is online" if online else f"still offline: {', '.join(missing)}"))
@@ -284,6 +351,8 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
                              code="resources-moved")
         run.rows.append(_row("cluster", "wait", "done" if back else "failed",
                              "every resource is where it was" if back else "some resources moved or stopped"))
+    if journal is not None:
+        journal.remove()
     return outcomes + run.rows
 
 

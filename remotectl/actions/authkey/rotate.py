@@ -14,7 +14,7 @@ from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, Runner
                                              inspect_node)
 from remotectl.actions.authkey.keys import check_size, generate_key
 from remotectl.actions.authkey.push import NodeKeyResult, PushOptions, backup_stamp, failed_connect, push_key
-from remotectl.actions.authkey.restart import (ProbeOutcome, Restarter, RestartOutcome, probe_new_key,
+from remotectl.actions.authkey.restart import (Journal, ProbeOutcome, Restarter, RestartOutcome, probe_new_key,
                                                restart_rows_failed, run_restarts)
 from remotectl.actions.authkey.verify import VerifyResult, verify_keys
 from remotectl.actions.targets import Target
@@ -80,6 +80,7 @@ class RotationPlan:
     unreachable: List[NodeKeyResult]
     steps: List[model.RestartStep]
     lines: List[str] = field(default_factory=list)  # the plan for humans
+    journal: Optional[Journal] = None  # with --restart: the progress record (loaded with --resume)
 
     @property
     def previous(self) -> Dict[str, Optional[str]]:
@@ -166,7 +167,7 @@ def bundle_refusal(targets: Sequence[Target], steps: Sequence[model.RestartStep]
 
 def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *, size: int, path: Optional[str],
                      dry_run: bool, restart: bool, workers: int, reporter: Reporter,
-                     restart_all: bool = False) -> RotationPlan:
+                     restart_all: bool = False, resume: bool = False) -> RotationPlan:
     """Preflight: every node must be reachable before anything changes (the push reuses this probe); stale temp
     files are cleaned unless it is a dry run."""
     from remotectl.transport.fanout import fan_out
@@ -185,10 +186,22 @@ def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *
     refusal = bundle_refusal(targets, steps) if restart else None
     if refusal:
         raise RefusedError(refusal)
-    lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp, path=path)
+    journal = Journal([t.label for t in active])
+    if journal.load() != resume:
+        raise RefusedError(
+            f"an interrupted `authkey rotate --restart` (new key {journal.fingerprint}) left the cluster in "
+            "maintenance; finish it with `authkey rotate --restart --resume`" if not resume else
+            "nothing to resume: no interrupted `authkey rotate --restart` of these nodes is recorded here")
+    if resume:
+        lines = [f"resume the interrupted rotation to {journal.fingerprint}: no new key; every node must hold it",
+                 "restart what was not restarted yet (" + ", ".join(s.node for s in steps if s.needed
+                                                                    and s.node not in journal.done) + "), put "
+                 "back the maintenance values from before the interruption; no rollback"]
+    else:
+        lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp, path=path)
     return RotationPlan(targets=list(targets), active=active, runners=runners, size=size, path=path,
                         restart=restart, stamp=stamp, preflight=pre, unreachable=unreachable, steps=steps,
-                        lines=lines)
+                        lines=lines, journal=journal)
 
 
 def _not_started(plan: RotationPlan, *, dry_run: bool, reporter: Reporter) -> RotateResult:
@@ -287,7 +300,8 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
         return RotateResult(ok=False, restarts=restarts, rolled_back=rolled_back, **done)
     if plan.restart:
         restarter = restarter or Restarter(runner_factory, None)
-        restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter)
+        journal = Journal([t.label for t in plan.active], model.fingerprint(data))
+        restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter, journal)
         if restart_rows_failed(restarts):
             return _undo_restarts(plan, restarter, restarts, workers, reporter, done)
     else:
@@ -296,6 +310,30 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
     ok = (verify is not None and verify.verdict.consistent and not restart_rows_failed(restarts)
           and not any(p.verdict == "mismatch" for p in probes))
     return RotateResult(ok=ok, restarts=restarts, probes=probes, **done)
+
+
+def resume_rotation(plan: RotationPlan, restarter: Restarter, reporter: Reporter) -> RotateResult:
+    """Finish an interrupted --restart: every node must hold the journal's key already (else nothing is done);
+    the daemons not restarted yet are restarted, maintenance goes back to what it was before the interruption.
+    The new key is read back from a node (stdout, never argv) for the safe probe."""
+    from remotectl.transport import hostops
+
+    journal = plan.journal
+    wrong = [name for name, facts in plan.preflight.items() if facts.key.fingerprint != journal.fingerprint]
+    if wrong:
+        raise RemotectlError(f"{', '.join(wrong)} do(es) not hold the key of the interrupted rotation "
+                             f"({journal.fingerprint}); nothing was changed")
+    nodes = [NodeKeyResult.of(t, ok=True, status="unchanged", path=plan.preflight[t.label].location.path,
+                              fingerprint=journal.fingerprint, previous_fingerprint=journal.fingerprint)
+             for t in plan.active]
+    first = plan.active[0]
+    data = hostops.read_key_bytes(plan.runners[first.host], plan.preflight[first.label].location.path)
+    restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter, journal)
+    probes = _prove(plan, data, restarts, restarter, reporter) if not plan.path else []
+    ok = not restart_rows_failed(restarts) and not any(p.verdict == "mismatch" for p in probes)
+    return RotateResult(dry_run=False, ok=ok, fingerprint=journal.fingerprint, size=len(data), plan=plan.lines,
+                        nodes=nodes, restarts=restarts, probes=probes, previous=plan.previous,
+                        reports=reporter.reports)
 
 
 def _undo_restarts(plan: RotationPlan, restarter: Restarter, restarts: List[RestartOutcome], workers: int,
@@ -335,14 +373,14 @@ def _prove(plan: RotationPlan, data: bytes, restarts: List[RestartOutcome], rest
 
 def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size: int = model.DEFAULT_KEY_BYTES,
                path: Optional[str] = None, dry_run: bool = False, restart: bool = False, restart_all: bool = False,
-               restarter: Optional[Restarter] = None, on_done: ProgressCallback = None,
+               resume: bool = False, restarter: Optional[Restarter] = None, on_done: ProgressCallback = None,
                on_plan: Optional[Callable[[List[str]], None]] = None, workers: int = 16) -> RotateResult:
     """Plan (every node probed, nothing changed), show it with `on_plan`, then execute unless it is a dry run or
     some node is unreachable."""
     reporter = Reporter()
     plan = prepare_rotation(targets, runner_factory, size=size, path=path, dry_run=dry_run,
-                            restart=restart or restart_all, workers=workers, reporter=reporter,
-                            restart_all=restart_all)
+                            restart=restart or restart_all or resume, workers=workers, reporter=reporter,
+                            restart_all=restart_all, resume=resume)
     if plan.unreachable:
         return _not_started(plan, dry_run=dry_run, reporter=reporter)
     if on_plan is not None:
@@ -353,5 +391,7 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
                          code="restart-needed")
     if dry_run:
         return _dry_run(plan, reporter)
+    if resume:
+        return resume_rotation(plan, restarter or Restarter(runner_factory, None), reporter)
     return execute_rotation(plan, runner_factory, restarter=restarter, on_done=on_done, workers=workers,
                             reporter=reporter)
