@@ -1,6 +1,6 @@
 """`authkey rotate --restart` for real on the hosts lab (LAB_PACEMAKER=2.1|3.0): every node ends on the new key
 (safe probe `match` with it, `mismatch` with the old one), the cluster keeps quorum throughout (crm_mon sampled on
-every cluster node while it runs), no node is fenced (no fencing event, no guest recovered: its container is not
+every cluster node while it runs), no node is fenced (nothing in the logs, no guest recovered: its container is not
 booted again), no connection is refused a key or taken over, and every resource is where it was.
 
 3.0.2+ reads the key once per daemon, so rotate restarts every daemon (cluster nodes first, then remoted, under
@@ -17,7 +17,10 @@ from tests.integration.test_hosts_lab import as_json, remotectl
 
 pytestmark = pytest.mark.hosts_lab
 
-BAD_LINES = ("will be fenced", "Key was rejected", "unexpected client takeover", "Lost connection to Pacemaker Remote")
+# fencing (the scheduler's decision, the controller's request, fenced's), a key refused, a takeover, a lost connection;
+# the logs, not stonith_admin --history: fenced keeps the history in memory, and rotate restarts it
+BAD_LINES = ("will be fenced", "Requesting fencing", "wants to fence", "Key was rejected",
+             "unexpected client takeover", "Lost connection to Pacemaker Remote")
 
 
 class QuorumSampler:
@@ -66,11 +69,6 @@ def placement(lab):
     return {rid: sorted(r["nodes"]) for rid, r in lab.crm_mon_resources().items() if r.get("active")}
 
 
-def fence_events(lab):
-    proc = lab.cluster_run(["stonith_admin", "--history=*", "--output-as=xml"], check=False, timeout=30)
-    return len(ET.fromstring(proc.stdout).findall(".//fence_event")) if proc.returncode == 0 else None
-
-
 def probe_verdicts(lab, key_path):
     proc = remotectl(lab, "check", "--all", "--json", "--key", key_path)
     return {r["target"]: r["verdict"] for r in as_json(proc)["results"]}
@@ -99,7 +97,6 @@ def test_rotate_restart_keeps_the_cluster_up(rotated, tmp_path, option):
     old_key.chmod(0o600)
     before = placement(lab)
     boots = {name: lab.boots(name) for name in lab.node_names}
-    fenced = fence_events(lab)
     mark = lab.log_mark()
     with QuorumSampler(lab) as sampler:
         proc = remotectl(lab, "authkey", "rotate", option, "--json", timeout=900)
@@ -127,7 +124,6 @@ def test_rotate_restart_keeps_the_cluster_up(rotated, tmp_path, option):
     assert sampler.samples, "crm_mon never answered during the rotation"
     assert all(quorate for _node, quorate, _unclean in sampler.samples), sampler.samples
     assert not any(unclean for _node, _quorate, unclean in sampler.samples), sampler.samples
-    assert fence_events(lab) == fenced
     assert {name: lab.boots(name) for name in lab.node_names} == boots  # no guest recovered, no host rebooted
     log = lab.log_since(mark)
     assert not [line for line in log.splitlines() if any(bad in line for bad in BAD_LINES)]

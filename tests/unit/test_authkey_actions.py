@@ -606,3 +606,17 @@ def test_json_keys_and_their_order():
     assert list(rotated["restarts"][0]) == ["node", "kind", "command", "needed", "status", "message"]
     assert list(actions.fingerprint_bytes(KEY_A).to_json()) == ["path", "fingerprint", "size", "mode", "owner",
                                                                 "group"]
+
+
+def test_mixed_versions_let_the_old_cluster_nodes_cache_run_out_before_maintenance_ends():
+    """A 2.1 cluster with a 3.0.3 remote: only the remote is restarted; the 2.1 controllers may hold the old key
+    for up to 60 s, so maintenance (and with it the new connection) waits for that."""
+    steps = model.plan_restarts([("n1", "cluster", (2, 1, 5)), ("r1", "remote", (3, 0, 3))])
+    clock = FakeClock()
+    restarter = FakeRestarter()
+    restarter.clock, restarter.sleep = clock, clock.sleep
+    rows = actions.run_restarts(steps, {"n1": target("n1", "cluster"), "r1": target("r1", "remote")}, restarter,
+                                Reporter())
+    assert clock() >= model.CACHE_SECONDS
+    assert [e for e in restarter.log if e[0] == "run"] == [("run", "r1", "systemctl restart pacemaker_remote")]
+    assert any(r.kind == "wait" and "60 s" in r.message for r in rows)

@@ -294,6 +294,7 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
     if not needed:
         return outcomes
     run = _Procedure(targets, restarter, reporter)
+    started = restarter.clock()
     before = restarter.placement()
     peers = [s.node for s in needed if s.kind != "cluster"]
     resumed = journal is not None and journal.entered
@@ -333,6 +334,14 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
             failed = True
         # a remoted that fails does not stop the others: the cluster nodes hold the new key by now, so every
         # remoted left on the old one would be refused ("Key was rejected") once maintenance ends
+    if any(s.kind == "cluster" and not s.needed for s in steps) and peers:
+        # a cluster node before 3.0.2 is not restarted: its controller may have read the old key up to
+        # CACHE_SECONDS before; let that run out before maintenance ends and it connects to a new remoted
+        remaining = model.CACHE_SECONDS + 5 - (restarter.clock() - started)
+        if remaining > 0:
+            restarter.sleep(remaining)
+        run.rows.append(_row("cluster", "wait", "done", f"{model.CACHE_SECONDS} s for the cluster nodes that "
+                                                        "re-read the key"))
     run.leave_mode(previous_mode)
     online, missing = restarter.wait_online(done)
     run.rows.append(_row(", ".join(done) or "cluster", "wait", "done" if online else "failed",
