@@ -291,8 +291,8 @@ def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path
 
     with out.progress(len([t for t in resolved if not t.skip]), "pushing new authkey") as advance:
         result = actions.rotate_key(resolved, app.ssh_runner, size=size, path=remote_path, dry_run=dry_run,
-                                    restart=restart, restart_all=restart_all, resume=resume, restarter=restarter, on_done=lambda _o: advance(),
-                                    on_plan=show_plan)
+                                    restart=restart, restart_all=restart_all, resume=resume, restarter=restarter,
+                                    on_done=lambda _o: advance(), on_plan=show_plan)
     code = result.exit_code()
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code

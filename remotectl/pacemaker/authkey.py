@@ -267,6 +267,11 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
     usable one."""
     problems: List[Problem] = []
     vtext = version_text(version)
+    if version is None and location.source != "option":
+        problems.append(Problem("version-unknown", "warning",
+                                "the Pacemaker version could not be read (pacemakerd, pacemaker-remoted, crm_mon "
+                                "--version): guessing the key locations of Pacemaker before 3.0, with the "
+                                "fallbacks 3.0 dropped"))
     for note in location.notes:
         problems.append(Problem("env-conflict", "warning", note))
     if location.x509 and version is not None and version >= NO_FALLBACK_FROM:

@@ -453,7 +453,8 @@ def test_rotate_restart_rolls_back_and_restarts_again_when_a_node_does_not_come_
     assert not result.ok and result.rolled_back and result.exit_code() == 3
     assert hosts["n1"].data(model.DEFAULT_KEY_PATH) == KEY_B and hosts["r1"].data(model.DEFAULT_KEY_PATH) == KEY_B
     runs = [entry for entry in restarter.log if entry[0] == "run"]
-    assert runs == [("run", "n1", "systemctl restart pacemaker"), ("run", "r1", "systemctl restart pacemaker_remote")] * 2
+    assert runs == [("run", "n1", "systemctl restart pacemaker"),
+                    ("run", "r1", "systemctl restart pacemaker_remote")] * 2
     assert "restart-rollback" in [r.code for r in result.reports]
 
 
