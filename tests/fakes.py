@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from remotectl.transport import files
+from remotectl.transport import files, hostops
 from remotectl.transport.base import CommandResult, Runner, TransportError
 from remotectl.transport.cluster import ClusterClient
 
@@ -204,6 +204,10 @@ class FakeHost(Runner):
                 return self._states(argv, args)
             if script == files._WRITE_SCRIPT:
                 return self._write(argv, args, stdin)
+            if script == hostops._READ_KEY_SCRIPT:
+                if args[0] not in self.files:
+                    return self._result(argv, 66, err=f"{args[0]} does not exist")
+                return self._result(argv, out=base64.b64encode(self.files[args[0]][0]).decode())
             if script == files._RESTORE_SCRIPT:
                 if self.fail_restore:
                     return self._result(argv, 1, err="cp: disk full")

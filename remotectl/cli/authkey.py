@@ -242,9 +242,14 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
                                               "nothing.")
 @click.option("--restart", is_flag=True,
               help="Restart the daemons that keep the key in memory for their lifetime (Pacemaker 3.0.2+, or "
-                   "unknown version): pacemaker_remote on remote/guest nodes, then pacemaker on cluster nodes one at "
-                   "a time, with maintenance-mode=true around it. Older nodes re-read the key within 60 s and are "
-                   "never restarted.")
+                   "unknown version): pacemaker on cluster nodes one at a time, then pacemaker_remote on remote and "
+                   "guest nodes, under maintenance-mode=true and node maintenance; rolled back if a node does not "
+                   "come back. Older nodes re-read the key within 60 s and are not restarted.")
+@click.option("--restart-all", is_flag=True,
+              help="Like --restart, but restart the nodes that re-read the key (before 3.0.2) as well.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted --restart (recorded in remotectl's cache on this machine): no new key; "
+                   "restart what was not restarted yet and put back the maintenance values from before it.")
 @click.option("--bytes", "size", type=click.IntRange(MIN_BYTES, MAX_BYTES), default=DEFAULT_BYTES,
               show_default=True, metavar="N", help="Size of the new key.")
 @click.option("--path", "remote_path", metavar="REMOTE_PATH", callback=_remote_path,
@@ -252,7 +257,7 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_node_names)
 @json_option
 @pass_app
-def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode):
+def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path, targets, json_mode):
     """Replace the key on every node (all cluster, remote and guest nodes; TARGETs only to work on a subset,
     which splits the cluster's keys).
 
@@ -265,11 +270,20 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
        changed.
 
     Pacemaker up to 3.0.1 re-reads the key within 60 s of a new connection, so no restart is needed and
-    established connections stay up. 3.0.2 and later read it once per daemon lifetime: --restart then sets
-    maintenance-mode=true, runs `systemctl restart pacemaker_remote` on those remote and guest nodes, then
-    `systemctl restart pacemaker` on those cluster nodes one at a time (waiting until each is online again, and
-    stopping at the first that is not), puts maintenance-mode back and waits until every restarted node is
-    online. Without --restart such nodes are listed and keep the old key until their daemon restarts.
+    established connections stay up. 3.0.2 and later read it once per daemon lifetime, in the cluster nodes'
+    controllers and in every remoted, and a connection needs the same key at both ends. --restart therefore puts
+    the remote and guest nodes in node maintenance and sets maintenance-mode=true (nothing is started, stopped,
+    moved or fenced), restarts pacemaker on the cluster nodes one at a time (each waited for until it is a member
+    again; the first that is not stops the procedure), then pacemaker_remote on the remote and guest nodes, puts
+    maintenance-mode back, waits until every node is online, puts node maintenance back and waits until every
+    resource is where it was. If a node does not come back, the old key is restored everywhere and the same
+    daemons are restarted again. Bundle replicas (remoted inside a container) are refused: restarting bundle
+    containers is not part of it. Without --restart such nodes are listed and keep the old key until their
+    daemon restarts. Finally the safe probe (no takeover) checks that every remoted accepts the new key.
+
+    Interrupted, --restart leaves the cluster in maintenance on purpose (ending it with some daemons on the new key
+    and some on the old would break connections); --resume finishes the procedure, and any other rotation of
+    these nodes is refused until then.
 
     Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done.
     """
@@ -279,7 +293,7 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
     out = app.output(json_mode)
     reporter = Reporter()
     resolved = _load(app, targets, not targets, reporter)
-    restarter = actions.Restarter(app.ssh_runner, app.cluster) if restart else None
+    restarter = actions.Restarter(app.ssh_runner, app.cluster)
 
     def show_plan(lines):
         if not json_mode:
@@ -290,8 +304,8 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
 
     with out.progress(len([t for t in resolved if not t.skip]), "pushing new authkey") as advance:
         result = actions.rotate_key(resolved, app.ssh_runner, size=size, path=remote_path, dry_run=dry_run,
-                                    restart=restart, restarter=restarter, on_done=lambda _o: advance(),
-                                    on_plan=show_plan)
+                                    restart=restart, restart_all=restart_all, resume=resume, restarter=restarter,
+                                    on_done=lambda _o: advance(), on_plan=show_plan)
     code = result.exit_code()
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
@@ -303,7 +317,9 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
     out.table(["NODE", "STATUS", "BEFORE", "AFTER", "BACKUP", "DETAIL"], rows)
     for r in result.restarts:
         if r.needed or r.status not in ("not-needed",):
-            out.line(f"restart {r.node}: {r.status}: {r.message}")
+            out.line(f"{r.kind} {r.node}: {r.status}: {r.message}")
+    for p in result.probes:
+        out.line(f"safe probe {p.node} ({p.address}) with the new key: {p.verdict}")
     if result.ok:
         out.line(f"rotated: every node has {result.fingerprint}")
     elif result.rolled_back:

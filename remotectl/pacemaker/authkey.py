@@ -151,6 +151,7 @@ class KeyLocation:
     explicit: bool  # set by the user or an env file, rather than the built-in default
     notes: Tuple[str, ...] = ()
     x509: bool = False  # PCMK_cert_file, PCMK_ca_file and PCMK_key_file all set (3.0.0+ then ignores the PSK)
+    empty_in: Optional[str] = None  # the env file that sets PCMK_authkey_location to nothing (3.0.0+: no key)
 
 
 def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -> KeyLocation:
@@ -173,6 +174,7 @@ def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -
                 f"{LOCATION_VARIABLE} is {chosen_path} in {chosen_source} but {value} in {path}; "
                 f"using {chosen_source}"
             )
+    empty_in = next((path for path in ENV_FILES if parsed.get(path, {}).get(LOCATION_VARIABLE) == ""), None)
     merged: Dict[str, str] = {}
     for path in reversed(ENV_FILES):
         merged.update(parsed.get(path, {}))
@@ -181,12 +183,15 @@ def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -
         if not chosen_path.startswith("/"):
             notes.append(f"{LOCATION_VARIABLE}={chosen_path} is not an absolute path")
         return KeyLocation(chosen_path, chosen_source, True, tuple(notes), x509)
-    return KeyLocation(DEFAULT_KEY_PATH, "default", False, tuple(notes), x509)
+    return KeyLocation(DEFAULT_KEY_PATH, "default", False, tuple(notes), x509, empty_in)
 
 
 def fallback_chain(location: KeyLocation, version: Optional[Version]) -> List[str]:
     """The paths Pacemaker tries, in order, for this location and version (lrmd__init_remote_key).
-    Unknown version: assume the pre-3.0 chain, so a silent fallback is never missed."""
+    Unknown version: assume the pre-3.0 chain, so a silent fallback is never missed. An empty
+    PCMK_authkey_location is "" to 3.0.0+ (no key, no fallback) and unset to older versions."""
+    if location.empty_in and location.source == "default" and has_corosync_fallback(version) is False:
+        return []
     chain = [location.path]
     if location.source == "option":
         return chain
@@ -273,6 +278,11 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
     usable one."""
     problems: List[Problem] = []
     vtext = version_text(version)
+    if version is None and location.source != "option":
+        problems.append(Problem("version-unknown", "warning",
+                                "the Pacemaker version could not be read (pacemakerd, pacemaker-remoted, crm_mon "
+                                "--version): guessing the key locations of Pacemaker before 3.0, with the "
+                                "fallbacks 3.0 dropped"))
     for note in location.notes:
         problems.append(Problem("env-conflict", "warning", note))
     if location.x509 and version is not None and version >= NO_FALLBACK_FROM:
@@ -280,6 +290,17 @@ def assess_node(location: KeyLocation, version: Optional[Version], files: Mappin
                                 "PCMK_cert_file, PCMK_ca_file and PCMK_key_file are set: Pacemaker "
                                 f"{vtext} uses X.509 for remote connections and ignores this key"))
     chain = fallback_chain(location, version)
+    if location.empty_in and location.source == "default":
+        if not chain:
+            problems.append(Problem("empty-location", "error",
+                                    f"{LOCATION_VARIABLE} is set to nothing in {location.empty_in}: Pacemaker "
+                                    f"{vtext} loads no key (3.0 has no fallback to {DEFAULT_KEY_PATH})"))
+        else:
+            who = f"Pacemaker {vtext}" if vtext else "guessing Pacemaker before 3.0 (the version could not be " \
+                                                     "determined; 3.0 would load no key)"
+            problems.append(Problem("empty-location", "warning",
+                                    f"{LOCATION_VARIABLE} is set to nothing in {location.empty_in}; {who} uses "
+                                    f"{DEFAULT_KEY_PATH}"))
     effective: Optional[FileFacts] = None
     for index, path in enumerate(chain):
         facts = files.get(path)
@@ -380,9 +401,9 @@ def verdict(fingerprints: Mapping[str, Optional[str]], unreachable: Sequence[str
 @dataclass(frozen=True)
 class RestartStep:
     node: str
-    kind: str  # "remote" (pacemaker_remote) or "cluster" (pacemaker)
+    kind: str  # "cluster" (pacemaker), "remote" or "guest" (pacemaker_remote)
     argv: Tuple[str, ...]
-    needed: bool
+    needed: bool  # run it (the daemon keeps the key for its lifetime, its version is unknown, or asked for)
     reason: str
 
 
@@ -390,20 +411,25 @@ REMOTE_RESTART = ("systemctl", "restart", "pacemaker_remote")
 CLUSTER_RESTART = ("systemctl", "restart", "pacemaker")
 
 
-def plan_restarts(nodes: Sequence[Tuple[str, str, Optional[Version]]]) -> List[RestartStep]:
+def plan_restarts(nodes: Sequence[Tuple[str, str, Optional[Version]]], *, always: bool = False) -> List[RestartStep]:
     """nodes: (name, type, version). A restart is needed where the daemon keeps the key for its lifetime
-    (3.0.2+) or the version is unknown; older versions re-read the key within CACHE_SECONDS.
-    Order: remote and guest nodes first (pacemaker_remote), then cluster nodes one at a time (pacemaker)."""
+    (3.0.2+) or the version is unknown; older versions re-read the key within CACHE_SECONDS and are restarted
+    only with `always`. Order: cluster nodes first (one at a time), then remote and guest nodes: a connection
+    needs the same key at both ends, so every controller must hold the new key before any remoted does."""
     steps: List[RestartStep] = []
-    ordered = sorted(nodes, key=lambda n: n[1] == "cluster")  # stable: remote/guest first, then cluster
+    ordered = sorted(nodes, key=lambda n: n[1] != "cluster")  # stable: cluster first, then remote/guest
     for name, node_type, version in ordered:
         lifetime = caches_for_lifetime(version)
-        kind = "cluster" if node_type == "cluster" else "remote"
+        kind = node_type if node_type in ("cluster", "guest") else "remote"
         argv = CLUSTER_RESTART if kind == "cluster" else REMOTE_RESTART
         if lifetime is None:
-            needed, reason = True, "Pacemaker version unknown: restart to be sure the new key is loaded"
+            needed, reason = True, "Pacemaker version unknown (guessing 3.0.2+): restart to be sure the new key " \
+                                   "is loaded"
         elif lifetime:
             needed, reason = True, f"Pacemaker {version_text(version)} reads the key once per daemon lifetime"
+        elif always:
+            needed, reason = True, (f"restart asked for: Pacemaker {version_text(version)} would re-read the key "
+                                    f"within {CACHE_SECONDS} s anyway")
         else:
             needed, reason = False, (f"Pacemaker {version_text(version)} re-reads the key within "
                                      f"{CACHE_SECONDS} s; no restart needed")

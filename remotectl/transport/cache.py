@@ -101,6 +101,16 @@ def write_json(name: str, document: Dict[str, Any]) -> bool:
     return True
 
 
+def remove_json(name: str) -> None:
+    """Forget what is stored under ``name`` (nothing to do when it is not there)."""
+    path = _path(name)
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
 def try_lock(name: str) -> Optional[int]:
     """Take the exclusive lock ``name`` without waiting: a file descriptor (the lock lives as long as it, in
     this process and in children forked while it is open), or None when someone else holds it."""

@@ -874,12 +874,17 @@ def key_candidates(env_files=ENV_FILES, version=None):
     default after an unusable configured key, then /etc/corosync/authkey. The same rule as
     remotectl.pacemaker.authkey.fallback_chain."""
     candidates = []
+    empty_in = None
     for env_file in env_files:
         configured = _env_file_value(env_file, "PCMK_authkey_location")
         if configured:
             candidates.append((configured, "PCMK_authkey_location in %s" % env_file))
             break
+        if configured == "" and empty_in is None:
+            empty_in = env_file
     if version is not None and tuple(version) >= NO_FALLBACK_FROM:
+        if not candidates and empty_in:
+            return []  # set to nothing: 3.0 tries "" and loads no key, without falling back
         return candidates or [(DEFAULT_KEY_PATH, "default")]
     for path, source in ((DEFAULT_KEY_PATH, "default"), (ALT_KEY_PATH, "fallback (Pacemaker 2.1 only)")):
         if all(path != known for known, _source in candidates):
@@ -891,7 +896,13 @@ def locate_node_key(env_files=ENV_FILES, version=None):
     """Where this node's Pacemaker reads its remote key from (see key_candidates). Returns (key, path, source,
     warnings)."""
     warnings = []
+    if version is None:
+        warnings.append("the Pacemaker version could not be read here: guessing the locations of Pacemaker before "
+                        "3.0 (with the fallbacks 3.0 dropped)")
     candidates = key_candidates(env_files, version)
+    if not candidates:
+        raise ProbeError("PCMK_authkey_location is set to nothing: Pacemaker %s loads no key (no fallback in 3.0)"
+                         % ".".join(str(part) for part in version))
     errors = []
     for index, (path, source) in enumerate(candidates):
         try:

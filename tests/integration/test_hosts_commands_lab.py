@@ -79,13 +79,10 @@ def test_authkey_rotate(clean, tmp_path):
     """A new key on every node, then proof that every connection uses it (check --from cluster).
 
     Up to 3.0.1 remoted re-reads the key within 60 s, so the new key is in use after that without restarts.
-    3.0.2+ reads it once per daemon: there, `--restart` would set maintenance-mode=true and run
-    `systemctl restart pacemaker_remote`, and remoted's graceful stop then waits for the cluster to stop its
-    connection, which maintenance mode never does: the restart hangs until the unit's TimeoutStopSec (30 min),
-    measured here (a remotectl bug, reported). Restarting without maintenance mode breaks the connections
-    instead ("Key was rejected by service", a hard failure) whichever side goes first. So on 3.0.2+ this test
-    checks what rotate itself does (the new key on every node, consistent, the cluster undisturbed since
-    every daemon still holds the old key in memory) and then pushes the old key back with `authkey push`."""
+    3.0.2+ reads it once per daemon: without `--restart` (this test) rotate changes the files only, so on 3.0.2+
+    it checks what rotate itself does (the new key on every node, consistent, the cluster undisturbed since
+    every daemon still holds the old key in memory) and then pushes the old key back with `authkey push`.
+    `rotate --restart` is test_hosts_rotate_lab.py."""
     lab = clean
     old = lab.authkey.read_bytes()
     versions = lab.pacemaker_versions()

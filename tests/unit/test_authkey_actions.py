@@ -9,7 +9,7 @@ import pytest
 from remotectl.actions import authkey as actions
 from remotectl.actions import targets as targeting
 from remotectl.pacemaker import authkey as model
-from remotectl.reports import ExitCode, Reporter, RemotectlError, Severity
+from remotectl.reports import ExitCode, RefusedError, Reporter, RemotectlError, Severity
 from tests.fakes import FakeClock, FakeHost, scripted_cluster
 
 KEY_A = bytes(range(256))
@@ -283,13 +283,18 @@ def test_rotate_rolls_back_when_verification_disagrees():
 
 # -- restarts ----------------------------------------------------------------------------------------------------------
 class FakeRestarter(actions.Restarter):
-    def __init__(self, maintenance=None, offline_after=()):
+    """Records what the procedure asks for; `offline_after`: nodes that never come back, `verdicts`: what the safe
+    probe says per address (default match)."""
+
+    def __init__(self, maintenance=None, offline_after=(), verdicts=None, node_maintenance=None):
         super().__init__(lambda d: None, None, online_timeout=1, poll=0)
         self.log = []
         self.maintenance = maintenance
+        self.node_maintenance = dict(node_maintenance or {})
         self.offline_after = set(offline_after)
+        self.verdicts = dict(verdicts or {})
 
-    def run_on(self, destination, argv):
+    def run_on(self, destination, argv, timeout=None):
         self.log.append(("run", destination, " ".join(argv)))
         return True, "ok"
 
@@ -297,56 +302,137 @@ class FakeRestarter(actions.Restarter):
         self.log.append(("cluster", " ".join(argv)))
         return True, "ok"
 
+    def query(self, argv):
+        node = next((a.split("=", 1)[1] for a in argv if a.startswith("--node=")), None)
+        return self.node_maintenance.get(node)
+
     def maintenance_mode(self):
         return self.maintenance
+
+    def wait_rejoined(self, target):
+        self.log.append(("rejoined", target.label))
+        return target.label not in self.offline_after
+
+    def wait_listening(self, target):
+        self.log.append(("listening", target.label))
+        return target.label not in self.offline_after
 
     def wait_online(self, names):
         self.log.append(("wait", tuple(names)))
         missing = [n for n in names if n in self.offline_after]
         return not missing, missing
 
+    def placement(self):
+        return {"dummy1": ("r1",)}
 
-def test_restart_procedure_order_for_lifetime_caching_nodes():
-    steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2)),
-                                 ("r1", "remote", (3, 0, 2)), ("r2", "remote", (2, 1, 5))])
+    def probe(self, addresses, key):
+        return [self.verdicts.get(host, "match") for host, _port in addresses]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """rotate --restart keeps its journal in remotectl's cache: a fresh one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+class Interrupted(FakeRestarter):
+    """Ctrl-C during the restart of `at`."""
+
+    def __init__(self, at, **kwargs):
+        super().__init__(**kwargs)
+        self.at = at
+
+    def run_on(self, destination, argv, timeout=None):
+        if destination == self.at:
+            raise KeyboardInterrupt
+        return super().run_on(destination, argv, timeout)
+
+
+def test_interrupted_restart_stays_in_maintenance_and_resume_finishes_it():
+    hosts = make_hosts("n1", "n2", "r1", version="Pacemaker 3.0.3")
+    targets = [target("n1", "cluster"), target("n2", "cluster"), target("r1", "remote")]
+    first = Interrupted("n2", maintenance=None, node_maintenance={"r1": "false"})
+    with pytest.raises(KeyboardInterrupt):
+        actions.rotate_key(targets, factory(hosts), restart=True, restarter=first)
+    assert MM_OFF not in first.log  # ending maintenance with n1 on the new key and n2 on the old would break r1
+    new = hosts["n1"].data(model.DEFAULT_KEY_PATH)
+    assert new != KEY_B and all(h.data(model.DEFAULT_KEY_PATH) == new for h in hosts.values())
+    with pytest.raises(RefusedError, match="--resume"):
+        actions.rotate_key(targets, factory(hosts), restart=True, restarter=FakeRestarter())
+    # the cluster now shows what the interrupted run set; --resume puts back what was there before it
+    second = FakeRestarter(maintenance="true", node_maintenance={"r1": "true"})
+    result = actions.rotate_key(targets, factory(hosts), resume=True, restarter=second)
+    assert result.ok and result.fingerprint == model.fingerprint(new)
+    assert [e for e in second.log if e[0] == "run"] == [("run", "n2", "systemctl restart pacemaker"),
+                                                        ("run", "r1", "systemctl restart pacemaker_remote")]
+    assert MM_OFF in second.log
+    assert ("cluster", "crm_attribute --node=r1 --name=maintenance --update=false --lifetime=forever") in second.log
+    assert {o.node: o.status for o in result.restarts if o.kind == "cluster"} == {"n1": "done", "n2": "done"}
+    with pytest.raises(RefusedError, match="nothing to resume"):
+        actions.rotate_key(targets, factory(hosts), resume=True, restarter=FakeRestarter())
+    assert_no_key_anywhere(hosts, result.to_json(), keys=(new, KEY_B))
+
+
+MM_ON = ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true")
+MM_OFF = ("cluster", "crm_attribute --type crm_config --name maintenance-mode --delete")
+
+
+def test_restart_procedure_cluster_nodes_first_then_remoted_under_maintenance():
+    """The order measured on 3.0.3: no connection between an old and a new key, nothing fenced or moved."""
+    steps = model.plan_restarts([("r1", "remote", (3, 0, 2)), ("node1", "cluster", (3, 0, 2)),
+                                 ("g1", "guest", (3, 0, 3)), ("node2", "cluster", (3, 0, 2)),
+                                 ("r2", "remote", (2, 1, 5))])
     targets = {n: target(n, t, host=f"{n}.example") for n, t in
-               (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"), ("r2", "remote"))}
-    restarter = FakeRestarter()
+               (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"), ("r2", "remote"), ("g1", "guest"))}
+    restarter = FakeRestarter(node_maintenance={"g1": "false"})
     outcomes = actions.run_restarts(steps, targets, restarter, Reporter())
     assert restarter.log == [
-        ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true"),
-        ("run", "r1.example", "systemctl restart pacemaker_remote"),
-        ("run", "node1.example", "systemctl restart pacemaker"),
-        ("wait", ("node1",)),
-        ("run", "node2.example", "systemctl restart pacemaker"),
-        ("wait", ("node2",)),
-        ("cluster", "crm_attribute --type crm_config --name maintenance-mode --delete"),
-        ("wait", ("r1", "node1", "node2")),
+        ("cluster", "crm_attribute --node=r1 --name=maintenance --update=true --lifetime=forever"),
+        ("cluster", "crm_attribute --node=g1 --name=maintenance --update=true --lifetime=forever"),
+        MM_ON,
+        ("run", "node1.example", "systemctl restart pacemaker"), ("rejoined", "node1"),
+        ("run", "node2.example", "systemctl restart pacemaker"), ("rejoined", "node2"),
+        ("run", "r1.example", "systemctl restart pacemaker_remote"), ("listening", "r1"),
+        ("run", "g1.example", "systemctl restart pacemaker_remote"), ("listening", "g1"),
+        MM_OFF,
+        ("wait", ("node1", "node2", "r1", "g1")),
+        ("cluster", "crm_attribute --node=r1 --name=maintenance --delete --lifetime=forever"),
+        ("cluster", "crm_attribute --node=g1 --name=maintenance --update=false --lifetime=forever"),
     ]
-    assert {o.node: o.status for o in outcomes} == {"r2": "not-needed", "r1": "done", "node1": "done",
-                                                    "node2": "done"}
+    restarts = {o.node: o.status for o in outcomes if o.kind in ("cluster", "remote", "guest")}
+    assert restarts == {"r2": "not-needed", "r1": "done", "g1": "done", "node1": "done", "node2": "done"}
+    assert not any(o.status == "failed" for o in outcomes)
 
 
-def test_restart_stops_rolling_when_a_cluster_node_does_not_come_back_and_restores_maintenance():
-    steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2))])
-    targets = {n: target(n, "cluster") for n in ("node1", "node2")}
+def test_restart_stops_at_a_cluster_node_that_does_not_come_back_and_restores_maintenance():
+    steps = model.plan_restarts([("node1", "cluster", (3, 0, 2)), ("node2", "cluster", (3, 0, 2)),
+                                 ("r1", "remote", (3, 0, 2))])
+    targets = {n: target(n, t) for n, t in (("node1", "cluster"), ("node2", "cluster"), ("r1", "remote"))}
     restarter = FakeRestarter(maintenance="true", offline_after={"node1"})
     reporter = Reporter()
     outcomes = actions.run_restarts(steps, targets, restarter, reporter)
     assert ("run", "node2", "systemctl restart pacemaker") not in restarter.log
-    assert ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true") == restarter.log[-1]
-    assert {o.node: o.status for o in outcomes} == {"node1": "failed", "node2": "skipped"}
+    assert ("run", "r1", "systemctl restart pacemaker_remote") not in restarter.log
+    assert ("cluster", "crm_attribute --type crm_config --name maintenance-mode --update true") in restarter.log
+    assert restarter.log[-1] == ("cluster", "crm_attribute --node=r1 --name=maintenance --delete --lifetime=forever")
+    assert {o.node: o.status for o in outcomes if o.kind in ("cluster", "remote")} == {
+        "node1": "failed", "node2": "skipped", "r1": "skipped"}
     assert any(report.severity is Severity.ERROR for report in reporter.reports)
 
 
-def test_no_restart_needed_on_2_1_does_nothing():
-    steps = model.plan_restarts([("node1", "cluster", (2, 1, 5)), ("r1", "remote", (2, 1, 5))])
+def test_no_restart_needed_on_2_1_does_nothing_unless_asked():
+    nodes = [("node1", "cluster", (2, 1, 5)), ("r1", "remote", (2, 1, 5))]
     restarter = FakeRestarter()
-    outcomes = actions.run_restarts(steps, {}, restarter, Reporter())
+    outcomes = actions.run_restarts(model.plan_restarts(nodes), {}, restarter, Reporter())
     assert restarter.log == [] and all(o.status == "not-needed" for o in outcomes)
+    steps = model.plan_restarts(nodes, always=True)
+    assert all(s.needed and "asked for" in s.reason for s in steps)
+    targets = {"node1": target("node1", "cluster"), "r1": target("r1", "remote")}
+    actions.run_restarts(steps, targets, restarter, Reporter())
+    assert ("run", "node1", "systemctl restart pacemaker") in restarter.log
 
 
-def test_rotate_with_restart_uses_the_restarter_only_where_needed():
+def test_rotate_with_restart_uses_the_restarter_only_where_needed_and_probes_every_remoted():
     hosts = make_hosts("a", "b", version="Pacemaker 3.0.2")
     hosts["b"].version = "Pacemaker 2.1.9"
     restarter = FakeRestarter()
@@ -355,6 +441,40 @@ def test_rotate_with_restart_uses_the_restarter_only_where_needed():
     assert result.ok
     assert ("run", "a", "systemctl restart pacemaker_remote") in restarter.log
     assert not any(entry[:2] == ("run", "b") for entry in restarter.log)
+    assert [(p.node, p.verdict) for p in result.probes] == [("a", "match"), ("b", "match")]
+    assert list(result.to_json()["probes"][0]) == ["node", "address", "verdict"]
+
+
+def test_rotate_restart_rolls_back_and_restarts_again_when_a_node_does_not_come_back():
+    hosts = make_hosts("n1", "r1", version="Pacemaker 3.0.3")
+    restarter = FakeRestarter(offline_after={"r1"})
+    result = actions.rotate_key([target("n1", "cluster"), target("r1", "remote")], factory(hosts), restart=True,
+                                restarter=restarter)
+    assert not result.ok and result.rolled_back and result.exit_code() == 3
+    assert hosts["n1"].data(model.DEFAULT_KEY_PATH) == KEY_B and hosts["r1"].data(model.DEFAULT_KEY_PATH) == KEY_B
+    runs = [entry for entry in restarter.log if entry[0] == "run"]
+    assert runs == [("run", "n1", "systemctl restart pacemaker"),
+                    ("run", "r1", "systemctl restart pacemaker_remote")] * 2
+    assert "restart-rollback" in [r.code for r in result.reports]
+
+
+def test_rotate_mismatch_in_the_safe_probe_is_a_failure():
+    hosts = make_hosts("r1", version="Pacemaker 3.0.3")
+    result = actions.rotate_key([target("r1", "remote")], factory(hosts), restart=True,
+                                restarter=FakeRestarter(verdicts={"r1": "mismatch"}))
+    assert not result.ok and [p.verdict for p in result.probes] == ["mismatch"]
+    assert "new-key-not-accepted" in [r.code for r in result.reports]
+
+
+def test_restart_refuses_bundle_replicas_on_3_0_2():
+    hosts = make_hosts("n1", version="Pacemaker 3.0.3")
+    bundle = targeting.Target(label="b-0", host="b-0", type="bundle", skip=targeting.BUNDLE_SKIP)
+    with pytest.raises(RefusedError, match="bundle replica"):
+        actions.rotate_key([target("n1", "cluster"), bundle], factory(hosts), restart=True,
+                           restarter=FakeRestarter())
+    assert hosts["n1"].data(model.DEFAULT_KEY_PATH) == KEY_B
+    result = actions.rotate_key([target("n1", "cluster"), bundle], factory(hosts), dry_run=True)
+    assert result.ok
 
 
 def test_round_trips_per_node():
@@ -460,8 +580,8 @@ VERIFY_KEYS = ["consistent", "ok", "reference", "summary", "differing", "uncheck
 VERIFY_NODE_KEYS = ["node", "target", "type", "ok", "reachable", "fingerprint", "matches", "size", "mode", "owner",
                     "group", "path", "configured_path", "path_source", "hacluster_can_read", "pacemaker_version",
                     "problems", "error"]
-ROTATE_KEYS = ["dry_run", "ok", "fingerprint", "size", "plan", "nodes", "restarts", "verify", "consistent",
-               "rolled_back"]
+ROTATE_KEYS = ["dry_run", "ok", "fingerprint", "size", "plan", "nodes", "restarts", "verify", "probes",
+               "consistent", "rolled_back"]
 
 
 def test_a_push_and_a_rotation_in_the_same_millisecond_keep_both_backups():
@@ -487,3 +607,17 @@ def test_json_keys_and_their_order():
     assert list(rotated["restarts"][0]) == ["node", "kind", "command", "needed", "status", "message"]
     assert list(actions.fingerprint_bytes(KEY_A).to_json()) == ["path", "fingerprint", "size", "mode", "owner",
                                                                 "group"]
+
+
+def test_mixed_versions_let_the_old_cluster_nodes_cache_run_out_before_maintenance_ends():
+    """A 2.1 cluster with a 3.0.3 remote: only the remote is restarted; the 2.1 controllers may hold the old key
+    for up to 60 s, so maintenance (and with it the new connection) waits for that."""
+    steps = model.plan_restarts([("n1", "cluster", (2, 1, 5)), ("r1", "remote", (3, 0, 3))])
+    clock = FakeClock()
+    restarter = FakeRestarter()
+    restarter.clock, restarter.sleep = clock, clock.sleep
+    rows = actions.run_restarts(steps, {"n1": target("n1", "cluster"), "r1": target("r1", "remote")}, restarter,
+                                Reporter())
+    assert clock() >= model.CACHE_SECONDS
+    assert [e for e in restarter.log if e[0] == "run"] == [("run", "r1", "systemctl restart pacemaker_remote")]
+    assert any(r.kind == "wait" and "60 s" in r.message for r in rows)

@@ -200,11 +200,12 @@ def test_verdict_missing_and_unreachable_are_not_consistent():
     assert not v.consistent and v.unchecked == ["b"] and v.differing == []
 
 
-def test_restart_plan_by_version_remote_first():
+def test_restart_plan_by_version_cluster_nodes_first():
     steps = m.plan_restarts([("node1", "cluster", (3, 0, 2)), ("r1", "remote", (3, 0, 2)),
                              ("g1", "guest", (2, 1, 5)), ("node2", "cluster", None)])
-    assert [s.node for s in steps] == ["r1", "g1", "node1", "node2"]
+    assert [s.node for s in steps] == ["node1", "node2", "r1", "g1"]
     by = {s.node: s for s in steps}
+    assert by["g1"].kind == "guest" and by["r1"].kind == "remote"
     assert by["r1"].needed and by["r1"].argv == m.REMOTE_RESTART
     assert not by["g1"].needed and "60 s" in by["g1"].reason
     assert by["node1"].needed and by["node1"].argv == m.CLUSTER_RESTART
@@ -227,3 +228,19 @@ def test_cli_constants_mirror_the_model():
 
     assert (cli.DEFAULT_KEY, cli.DEFAULT_BYTES, cli.MIN_BYTES, cli.MAX_BYTES) == (
         m.DEFAULT_KEY_PATH, m.DEFAULT_KEY_BYTES, m.MIN_KEY_BYTES, m.MAX_KEY_BYTES)
+
+
+def test_an_empty_location_means_no_key_from_3_0():
+    location = m.key_location({"/etc/default/pacemaker": "PCMK_authkey_location=\n"})
+    assert location.path == m.DEFAULT_KEY_PATH and location.empty_in == "/etc/default/pacemaker"
+    key = m.FileFacts(m.DEFAULT_KEY_PATH, True, size=256, mode=0o400, owner="hacluster", group="haclient",
+                      sha256="ab" * 32)
+    on3 = m.assess_node(location, (3, 0, 3), {m.DEFAULT_KEY_PATH: key})
+    assert on3.effective is None and [(p.code, p.severity) for p in on3.problems] == [("empty-location", "error")]
+    on2 = m.assess_node(location, (2, 1, 5), {m.DEFAULT_KEY_PATH: key})
+    assert on2.effective == key and [(p.code, p.severity) for p in on2.problems] == [("empty-location", "warning")]
+    guessed = m.assess_node(location, None, {m.DEFAULT_KEY_PATH: key})
+    assert guessed.effective == key and "guessing" in guessed.problems[0].message
+    configured = m.key_location({"/etc/sysconfig/pacemaker": "PCMK_authkey_location=\n",
+                                 "/etc/default/pacemaker": "PCMK_authkey_location=/srv/key\n"})
+    assert configured.path == "/srv/key" and m.fallback_chain(configured, (3, 0, 3)) == ["/srv/key"]

@@ -257,13 +257,14 @@ def test_locate_node_key_follows_the_env_file(tmp_path, monkeypatch):
     key.write_bytes(b"k" * 256)
     sysconfig, default = tmp_path / "sysconfig", tmp_path / "default"
     default.write_text("PCMK_authkey_location='%s'\n" % key)
-    found, path, source, warnings = pp.locate_node_key((str(sysconfig), str(default)))
+    found, path, source, warnings = pp.locate_node_key((str(sysconfig), str(default)), version=(2, 1, 5))
     assert found == b"k" * 256 and path == str(key) and str(default) in source and warnings == []
+    assert "guessing" in pp.locate_node_key((str(sysconfig), str(default)))[3][0]  # version unknown: says so
     # an unreadable configured key falls back (Pacemaker 2.1 behaviour) and says so
     default.write_text("PCMK_authkey_location=%s\n" % (tmp_path / "missing"))
     monkeypatch.setattr(pp, "DEFAULT_KEY_PATH", str(key))
     found, path, source, warnings = pp.locate_node_key((str(sysconfig), str(default)))
-    assert path == str(key) and source == "default" and "falls back" in warnings[0]
+    assert path == str(key) and source == "default" and any("falls back" in w for w in warnings)
     monkeypatch.setattr(pp, "DEFAULT_KEY_PATH", str(tmp_path / "nope1"))
     monkeypatch.setattr(pp, "ALT_KEY_PATH", str(tmp_path / "nope2"))
     with pytest.raises(pp.ProbeError, match="no usable"):
@@ -384,6 +385,7 @@ def test_both_env_file_parsers_read_the_same_value(tmp_path, text):
 @pytest.mark.parametrize("first, second", [("", ""), ("PCMK_authkey_location=/srv/key\n", ""),
                                            ("", "PCMK_authkey_location=/srv/key\n"),
                                            ("PCMK_authkey_location=/etc/pacemaker/authkey\n", ""),
+                                           ("", "PCMK_authkey_location=\n"), ("PCMK_authkey_location=''\n", ""),
                                            ("", "PCMK_authkey_location=/etc/corosync/authkey\n")])
 def test_the_probe_tries_the_paths_pacemaker_tries(tmp_path, version, first, second):
     """psk_probe.key_candidates (on the node) and pacemaker.authkey.fallback_chain (verify) give the same chain."""
@@ -411,3 +413,16 @@ def test_pacemaker_3_uses_no_fallback(tmp_path, monkeypatch):
     assert pp.locate_node_key(env, version=(2, 1, 5))[1:3] == (str(key), "fallback (Pacemaker 2.1 only)")
     with pytest.raises(pp.ProbeError, match="no usable"):
         pp.locate_node_key(env, version=(3, 0, 0))
+
+
+def test_an_empty_location_is_no_key_on_3_0_and_the_default_before(tmp_path, monkeypatch):
+    """pcmk__env_option gives "" for `PCMK_authkey_location=`: 3.0 tries "" and stops; 2.1 fell back."""
+    key = tmp_path / "default-key"
+    key.write_bytes(b"k" * 256)
+    monkeypatch.setattr(pp, "DEFAULT_KEY_PATH", str(key))
+    default = tmp_path / "default"
+    default.write_text("PCMK_authkey_location=\n")
+    env = (str(tmp_path / "none"), str(default))
+    assert pp.locate_node_key(env, version=(2, 1, 5))[1] == str(key)
+    with pytest.raises(pp.ProbeError, match="set to nothing"):
+        pp.locate_node_key(env, version=(3, 0, 3))

@@ -2,15 +2,16 @@
 
 Key bytes travel only on the stdin of the remote write script (transport.files.write_file_atomic); everything
 that is returned, reported or raised carries `sha256:<hex>` fingerprints, never the key. One module per command:
-:mod:`.keys` (the local key), :mod:`.push`, :mod:`.verify`, :mod:`.rotate`; :mod:`.facts` is what a node says.
+:mod:`.keys` (the local key), :mod:`.push`, :mod:`.verify`, :mod:`.rotate` (its restarts: :mod:`.restart`);
+:mod:`.facts` is what a node says.
 """
 
 from remotectl.actions.authkey.facts import NodeFacts, inspect_node
 from remotectl.actions.authkey.keys import (KeyFileResult, fingerprint_bytes, fingerprint_file, generate_key,
                                             generate_to_file, read_key)
 from remotectl.actions.authkey.push import NodeKeyResult, PushOptions, PushResult, outcome_exit, push_key, push_one
-from remotectl.actions.authkey.rotate import (Restarter, RestartOutcome, RotateResult, RotationPlan,
-                                              execute_rotation, prepare_rotation, rotate_key, run_restarts)
+from remotectl.actions.authkey.restart import Restarter, RestartOutcome, run_restarts
+from remotectl.actions.authkey.rotate import RotateResult, RotationPlan, execute_rotation, prepare_rotation, rotate_key
 from remotectl.actions.authkey.verify import VerifyNodeResult, VerifyResult, verify_keys
 
 __all__ = [

@@ -45,7 +45,7 @@ def inspect_node(runner: Runner, override: Optional[str], *, version: bool = Tru
     parsed_version = model.parse_version(probe.version_line or "")
     states = {state.path: state for state in probe.states}
     removed = list(probe.states.removed_temps)
-    wanted = model.fallback_chain(location, parsed_version) if chain else [location.path]
+    wanted = (model.fallback_chain(location, parsed_version) if chain else []) or [location.path]
     missing = [path for path in wanted if path not in states]
     if missing:
         more = files.file_states(runner, missing, reader=reader, clean_temps=clean_temps)

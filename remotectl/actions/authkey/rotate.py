@@ -7,42 +7,22 @@ unreachable, else :func:`execute_rotation` pushes, verifies, and restarts or rol
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, RunnerFactory, active_runners,
                                              inspect_node)
 from remotectl.actions.authkey.keys import check_size, generate_key
 from remotectl.actions.authkey.push import NodeKeyResult, PushOptions, backup_stamp, failed_connect, push_key
+from remotectl.actions.authkey.restart import (Journal, ProbeOutcome, Restarter, RestartOutcome, probe_new_key,
+                                               restart_rows_failed, run_restarts)
 from remotectl.actions.authkey.verify import VerifyResult, verify_keys
 from remotectl.actions.targets import Target
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import authkey as model
-from remotectl.pacemaker import tools
-from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
+from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
 from remotectl.transport import files
 from remotectl.transport.base import Runner
-
-
-@dataclass
-class RestartOutcome:
-    node: str
-    kind: str
-    command: Optional[str]
-    needed: bool
-    status: str  # done | not-needed | failed | planned | skipped
-    message: str
-
-    @classmethod
-    def of(cls, step: model.RestartStep, *, status: str, message: Optional[str] = None,
-           command: bool = True) -> "RestartOutcome":
-        """`command`: show the step's command line (run_restarts leaves it out for steps it does not need)."""
-        return cls(node=step.node, kind=step.kind, command=" ".join(step.argv) if command else None,
-                   needed=step.needed, status=status, message=step.reason if message is None else message)
-
-    def to_json(self) -> dict:
-        return jsonable(self)
 
 
 def _verify_json(verify: Optional[VerifyResult]) -> Optional[dict]:
@@ -61,6 +41,7 @@ class RotateResult:
     nodes: List[NodeKeyResult]
     restarts: List[RestartOutcome] = field(default_factory=list)
     verify: Optional[VerifyResult] = json_field(default=None, convert=_verify_json)
+    probes: List[ProbeOutcome] = field(default_factory=list)  # the safe probe with the new key, per remoted
     rolled_back: bool = json_field(omit=True, default=False)
     previous: Dict[str, Optional[str]] = json_field(omit=True, default_factory=dict)  # node → fingerprint before
     reports: List[Report] = json_field(omit=True, default_factory=list)
@@ -83,126 +64,6 @@ class RotateResult:
         return jsonable(self, extra=("consistent", "rolled_back"))
 
 
-# -- restarts ----------------------------------------------------------------------------------------------------------
-def online_nodes(cluster) -> Set[str]:
-    """The names of the nodes that are online. crm_mon alone says so (no CIB fetch and parse on every poll); the
-    only place rotate reads node state."""
-    from remotectl.pacemaker.status import read_status
-
-    return {node.name for node in read_status(cluster.crm_mon_xml()).nodes.values() if node.online}
-
-
-class Restarter:
-    """Runs the restart steps. Separate so that tests (and the lab, which has no systemd) can substitute it;
-    ``clock``/``sleep`` are injected so that waiting can be tested without waiting."""
-
-    def __init__(self, runner_factory: RunnerFactory, cluster_factory: Optional[Callable[[], object]],
-                 *, online_timeout: float = 300.0, poll: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.runner_factory = runner_factory
-        self.cluster_factory = cluster_factory
-        self.online_timeout = online_timeout
-        self.poll = poll
-        self.clock = clock
-        self.sleep = sleep
-
-    def run_on(self, destination: str, argv: Sequence[str]) -> Tuple[bool, str]:
-        result = self.runner_factory(destination).run(list(argv), timeout=self.online_timeout)
-        return result.rc == 0, result.first_error_line() if result.rc else "ok"
-
-    def cluster_tool(self, argv: Sequence[str]) -> Tuple[bool, str]:
-        if self.cluster_factory is None:
-            return False, "no cluster to ask"
-        result = self.cluster_factory().run_tool(list(argv))
-        return result.rc == 0, result.first_error_line() if result.rc else "ok"
-
-    def maintenance_mode(self) -> Optional[str]:
-        if self.cluster_factory is None:
-            return None
-        result = self.cluster_factory().run_tool(tools.cluster_property_query("maintenance-mode"))
-        if result.rc != 0:
-            return None
-        return tools.attribute_value(result.stdout)
-
-    def offline(self, names: Sequence[str]) -> List[str]:
-        """Those of `names` that are not online now (all of them when the cluster cannot be asked)."""
-        try:
-            online = online_nodes(self.cluster_factory())
-        except RemotectlError:
-            return list(names)
-        return [name for name in names if name not in online]
-
-    def wait_online(self, names: Sequence[str]) -> Tuple[bool, List[str]]:
-        """Until every named node is online (crm_mon), or the timeout; returns the ones still offline."""
-        deadline = self.clock() + self.online_timeout
-        while True:
-            missing = self.offline(names)
-            if not missing:
-                return True, []
-            if self.clock() >= deadline:
-                return False, missing
-            self.sleep(self.poll)
-
-
-def _restart_needed(steps: Sequence[model.RestartStep], targets: Dict[str, Target], restarter: Restarter,
-                    reporter: Reporter) -> List[RestartOutcome]:
-    """Steps 2 and 3 of run_restarts: remote and guest nodes, then cluster nodes one at a time."""
-    outcomes: List[RestartOutcome] = []
-    for step in steps:
-        done, message = restarter.run_on(targets[step.node].host, step.argv)
-        status = "done" if done else "failed"
-        if done and step.kind == "cluster":
-            online, _ = restarter.wait_online([step.node])
-            if not online:
-                status, message = "failed", f"not online again within {restarter.online_timeout:g} s"
-        outcomes.append(RestartOutcome.of(step, status=status, message=None if done else message))
-        if status == "failed":
-            reporter.error(f"restart failed: {message}", node=step.node, code="restart-failed")
-            if step.kind == "cluster":
-                break  # rolling: never take a second cluster node down after one failed to come back
-    return outcomes
-
-
-def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target], restarter: Restarter,
-                 reporter: Reporter) -> List[RestartOutcome]:
-    """The restart procedure for nodes whose Pacemaker keeps the key for the daemon's lifetime (3.0.2+):
-    1. set maintenance-mode=true (the cluster neither recovers nor fences while daemons restart with a key the
-       other side may not have loaded yet); 2. restart pacemaker_remote on those remote and guest nodes;
-    3. restart pacemaker on those cluster nodes one at a time, waiting until each is online again;
-    4. put maintenance-mode back; 5. wait until every restarted node is online."""
-    outcomes = [RestartOutcome.of(s, status="not-needed", command=False) for s in steps if not s.needed]
-    needed = [s for s in steps if s.needed]
-    if not needed:
-        return outcomes
-    previous = restarter.maintenance_mode()
-    ok, message = restarter.cluster_tool(tools.cluster_property_update("maintenance-mode", "true"))
-    if not ok:
-        reporter.error(f"cannot set maintenance-mode before restarting: {message}; no daemon restarted",
-                       code="maintenance-mode-not-set")
-        return outcomes + [RestartOutcome.of(s, status="skipped") for s in needed]
-    try:
-        outcomes += _restart_needed(needed, targets, restarter, reporter)
-    finally:
-        argv = tools.cluster_property_delete("maintenance-mode") if previous is None else \
-            tools.cluster_property_update("maintenance-mode", previous)
-        ok, message = restarter.cluster_tool(argv)
-        if not ok:
-            reporter.error(f"could not put maintenance-mode back ({previous or 'unset'}): {message}",
-                           code="maintenance-mode-not-restored")
-    tried = {o.node for o in outcomes}
-    outcomes += [RestartOutcome.of(s, status="skipped", message="not restarted: an earlier cluster node did not come "
-                                                                "back") for s in needed if s.node not in tried]
-    restarted = [o.node for o in outcomes if o.status == "done"]
-    if restarted:
-        online, missing = restarter.wait_online(restarted)
-        if not online:
-            reporter.error(f"still offline after the restarts: {', '.join(missing)}", code="still-offline")
-            for outcome in outcomes:
-                if outcome.node in missing:
-                    outcome.status, outcome.message = "failed", "not online again after the restart"
-    return outcomes
-
-
 # -- plan ------------------------------------------------------------------------------------------------------------
 @dataclass
 class RotationPlan:
@@ -219,6 +80,7 @@ class RotationPlan:
     unreachable: List[NodeKeyResult]
     steps: List[model.RestartStep]
     lines: List[str] = field(default_factory=list)  # the plan for humans
+    journal: Optional[Journal] = None  # with --restart: the progress record (loaded with --resume)
 
     @property
     def previous(self) -> Dict[str, Optional[str]]:
@@ -230,8 +92,19 @@ class RotationPlan:
         return [s for s in self.steps if s.needed]
 
 
+def _location_note(facts: Optional[NodeFacts]) -> str:
+    """What the plan says about a node whose key location depends on its version (an empty PCMK_authkey_location)."""
+    if facts is None or not facts.location.empty_in or facts.location.source != "default":
+        return ""
+    if model.has_corosync_fallback(facts.version) is False:
+        return (f"; WARNING: {model.LOCATION_VARIABLE} is set to nothing in {facts.location.empty_in}, so Pacemaker "
+                f"{model.version_text(facts.version)} loads no key at all")
+    return ""
+
+
 def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Sequence[model.RestartStep],
-                *, size: int, restart: bool, backup_suffix: str) -> List[str]:
+                *, size: int, restart: bool, backup_suffix: str, path: Optional[str] = None) -> List[str]:
+    """The plan for humans. With --path the daemons may read another file: no safe-probe proof then."""
     lines = [f"1. generate a new {size}-byte key"]
     active = [t for t in targets if not t.skip]
     lines.append(f"2. push it to {len(active)} node(s), keeping each old key as <path>.bak-{backup_suffix}-<its fingerprint>:")
@@ -240,29 +113,61 @@ def rotate_plan(targets: Sequence[Target], pre: Dict[str, NodeFacts], steps: Seq
         where = p.location.path if p else "?"
         before = (p.key.fingerprint or "no key") if p else "?"
         who = t.label if t.label == t.host else f"{t.label} ({t.type}, {t.host})"
-        lines.append(f"   - {who}: {where} (now {before})")
+        lines.append(f"   - {who}: {where} (now {before}){_location_note(p)}")
     for t in targets:
         if t.skip:
             lines.append(f"   - {t.label}: skipped ({t.skip})")
     lines.append("3. on any failure, restore the backup on every node already changed")
     needed = [s for s in steps if s.needed]
-    if needed:
-        if restart:
-            lines.append("4. restart the daemons that keep the key for their lifetime, with maintenance-mode=true "
-                         "around them:")
+    if needed and restart:
+        cluster = [s for s in needed if s.kind == "cluster"]
+        peers = [s for s in needed if s.kind != "cluster"]
+        lines.append("4. restart the daemons that keep the key in memory, so that no connection is ever made "
+                     "between an old and a new key:")
+        if peers:
+            lines.append(f"   a. node maintenance on {', '.join(s.node for s in peers)}, then "
+                         "maintenance-mode=true (nothing is started, stopped, moved or fenced)")
         else:
-            lines.append("4. NOT restarting (no --restart): these nodes keep the old key in memory until their "
-                         "daemon restarts:")
+            lines.append("   a. maintenance-mode=true (nothing is started, stopped, moved or fenced)")
+        if cluster:
+            lines.append("   b. cluster nodes one at a time, each waited for until it is a member again:")
+            lines.extend(f"      - {s.node}: {' '.join(s.argv)} ({s.reason})" for s in cluster)
+        if peers:
+            lines.append("   c. then remote and guest nodes (waiting until remoted listens):")
+            lines.extend(f"      - {s.node}: {' '.join(s.argv)} ({s.reason})" for s in peers)
+        lines.append("   d. maintenance-mode back, wait until every node is online"
+                     + (", node maintenance back" if peers else "") + ", wait until every resource is where "
+                     "it was; if a node does not come back: the old key back everywhere and the same restarts "
+                     "again")
+    elif needed:
+        lines.append("4. NOT restarting (no --restart): these nodes keep the old key in memory until their "
+                     "daemon restarts:")
         lines.extend(f"   - {s.node}: {' '.join(s.argv)} ({s.reason})" for s in needed)
     else:
-        lines.append(f"4. no restart needed: every node re-reads the key within {model.CACHE_SECONDS} s; "
-                     "established connections stay up")
+        lines.append(f"4. no restart needed: every node re-reads the key within {model.CACHE_SECONDS} s "
+                     "(Pacemaker before 3.0.2); established connections stay up (--restart-all restarts anyway)")
     lines.append("5. verify every node has the new key (fingerprints); restore the backups if not")
+    if any(t.type in ("remote", "guest") for t in active) and not path:
+        lines.append("6. prove it with the safe probe: every remoted accepts the new key (`match`, waiting up to "
+                     f"{model.CACHE_SECONDS} s where it may still hold the old one)")
     return lines
 
 
+def bundle_refusal(targets: Sequence[Target], steps: Sequence[model.RestartStep]) -> Optional[str]:
+    """Why --restart cannot go on: bundle replicas run pacemaker-remoted in their container, which reads the key at
+    container start (3.0.2+: for its lifetime); restarting containers is not part of this procedure."""
+    bundles = [t.label for t in targets if t.type == "bundle"]
+    if not bundles or not any(s.needed and s.kind == "cluster" for s in steps):
+        return None
+    return (f"bundle replica(s) {', '.join(bundles)} run pacemaker-remoted inside their container, which keeps the "
+            "old key until the container restarts, and rotate --restart does not restart bundle containers: "
+            "nothing was changed. Rotate without --restart, then restart the cluster nodes and the bundles "
+            "(crm_resource --restart --resource BUNDLE) in a maintenance window")
+
+
 def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *, size: int, path: Optional[str],
-                     dry_run: bool, restart: bool, workers: int, reporter: Reporter) -> RotationPlan:
+                     dry_run: bool, restart: bool, workers: int, reporter: Reporter,
+                     restart_all: bool = False, resume: bool = False) -> RotationPlan:
     """Preflight: every node must be reachable before anything changes (the push reuses this probe); stale temp
     files are cleaned unless it is a dry run."""
     from remotectl.transport.fanout import fan_out
@@ -277,11 +182,26 @@ def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *
     pre = {o.item.label: o.value for o in outcomes if o.ok}
     unreachable = [failed_connect(o.item, o.error) for o in outcomes if not o.ok]
     steps = model.plan_restarts([(t.label, t.type or "remote", pre[t.label].version) for t in active
-                                 if t.label in pre])
-    lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp)
+                                 if t.label in pre], always=restart_all)
+    refusal = bundle_refusal(targets, steps) if restart else None
+    if refusal:
+        raise RefusedError(refusal)
+    journal = Journal([t.label for t in active])
+    if journal.load() != resume:
+        raise RefusedError(
+            f"an interrupted `authkey rotate --restart` (new key {journal.fingerprint}) left the cluster in "
+            "maintenance; finish it with `authkey rotate --restart --resume`" if not resume else
+            "nothing to resume: no interrupted `authkey rotate --restart` of these nodes is recorded here")
+    if resume:
+        lines = [f"resume the interrupted rotation to {journal.fingerprint}: no new key; every node must hold it",
+                 "restart what was not restarted yet (" + ", ".join(s.node for s in steps if s.needed
+                                                                    and s.node not in journal.done) + "), put "
+                 "back the maintenance values from before the interruption; no rollback"]
+    else:
+        lines = rotate_plan(targets, pre, steps, size=size, restart=restart, backup_suffix=stamp, path=path)
     return RotationPlan(targets=list(targets), active=active, runners=runners, size=size, path=path,
                         restart=restart, stamp=stamp, preflight=pre, unreachable=unreachable, steps=steps,
-                        lines=lines)
+                        lines=lines, journal=journal)
 
 
 def _not_started(plan: RotationPlan, *, dry_run: bool, reporter: Reporter) -> RotateResult:
@@ -362,7 +282,8 @@ def _roll_back(nodes: List[NodeKeyResult], runners: Dict[str, Runner], workers: 
 
 def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, restarter: Optional[Restarter],
                      on_done: ProgressCallback, workers: int, reporter: Reporter) -> RotateResult:
-    """Push a new key, verify it everywhere, then restart (with `plan.restart`) or roll back. Each node's failure
+    """Push a new key, verify it everywhere, then restart (with `plan.restart`) or roll back, then prove it with
+    the safe probe (`restarter` restarts, waits and probes; without one, nothing is probed). Each node's failure
     is in its row (``error``); reports carry only what no row says."""
     data = generate_key(plan.size)
     options = PushOptions(path=plan.path, dry_run=False, backup=True, stamp=plan.stamp)
@@ -379,22 +300,87 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
         return RotateResult(ok=False, restarts=restarts, rolled_back=rolled_back, **done)
     if plan.restart:
         restarter = restarter or Restarter(runner_factory, None)
-        restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter)
+        journal = Journal([t.label for t in plan.active], model.fingerprint(data))
+        restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter, journal)
+        if restart_rows_failed(restarts):
+            return _undo_restarts(plan, restarter, restarts, workers, reporter, done)
     else:
         restarts = [RestartOutcome.of(s, status="skipped" if s.needed else "not-needed") for s in plan.steps]
-    ok = verify is not None and verify.verdict.consistent and not any(r.status == "failed" for r in restarts)
-    return RotateResult(ok=ok, restarts=restarts, **done)
+    probes = _prove(plan, data, restarts, restarter, reporter) if restarter is not None and not plan.path else []
+    ok = (verify is not None and verify.verdict.consistent and not restart_rows_failed(restarts)
+          and not any(p.verdict == "mismatch" for p in probes))
+    return RotateResult(ok=ok, restarts=restarts, probes=probes, **done)
+
+
+def resume_rotation(plan: RotationPlan, restarter: Restarter, reporter: Reporter) -> RotateResult:
+    """Finish an interrupted --restart: every node must hold the journal's key already (else nothing is done);
+    the daemons not restarted yet are restarted, maintenance goes back to what it was before the interruption.
+    The new key is read back from a node (stdout, never argv) for the safe probe."""
+    from remotectl.transport import hostops
+
+    journal = plan.journal
+    wrong = [name for name, facts in plan.preflight.items() if facts.key.fingerprint != journal.fingerprint]
+    if wrong:
+        raise RemotectlError(f"{', '.join(wrong)} do(es) not hold the key of the interrupted rotation "
+                             f"({journal.fingerprint}); nothing was changed")
+    nodes = [NodeKeyResult.of(t, ok=True, status="unchanged", path=plan.preflight[t.label].location.path,
+                              fingerprint=journal.fingerprint, previous_fingerprint=journal.fingerprint)
+             for t in plan.active]
+    first = plan.active[0]
+    data = hostops.read_key_bytes(plan.runners[first.host], plan.preflight[first.label].location.path)
+    restarts = run_restarts(plan.steps, {t.label: t for t in plan.active}, restarter, reporter, journal)
+    probes = _prove(plan, data, restarts, restarter, reporter) if not plan.path else []
+    ok = not restart_rows_failed(restarts) and not any(p.verdict == "mismatch" for p in probes)
+    return RotateResult(dry_run=False, ok=ok, fingerprint=journal.fingerprint, size=len(data), plan=plan.lines,
+                        nodes=nodes, restarts=restarts, probes=probes, previous=plan.previous,
+                        reports=reporter.reports)
+
+
+def _undo_restarts(plan: RotationPlan, restarter: Restarter, restarts: List[RestartOutcome], workers: int,
+                   reporter: Reporter, done: dict) -> RotateResult:
+    """A node did not come back with the new key: the old key back on every node, then the same restarts again
+    for the daemons that were restarted (they hold the new key now)."""
+    rolled_back = _roll_back(done["nodes"], plan.runners, workers, reporter)
+    restarted = {r.node for r in restarts if r.kind in ("cluster", "remote", "guest") and r.status in ("done",
+                                                                                                      "failed")}
+    again = [s for s in plan.steps if s.needed and s.node in restarted]
+    if rolled_back and again:
+        reporter.warning("restarting " + ", ".join(s.node for s in again) + " again to load the old key",
+                         code="restart-rollback")
+        restarts = restarts + run_restarts(again, {t.label: t for t in plan.active}, restarter, reporter)
+    return RotateResult(ok=False, restarts=restarts, rolled_back=rolled_back, **done)
+
+
+def _prove(plan: RotationPlan, data: bytes, restarts: List[RestartOutcome], restarter: Restarter,
+           reporter: Reporter) -> List[ProbeOutcome]:
+    """The safe probe with the new key against every remoted that should hold it now (not those left on the old
+    key without --restart); nodes not restarted may hold the old key for up to CACHE_SECONDS more (before 3.0.2),
+    restarted ones accept it at once."""
+    restarted = {r.node for r in restarts if r.status == "done"}
+    kept_old = {r.node for r in restarts if r.kind in ("remote", "guest") and r.status == "skipped"}
+    expected = [t for t in plan.active if t.label not in kept_old]  # without --restart, 3.0.2+ keeps the old key
+    waiting = any(t.label not in restarted for t in expected if t.type in ("remote", "guest"))
+    probes = probe_new_key(expected, data, wait=model.CACHE_SECONDS + 30 if waiting else 30, restarter=restarter)
+    for p in probes:
+        if p.verdict == "mismatch":
+            reporter.error(f"the safe probe says remoted at {p.address} does not accept the new key",
+                           node=p.node, code="new-key-not-accepted")
+        elif p.verdict != "match":
+            reporter.warning(f"the safe probe could not prove the new key at {p.address}: {p.verdict}",
+                             node=p.node, code="new-key-not-proven")
+    return probes
 
 
 def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size: int = model.DEFAULT_KEY_BYTES,
-               path: Optional[str] = None, dry_run: bool = False, restart: bool = False,
-               restarter: Optional[Restarter] = None, on_done: ProgressCallback = None,
+               path: Optional[str] = None, dry_run: bool = False, restart: bool = False, restart_all: bool = False,
+               resume: bool = False, restarter: Optional[Restarter] = None, on_done: ProgressCallback = None,
                on_plan: Optional[Callable[[List[str]], None]] = None, workers: int = 16) -> RotateResult:
     """Plan (every node probed, nothing changed), show it with `on_plan`, then execute unless it is a dry run or
     some node is unreachable."""
     reporter = Reporter()
-    plan = prepare_rotation(targets, runner_factory, size=size, path=path, dry_run=dry_run, restart=restart,
-                            workers=workers, reporter=reporter)
+    plan = prepare_rotation(targets, runner_factory, size=size, path=path, dry_run=dry_run,
+                            restart=restart or restart_all or resume, workers=workers, reporter=reporter,
+                            restart_all=restart_all, resume=resume)
     if plan.unreachable:
         return _not_started(plan, dry_run=dry_run, reporter=reporter)
     if on_plan is not None:
@@ -405,5 +391,7 @@ def rotate_key(targets: Sequence[Target], runner_factory: RunnerFactory, *, size
                          code="restart-needed")
     if dry_run:
         return _dry_run(plan, reporter)
+    if resume:
+        return resume_rotation(plan, restarter or Restarter(runner_factory, None), reporter)
     return execute_rotation(plan, runner_factory, restarter=restarter, on_done=on_done, workers=workers,
                             reporter=reporter)
