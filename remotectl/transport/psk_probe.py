@@ -28,15 +28,12 @@ Safety rules implemented here:
 
 Key material is only ever passed in memory (``bytes``); it is never logged, put into exceptions, reprs, JSON or argv.
 
-Running on a cluster node: ``remote_invocation(targets, key_path, timeout)`` returns ``(argv, stdin_bytes)``
------------------------------------------------------------------------------------------------------------
-``argv`` = ``["python3", "-c", BOOTSTRAP, "--timeout", T, "--workers", W]`` (+ ``["--key-file", PATH]``): no
-secret and no target name in argv. ``stdin_bytes`` = one JSON header line ``{"format", "targets": [[host, port],
-...], "sha256"}`` + ``"\\n"`` + this module's source. ``BOOTSTRAP`` (Python 3.6 compatible) checks the source's
-SHA-256 (a truncated transfer is reported, not executed), executes it in a fresh namespace and calls ``main(...,
-header=header)``; targets are data (JSON), never code. Without ``--key-file`` the node's own key is used, located
-like Pacemaker does (see ``key_candidates``). Output: exactly one JSON document on stdout (see ``main``); exit 0
-when the probes ran (whatever the verdicts), 2 when they could not run (key, library, usage, local limits).
+On a cluster node: ``remote_invocation(targets, key_path, timeout)`` gives ``(argv, stdin_bytes)``: no secret and
+no target in argv (``python3 -c BOOTSTRAP --timeout T --workers W [--key-file PATH]``); stdin is a JSON header
+line (format, targets as data, the SHA-256 of the source) and this module's source, which BOOTSTRAP (Python 3.6)
+checks before running it (a truncated transfer is reported, not executed). Without ``--key-file`` the node's own
+key is used, located as Pacemaker does (``key_candidates``). Output: one JSON document (``main``); exit 0 when the
+probes ran, whatever the verdicts, 2 when they could not (key, library, usage, local limits).
 
 By hand: ``python3 psk_probe.py --target HOST[:PORT] [--key-file PATH]``.
 """
@@ -186,6 +183,7 @@ NO_FALLBACK_FROM = (3, 0, 0)  # Pacemaker 3.0 reads only PCMK_authkey_location (
 DEFAULT_WORKERS = 16
 MAX_KEY_BYTES = 65536  # the same limit as remotectl.pacemaker.authkey (a unit test holds them equal)
 
+
 class ProbeError(Exception):
     """The probe cannot run at all (library missing, unusable key). Messages never contain key material."""
 
@@ -200,20 +198,10 @@ class ProbeResult(object):
 
     def __init__(self, target=None, address=None, port=None, tcp=None, verdict=PROBE_BUG, tls_version=None,
                  cipher=None, kx=None, hint=None, elapsed_ms=None, gnutls_rc=None, detail=None, events=()):
-        self.target = target
-        self.address = address
-        self.port = port
-        self.tcp = tcp
-        self.verdict = verdict
-        self.tls_version = tls_version
-        self.cipher = cipher
-        self.kx = kx
-        self.ok = verdict == MATCH
-        self.hint = hint
-        self.elapsed_ms = elapsed_ms
-        self.gnutls_rc = gnutls_rc
-        self.detail = detail
-        self.events = tuple(events)
+        self.target, self.address, self.port, self.tcp = target, address, port, tcp
+        self.verdict, self.tls_version, self.cipher, self.kx = verdict, tls_version, cipher, kx
+        self.hint, self.elapsed_ms, self.gnutls_rc, self.detail = hint, elapsed_ms, gnutls_rc, detail
+        self.ok, self.events = verdict == MATCH, tuple(events)
 
     def to_dict(self):
         out = {}
