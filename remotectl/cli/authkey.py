@@ -144,7 +144,9 @@ def fingerprint_command(app, path, json_mode):
 def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_backup, json_mode):
     """Install the key on nodes: atomically (private temp file with the final mode, content checked against
     its sha256, fsync, owner hacluster:haclient, rename), mode 0400, the previous key kept as a backup.
-    Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm.
+    Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm. The write is
+    conditional: a node whose key changed after push first looked (another write got there first) is left as it
+    is and reported as changed-underneath.
 
     Exit status: 0 all done, 3 some nodes failed (the others were done), 1 all failed."""
     from remotectl.actions import authkey as actions

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 from tests.integration.sshd import (SSHD, Sshd, client_key, free_port, keygen, known_hosts_line, stop_sshd,
                                     wait_listening, write_config)
@@ -67,6 +69,64 @@ class Host(Sshd):
     def clear(self) -> None:
         self._ns(["sh", "-c", f'rm -rf -- "{KEY_DIR}"/* "{KEY_DIR}"/.[!.]*'])
 
+    @contextmanager
+    def holding_key_dir(self, directory: str = f"{KEY_DIR}/etc") -> Iterator["DirHold"]:
+        """Hold the per-directory lock the remote write script takes (flock on the directory), so a writer that
+        reaches it waits there, visibly, until the block ends: a writer held back at a known point, without any
+        hook in the script."""
+        self.run('mkdir -p -- "$1"', directory)
+        holder = subprocess.Popen(["nsenter", "-t", str(self.process.pid), "-m", "--", "flock", directory,
+                                   "sh", "-c", "echo held; exec cat >/dev/null"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout.readline() == b"held\n"
+            yield DirHold()
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+
+
+class DirHold:
+    @staticmethod
+    def waiting_writers(path: str = KEY_PATH) -> List[int]:
+        """The pids of the `flock` of every write script for `path` waiting for the directory lock."""
+        found = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if handle.read().split(b"\0")[:1] != [b"flock"]:
+                        continue
+                with open(f"/proc/{pid}/stat", "rb") as handle:
+                    parent = handle.read().rsplit(b")", 1)[1].split()[1].decode()
+                with open(f"/proc/{parent}/cmdline", "rb") as handle:
+                    if path.encode() in handle.read().split(b"\0"):
+                        found.append(int(pid))
+            except (OSError, IndexError):
+                continue
+        return found
+
+    def stop_writer(self, timeout: float = 30.0, path: str = KEY_PATH) -> int:
+        """Once one writer waits for the lock, SIGSTOP its flock and wait until it is stopped (before the lock is
+        released, so it cannot have taken it): its pid, for SIGCONT."""
+        deadline = time.monotonic() + timeout
+        while True:
+            writers = self.waiting_writers(path)
+            if writers:
+                assert len(writers) == 1, writers
+                break
+            assert time.monotonic() < deadline, "no writer came to wait for the directory lock"
+            time.sleep(0.05)
+        pid = writers[0]
+        os.kill(pid, signal.SIGSTOP)
+        while True:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"T":
+                    return pid
+            assert time.monotonic() < deadline, "the writer did not stop"
+            time.sleep(0.01)
+
 
 @dataclass
 class Hosts:
@@ -86,6 +146,27 @@ class Hosts:
 
     def stop(self) -> None:
         stop_sshd(*self.hosts)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no sshd has a connection left (no child process): after a SIGKILL of remotectl, a session whose
+        command sshd has not started yet (its writer not visible on any command line) has ended too."""
+        pids = {str(h.process.pid) for h in self.hosts}
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = []
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{pid}/stat", "rb") as handle:
+                        if handle.read().rsplit(b")", 1)[1].split()[1].decode() in pids:
+                            busy.append(pid)
+                except (OSError, IndexError):
+                    continue
+            if not busy:
+                return
+            assert time.monotonic() < deadline, f"sshd sessions still running: {busy}"
+            time.sleep(0.05)
 
 
 def start_hosts(workdir: Path, count: int) -> Hosts:

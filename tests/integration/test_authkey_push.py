@@ -234,6 +234,7 @@ def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp
         process.send_signal(signal.SIGKILL)
         process.communicate()
         wait_for_remote_writers(KEY_PATH)
+        fresh.wait_idle()
         for host in fresh.hosts:
             content = host.read()
             assert content in (previous[id(host)], new), "a target holds neither the old nor the new key"
@@ -279,3 +280,34 @@ def test_next_push_removes_temp_files_left_by_a_killed_writer(fresh, tmp_path):
         alive.kill()
         alive.wait()
         host.run(f'rm -f "{directory}"/.remotectl.*')
+
+
+def test_a_held_back_writer_does_not_overwrite_the_key_of_a_newer_push(fresh, tmp_path):
+    """The interleaving behind a killed push overtaken by its own late write: push A's remote writer is held back
+    before its rename (stopped while it waits for the directory lock), a newer push B installs its key, then A's
+    writer goes on. A must see that the key is no longer the one it started from, leave B's key, and say so."""
+    host = fresh.hosts[0]
+    late, newer = os.urandom(256), os.urandom(256)
+    with host.holding_key_dir() as hold:
+        first = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, late, "late"), "--path", KEY_PATH,
+                          host.destination, "--json", popen=True)
+        waiter = hold.stop_writer()
+    try:
+        second = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, newer, "newer"), "--path",
+                           KEY_PATH, host.destination, "--json")
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout)["nodes"][0]["previous_fingerprint"] == model.fingerprint(OLD)
+    finally:
+        os.kill(waiter, signal.SIGCONT)
+    stdout, stderr = first.communicate(timeout=90)
+    wait_for_remote_writers(KEY_PATH)
+    assert host.read() == newer, "the late writer overwrote the newer push's key"
+    assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
+    doc = json.loads(stdout)
+    node = doc["nodes"][0]
+    assert first.returncode == 1, stderr
+    assert (node["status"], node["ok"]) == ("changed-underneath", False)
+    assert node["previous_fingerprint"] == model.fingerprint(OLD) and node["fingerprint"] == model.fingerprint(newer)
+    assert model.fingerprint(newer) in node["error"] and "changed" in node["error"]
+    assert [r["code"] for r in doc["reports"]] == ["key-changed-underneath"]
+    assert b"Traceback" not in stderr

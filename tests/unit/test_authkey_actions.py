@@ -142,6 +142,28 @@ def test_push_partial_and_total_failure_exit_codes():
                                                  actions.PushOptions()).nodes) == ExitCode.FAILURE
 
 
+def test_push_leaves_a_key_that_changed_after_it_looked_and_says_so():
+    """The compare-and-swap: the key is replaced between push's probe and its write (a newer push got there
+    first); this push must not put its key over that one."""
+    hosts = make_hosts("a", "b")
+    newer = bytes(range(1, 256)) + b"\0"
+    hosts["a"].before_write = lambda host: host.put(model.DEFAULT_KEY_PATH, newer, 0o400, "hacluster", "haclient")
+    result = actions.push_key([target("a"), target("b")], factory(hosts), KEY_A, actions.PushOptions())
+    a, b = result.nodes
+    assert (a.status, a.ok, b.status) == ("changed-underneath", False, "written")
+    assert hosts["a"].data(model.DEFAULT_KEY_PATH) == newer and hosts["b"].data(model.DEFAULT_KEY_PATH) == KEY_A
+    assert a.previous_fingerprint == model.fingerprint(KEY_B) and a.fingerprint == model.fingerprint(newer)
+    assert model.fingerprint(newer) in a.error and not a.changed
+    assert [(r.code, r.node, r.severity) for r in result.reports] == [("key-changed-underneath", "a",
+                                                                       Severity.ERROR)]
+    assert actions.outcome_exit(result.nodes) == ExitCode.PARTIAL
+    gone = make_hosts("c")
+    gone["c"].before_write = lambda host: host.files.pop(model.DEFAULT_KEY_PATH)
+    only = actions.push_key([target("c")], factory(gone), KEY_A, actions.PushOptions())
+    assert only.nodes[0].status == "changed-underneath" and only.nodes[0].fingerprint is None
+    assert gone["c"].data(model.DEFAULT_KEY_PATH) is None and actions.outcome_exit(only.nodes) == ExitCode.FAILURE
+
+
 def test_push_detects_a_file_that_is_not_what_was_written():
     hosts = make_hosts("a")
     hosts["a"].tamper_after_write = True

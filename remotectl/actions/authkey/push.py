@@ -30,7 +30,7 @@ class NodeKeyResult:
     target: str
     type: Optional[str]
     ok: bool
-    status: str  # written | unchanged | failed | skipped | would-write | rolled-back
+    status: str  # written | unchanged | failed | changed-underneath | skipped | would-write | rolled-back
     path: Optional[str] = None
     fingerprint: Optional[str] = None
     size: Optional[int] = None
@@ -65,6 +65,9 @@ class NodeKeyResult:
 
     def to_json(self) -> dict:
         return jsonable(self)
+
+
+CHANGED_UNDERNEATH = "changed-underneath"  # another writer replaced the key after this push looked: left alone
 
 
 @dataclass
@@ -163,7 +166,14 @@ def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, 
     backup = None
     if node.key.exists and options.backup and not change.same_content:
         backup = model.backup_name(path, options.stamp or backup_stamp(), node.key.fingerprint)
-    after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner, backup_path=backup)
+    try:
+        after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner,
+                                        backup_path=backup, expect=files.expected_state(node.key))
+    except files.ChangedUnderneath as exc:
+        result.status, result.fingerprint = CHANGED_UNDERNEATH, exc.now
+        result.error = (f"{path} changed underneath this push: it held {node.key.fingerprint or 'no key'} when the "
+                        f"push started, {exc.now or 'no readable key'} now; left as it is")
+        return result
     result.backup, result.changed = backup, True
     result.fill(after)
     if after.fingerprint != change.want:
@@ -234,5 +244,10 @@ def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: byt
                        workers=workers, on_done=on_done)
     by_target = {id(o.item): (o.value if o.ok else failed_connect(o.item, o.error)) for o in outcomes}
     nodes = [skipped(t) if t.skip else by_target[id(t)] for t in targets]
+    for node in nodes:
+        if node.status == CHANGED_UNDERNEATH:
+            reporter.error(f"the key on {node.node} changed while this push ran (another write got there first): "
+                           "left as it is; run the push again to install this key there", node=node.node,
+                           code="key-changed-underneath")
     return PushResult(dry_run=options.dry_run, fingerprint=model.fingerprint(data), size=len(data), nodes=nodes,
                       reports=reporter.reports)
