@@ -311,3 +311,38 @@ def test_a_held_back_writer_does_not_overwrite_the_key_of_a_newer_push(fresh, tm
     assert model.fingerprint(newer) in node["error"] and "changed" in node["error"]
     assert [r["code"] for r in doc["reports"]] == ["key-changed-underneath"]
     assert b"Traceback" not in stderr
+
+
+MALFORMED_CIB = os.path.join(authkey_helpers.REPO, "tests", "data", "cib-hostile", "malformed-addresses.xml")
+MALFORMED = ["control", "dash", "guest-empty", "port", "spaces", "v6junk"]
+
+
+def test_a_malformed_address_in_the_cib_fails_that_node_alone(fresh, tmp_path):
+    """push --all and verify --all on a CIB whose remote nodes' addresses include spaces, control characters, a
+    blank, an IPv6 address with junk, `user@host:junk` and a leading dash: those nodes fail with a clear line, the
+    three nodes with good names (mapped to the sshd hosts by an ssh_config) are done, exit 3."""
+    config = tmp_path / "ssh_config"
+    config.write_text("".join(f"Host authhost{i}\n  HostName {h.host}\n  Port {h.port}\n  User root\n"
+                              for i, h in enumerate(fresh.hosts)))
+    options = ["--cib", MALFORMED_CIB, "--ssh-config", str(config), "--identity", str(fresh.client_key),
+               "--known-hosts", str(fresh.known_hosts)]
+    new = os.urandom(256)
+    pushed = authkey_helpers.remotectl(options, "authkey", "push", "--key", key_file(tmp_path, new), "--path",
+                                       KEY_PATH, "--all", "--json")
+    assert pushed.returncode == 3, pushed.stderr
+    nodes = {n["node"]: n for n in json.loads(pushed.stdout)["nodes"]}
+    assert {name: n["status"] for name, n in nodes.items() if n["status"] != "failed"} == {
+        "authhost0": "written", "good1": "written", "good2": "written"}
+    assert sorted(name for name, n in nodes.items() if n["status"] == "failed") == MALFORMED
+    for name in MALFORMED:
+        assert "is not a host name or IP address" in nodes[name]["error"], nodes[name]
+    assert all(h.read() == new for h in fresh.hosts)
+    human = authkey_helpers.remotectl(options, "authkey", "push", "--key", key_file(tmp_path, new), "--path",
+                                      KEY_PATH, "--all")
+    assert human.returncode == 3 and b"3 unchanged" in human.stdout and b"6 failed" in human.stdout
+    assert b"\t" not in human.stdout and b"Traceback" not in human.stderr
+    verified = authkey_helpers.remotectl(options, "authkey", "verify", "--path", KEY_PATH, "--all", "--json")
+    assert verified.returncode == 3, verified.stdout
+    doc = json.loads(verified.stdout)
+    assert [n["node"] for n in doc["nodes"] if n["ok"] and n["matches"]] == ["authhost0", "good1", "good2"]
+    assert sorted(r["node"] for r in doc["reports"] if r["code"] == "node-unreachable") == MALFORMED

@@ -164,6 +164,29 @@ def test_push_leaves_a_key_that_changed_after_it_looked_and_says_so():
     assert gone["c"].data(model.DEFAULT_KEY_PATH) is None and actions.outcome_exit(only.nodes) == ExitCode.FAILURE
 
 
+def test_a_malformed_cib_address_fails_that_node_alone_in_push_verify_and_rotate():
+    nodes = [node("node1", "cluster"), node("remote1", "remote", "10.0.0.2"), node("bad", "remote", "bad host"),
+             node("dash", "remote", "-oProxyCommand=id"), node("port", "remote", "root@h:x")]
+    targets = targeting.resolve_targets([], nodes, all_nodes=True)
+    assert [t.label for t in targets if t.error] == ["bad", "dash", "port"]
+    assert "'bad host'" in targets[2].error and "not a host name or IP address" in targets[2].error
+    hosts = make_hosts("node1", "10.0.0.2")
+
+    def runner_factory(destination):
+        assert destination in hosts, f"a runner was asked for {destination!r}"
+        return hosts[destination]
+
+    pushed = actions.push_key(targets, runner_factory, KEY_A, actions.PushOptions())
+    assert [n.status for n in pushed.nodes] == ["written", "written", "failed", "failed", "failed"]
+    assert pushed.nodes[2].error.startswith("cannot reach it over SSH: its address in the CIB, 'bad host'")
+    assert actions.outcome_exit(pushed.nodes) == ExitCode.PARTIAL
+    verified = actions.verify_keys(targets, runner_factory)
+    assert [n.ok for n in verified.nodes] == [True, True, False, False, False]
+    assert verified.exit_code() == ExitCode.PARTIAL
+    rotated = actions.rotate_key(targets, runner_factory)
+    assert not rotated.ok and hosts["node1"].data(model.DEFAULT_KEY_PATH) == KEY_A
+
+
 def test_push_detects_a_file_that_is_not_what_was_written():
     hosts = make_hosts("a")
     hosts["a"].tamper_after_write = True
