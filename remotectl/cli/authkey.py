@@ -146,9 +146,10 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     its sha256, fsync, owner hacluster:haclient, rename), mode 0400, the previous key kept as a backup.
     Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm. The write is
     conditional: a node whose key changed after push first looked (another write got there first) is left as it
-    is and reported as changed-underneath.
+    is and reported as changed-underneath. Ctrl-C stops at once and reports each node as written, not-written or
+    unknown (its write was under way); a second Ctrl-C exits without that report.
 
-    Exit status: 0 all done, 3 some nodes failed (the others were done), 1 all failed."""
+    Exit status: 0 all done, 3 some nodes failed (the others were done), 1 all failed, 130 interrupted."""
     from remotectl.actions import authkey as actions
     from remotectl.reports import Reporter
 
@@ -160,7 +161,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     options = actions.PushOptions(path=remote_path, dry_run=dry_run, backup=not no_backup)
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
         result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
-    code = actions.outcome_exit(result.nodes)
+    code = ExitCode.INTERRUPTED if result.interrupted else actions.outcome_exit(result.nodes)
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.status, _short(n.fingerprint), n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
@@ -260,7 +261,8 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
     stopping at the first that is not), puts maintenance-mode back and waits until every restarted node is
     online. Without --restart such nodes are listed and keep the old key until their daemon restarts.
 
-    Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done.
+    Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done; 130
+    interrupted (each node reported as written, not-written or unknown; nothing rolled back).
     """
     from remotectl.actions import authkey as actions
     from remotectl.reports import Reporter

@@ -80,29 +80,57 @@ class Host(Sshd):
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
             assert holder.stdout.readline() == b"held\n"
-            yield DirHold()
+            yield DirHold(str(self.process.pid))
         finally:
             holder.stdin.close()
             holder.wait(10)
 
 
+def _parent(pid: str) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        return handle.read().rsplit(b")", 1)[1].split()[1].decode()
+
+
+def _argv(pid: str) -> List[bytes]:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().split(b"\0")
+
+
+def descends_from(pid: str, ancestors: set) -> bool:
+    try:
+        while pid not in ("0", "1"):
+            pid = _parent(pid)
+            if pid in ancestors:
+                return True
+    except (OSError, IndexError):
+        pass
+    return False
+
+
+def writers(sshd_pids: set, path: str = KEY_PATH) -> List[int]:
+    """The pids of the remote scripts for `path` that these sshds run (other tests' hosts use the same path)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and path.encode() in _argv(pid) and descends_from(pid, sshd_pids):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
 class DirHold:
-    @staticmethod
-    def waiting_writers(path: str = KEY_PATH) -> List[int]:
-        """The pids of the `flock` of every write script for `path` waiting for the directory lock."""
+    sshd_pid: str
+
+    def waiting_writers(self, path: str = KEY_PATH) -> List[int]:
+        """The pids of the `flock` of every write script for `path` on this host waiting for the directory lock."""
         found = []
         for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    if handle.read().split(b"\0")[:1] != [b"flock"]:
-                        continue
-                with open(f"/proc/{pid}/stat", "rb") as handle:
-                    parent = handle.read().rsplit(b")", 1)[1].split()[1].decode()
-                with open(f"/proc/{parent}/cmdline", "rb") as handle:
-                    if path.encode() in handle.read().split(b"\0"):
-                        found.append(int(pid))
+                if (pid.isdigit() and _argv(pid)[:1] == [b"flock"] and path.encode() in _argv(_parent(pid))
+                        and descends_from(pid, {self.sshd_pid})):
+                    found.append(int(pid))
             except (OSError, IndexError):
                 continue
         return found
@@ -148,8 +176,9 @@ class Hosts:
         stop_sshd(*self.hosts)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Until no sshd has a connection left (no child process): after a SIGKILL of remotectl, a session whose
-        command sshd has not started yet (its writer not visible on any command line) has ended too."""
+        """Until no sshd of these hosts has a connection left (no child process): every remote writer has ended,
+        also, after a SIGKILL of remotectl, one whose command sshd had not started yet (not visible on any command
+        line), and only these hosts' writers count (other tests' hosts use the same paths)."""
         pids = {str(h.process.pid) for h in self.hosts}
         deadline = time.monotonic() + timeout
         while True:

@@ -14,7 +14,7 @@ import pytest
 
 from remotectl.pacemaker import authkey as model
 from tests.integration import authkey_helpers, authkey_hosts
-from tests.integration.authkey_helpers import key_file, leak_forms, wait_for_remote_writers
+from tests.integration.authkey_helpers import key_file, leak_forms
 from tests.integration.authkey_hosts import KEY_PATH
 from tests.integration.conftest import require
 
@@ -233,7 +233,6 @@ def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp
         time.sleep(rng.uniform(0.05, duration))
         process.send_signal(signal.SIGKILL)
         process.communicate()
-        wait_for_remote_writers(KEY_PATH)
         fresh.wait_idle()
         for host in fresh.hosts:
             content = host.read()
@@ -300,7 +299,7 @@ def test_a_held_back_writer_does_not_overwrite_the_key_of_a_newer_push(fresh, tm
     finally:
         os.kill(waiter, signal.SIGCONT)
     stdout, stderr = first.communicate(timeout=90)
-    wait_for_remote_writers(KEY_PATH)
+    fresh.wait_idle()
     assert host.read() == newer, "the late writer overwrote the newer push's key"
     assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
     doc = json.loads(stdout)
@@ -346,3 +345,76 @@ def test_a_malformed_address_in_the_cib_fails_that_node_alone(fresh, tmp_path):
     doc = json.loads(verified.stdout)
     assert [n["node"] for n in doc["nodes"] if n["ok"] and n["matches"]] == ["authhost0", "good1", "good2"]
     assert sorted(r["node"] for r in doc["reports"] if r["code"] == "node-unreachable") == MALFORMED
+
+
+def _written_except_held(fresh, hold, new, timeout=30.0):
+    """Until every host but the held one holds `new` and the only write script left running on these hosts is the
+    held one (waiting for its lock), and a moment more for remotectl to read the finished ones' answers."""
+    sshds = {str(h.process.pid) for h in fresh.hosts}
+    free = [h for h in fresh.hosts if str(h.process.pid) != hold.sshd_pid]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting, busy = hold.waiting_writers(), authkey_hosts.writers(sshds)
+        if len(waiting) == 1 and len(busy) == 1 and all(h.read() == new for h in free):
+            time.sleep(1.0)
+            return
+        assert time.monotonic() < deadline, f"writers still running: {busy}, waiting: {waiting}"
+        time.sleep(0.05)
+
+
+def _interrupted_push(fresh, tmp_path, *extra, signals=1):
+    """Push to the three hosts and to a host that accepts TCP and never speaks SSH, with the second host's write
+    held at its directory lock; SIGINT once the other two are written. (process result, seconds to exit)."""
+    import socket
+
+    for host in fresh.hosts:
+        host.clear()
+        host.write(OLD)
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(8)  # the kernel completes the handshake; no SSH banner ever comes
+    new = os.urandom(256)
+    held = fresh.hosts[1]
+    try:
+        with held.holding_key_dir() as hold:
+            process = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                                *fresh.destinations, f"root@127.0.0.1:{stalled.getsockname()[1]}", *extra,
+                                popen=True)
+            _written_except_held(fresh, hold, new)
+            assert held.read() == OLD
+            start = time.monotonic()
+            for number in range(signals):
+                if number:
+                    time.sleep(0.05)
+                process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=90)
+            elapsed = time.monotonic() - start
+    finally:
+        stalled.close()
+    fresh.wait_idle()
+    assert held.read() in (OLD, new)  # the held write, released after remotectl exited: either, never torn
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), elapsed
+
+
+def test_ctrl_c_during_a_push_reports_each_node_and_exits_130_at_once(fresh, tmp_path):
+    result, elapsed = _interrupted_push(fresh, tmp_path, "--json")
+    assert result.returncode == 130, result.stderr
+    assert elapsed < 8, f"took {elapsed:.1f} s to exit after Ctrl-C"  # before: up to 60 s, the held write's timeout
+    assert b"Traceback" not in result.stderr, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["interrupted"] is True
+    assert [n["status"] for n in doc["nodes"]] == ["written", "unknown", "written", "not-written"]
+    assert [n["ok"] for n in doc["nodes"]] == [True, False, True, False]
+    report = [r for r in doc["reports"] if r["code"] == "interrupted"]
+    assert len(report) == 1 and "2 node(s) written, 1 not written, 1 unknown" in report[0]["message"]
+
+
+def test_ctrl_c_twice_during_a_push_exits_at_once_and_the_table_says_what_is_known(fresh, tmp_path):
+    once, elapsed = _interrupted_push(fresh, tmp_path)
+    assert once.returncode == 130 and elapsed < 8 and b"Traceback" not in once.stderr, once.stderr
+    lines = once.stdout.decode().splitlines()
+    rows = [line.split() for line in lines if line.startswith("root@") and not line.split()[0].endswith(":")]
+    assert [row[1] for row in rows] == ["written", "unknown", "written", "not-written"], once.stdout
+    assert b"interrupted: 2 node(s) written, 1 not written, 1 unknown" in once.stderr
+    twice, elapsed = _interrupted_push(fresh, tmp_path, signals=2)
+    assert twice.returncode == 130 and elapsed < 8 and b"Traceback" not in twice.stderr, twice.stderr

@@ -187,6 +187,40 @@ def test_a_malformed_cib_address_fails_that_node_alone_in_push_verify_and_rotate
     assert not rotated.ok and hosts["node1"].data(model.DEFAULT_KEY_PATH) == KEY_A
 
 
+def test_ctrl_c_during_a_push_says_which_nodes_were_written_and_starts_no_more_writes():
+    import signal
+    import threading
+
+    hosts = make_hosts("a", "b", "c")
+    release = threading.Event()
+    hosts["b"].before_write = lambda host: release.wait(10)  # b's write is under way when Ctrl-C comes
+    closed = []
+    for host in hosts.values():
+        host.close = lambda host=host: closed.append(host.name)
+    done = []
+
+    def on_done(outcome):
+        done.append(outcome.item.label)
+        if outcome.item.label == "a":
+            raise KeyboardInterrupt
+
+    hosts["c"].unreachable = True  # c starts when a is done: it fails, or is cut off before it could write
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        result = actions.push_key([target("a"), target("b"), target("c")], factory(hosts), KEY_A,
+                                  actions.PushOptions(), workers=2, on_done=on_done)
+    finally:
+        release.set()
+        assert signal.getsignal(signal.SIGINT) is not previous  # a second Ctrl-C now exits at once
+        signal.signal(signal.SIGINT, previous)
+    assert result.interrupted and done == ["a"]
+    statuses = [n.status for n in result.nodes]
+    assert statuses[:2] == ["written", "unknown"] and statuses[2] in ("not-written", "failed")
+    assert sorted(closed) == ["a", "b", "c"]
+    assert [r.code for r in result.reports] == ["interrupted"]
+    assert result.to_json()["interrupted"] is True
+
+
 def test_push_detects_a_file_that_is_not_what_was_written():
     hosts = make_hosts("a")
     hosts["a"].tamper_after_write = True
@@ -506,7 +540,7 @@ VERIFY_NODE_KEYS = ["node", "target", "type", "ok", "reachable", "fingerprint", 
                     "group", "path", "configured_path", "path_source", "hacluster_can_read", "pacemaker_version",
                     "problems", "error"]
 ROTATE_KEYS = ["dry_run", "ok", "fingerprint", "size", "plan", "nodes", "restarts", "verify", "consistent",
-               "rolled_back"]
+               "rolled_back", "interrupted"]
 
 
 def test_a_push_and_a_rotation_in_the_same_millisecond_keep_both_backups():
@@ -522,7 +556,7 @@ def test_a_push_and_a_rotation_in_the_same_millisecond_keep_both_backups():
 def test_json_keys_and_their_order():
     hosts = make_hosts("a")
     pushed = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions()).to_json()
-    assert list(pushed) == ["dry_run", "fingerprint", "size", "nodes", "summary"]
+    assert list(pushed) == ["dry_run", "fingerprint", "size", "nodes", "interrupted", "summary"]
     assert list(pushed["nodes"][0]) == PUSH_NODE_KEYS and pushed["summary"] == {"written": 1}
     verified = actions.verify_keys([target("a")], factory(hosts)).to_json()
     assert list(verified) == VERIFY_KEYS and list(verified["nodes"][0]) == VERIFY_NODE_KEYS
@@ -532,3 +566,37 @@ def test_json_keys_and_their_order():
     assert list(rotated["restarts"][0]) == ["node", "kind", "command", "needed", "status", "message"]
     assert list(actions.fingerprint_bytes(KEY_A).to_json()) == ["path", "fingerprint", "size", "mode", "owner",
                                                                 "group"]
+
+
+def test_fan_out_interrupted_returns_what_finished_and_never_starts_the_rest():
+    import signal
+    import threading
+    import time
+
+    from remotectl.transport.fanout import FanOutInterrupted, fan_out
+
+    gate = threading.Event()
+    started = []
+
+    def work(item):
+        started.append(item)
+        if item in (1, 2):  # both workers are busy until the interrupt
+            gate.wait(10)
+        return item
+
+    def on_done(outcome):
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(FanOutInterrupted) as caught:
+            fan_out(work, [0, 1, 2, 3], workers=2, on_done=on_done)
+    finally:
+        gate.set()
+        signal.signal(signal.SIGINT, previous)
+    outcomes = caught.value.outcomes
+    assert outcomes[0].value == 0 and outcomes[1] is None and isinstance(caught.value, KeyboardInterrupt)
+    deadline = time.monotonic() + 5
+    while any(t.name == "remotectl-fan-out" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert 3 not in started
