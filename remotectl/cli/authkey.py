@@ -297,6 +297,8 @@ def rotate_command(app, dry_run, restart, size, remote_path, targets, json_mode)
             out.line(f"restart {r.node}: {r.status}: {r.message}")
     if result.ok:
         out.line(f"rotated: every node has {result.fingerprint}")
+    elif result.interrupted:
+        out.line("rotation interrupted: nothing was rolled back; the written nodes keep their old key as BACKUP")
     elif result.rolled_back:
         out.line("rotation failed; the previous key was restored on every node that had been changed")
     else:

@@ -96,23 +96,32 @@ def _argv(pid: str) -> List[bytes]:
         return handle.read().split(b"\0")
 
 
-def descends_from(pid: str, ancestors: set) -> bool:
-    try:
-        while pid not in ("0", "1"):
-            pid = _parent(pid)
-            if pid in ancestors:
-                return True
-    except (OSError, IndexError):
-        pass
-    return False
+def _mount_ns(pid: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/mnt")
+
+
+def in_namespaces(sshd_pids: set) -> List[str]:
+    """Every process but the sshds themselves in these hosts' mount namespaces: their sessions, the commands they
+    run, and a command whose session ended under it (a killed client), which is no longer an sshd's descendant."""
+    spaces = {_mount_ns(pid) for pid in sshd_pids}
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid in sshd_pids:
+            continue
+        try:
+            if _mount_ns(pid) in spaces:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
 
 
 def writers(sshd_pids: set, path: str = KEY_PATH) -> List[int]:
-    """The pids of the remote scripts for `path` that these sshds run (other tests' hosts use the same path)."""
+    """The pids of the remote scripts for `path` on these hosts (other tests' hosts use the same path)."""
     found = []
-    for pid in os.listdir("/proc"):
+    for pid in in_namespaces(sshd_pids):
         try:
-            if pid.isdigit() and path.encode() in _argv(pid) and descends_from(pid, sshd_pids):
+            if path.encode() in _argv(pid):
                 found.append(int(pid))
         except OSError:
             continue
@@ -126,10 +135,9 @@ class DirHold:
     def waiting_writers(self, path: str = KEY_PATH) -> List[int]:
         """The pids of the `flock` of every write script for `path` on this host waiting for the directory lock."""
         found = []
-        for pid in os.listdir("/proc"):
+        for pid in in_namespaces({self.sshd_pid}):
             try:
-                if (pid.isdigit() and _argv(pid)[:1] == [b"flock"] and path.encode() in _argv(_parent(pid))
-                        and descends_from(pid, {self.sshd_pid})):
+                if _argv(pid)[:1] == [b"flock"] and path.encode() in _argv(_parent(pid)):
                     found.append(int(pid))
             except (OSError, IndexError):
                 continue
@@ -176,25 +184,16 @@ class Hosts:
         stop_sshd(*self.hosts)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Until no sshd of these hosts has a connection left (no child process): every remote writer has ended,
-        also, after a SIGKILL of remotectl, one whose command sshd had not started yet (not visible on any command
-        line), and only these hosts' writers count (other tests' hosts use the same paths)."""
+        """Until nothing runs on these hosts but their sshds: every remote writer has ended, also one whose
+        session ended under it after a SIGKILL of remotectl (no longer an sshd's descendant), and only these hosts'
+        writers count (other tests' hosts use the same paths)."""
         pids = {str(h.process.pid) for h in self.hosts}
         deadline = time.monotonic() + timeout
         while True:
-            busy = []
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{pid}/stat", "rb") as handle:
-                        if handle.read().rsplit(b")", 1)[1].split()[1].decode() in pids:
-                            busy.append(pid)
-                except (OSError, IndexError):
-                    continue
+            busy = in_namespaces(pids)
             if not busy:
                 return
-            assert time.monotonic() < deadline, f"sshd sessions still running: {busy}"
+            assert time.monotonic() < deadline, f"still running on the hosts: {busy}"
             time.sleep(0.05)
 
 

@@ -347,15 +347,17 @@ def test_a_malformed_address_in_the_cib_fails_that_node_alone(fresh, tmp_path):
     assert sorted(r["node"] for r in doc["reports"] if r["code"] == "node-unreachable") == MALFORMED
 
 
-def _written_except_held(fresh, hold, new, timeout=30.0):
-    """Until every host but the held one holds `new` and the only write script left running on these hosts is the
-    held one (waiting for its lock), and a moment more for remotectl to read the finished ones' answers."""
+def _written_except_held(fresh, hold, new=None, timeout=30.0):
+    """Until every host but the held one holds `new` (None: any key but OLD) and the only write script left
+    running on these hosts is the held one (waiting for its lock), and a moment more for remotectl to read the
+    finished ones' answers."""
     sshds = {str(h.process.pid) for h in fresh.hosts}
     free = [h for h in fresh.hosts if str(h.process.pid) != hold.sshd_pid]
     deadline = time.monotonic() + timeout
     while True:
         waiting, busy = hold.waiting_writers(), authkey_hosts.writers(sshds)
-        if len(waiting) == 1 and len(busy) == 1 and all(h.read() == new for h in free):
+        if len(waiting) == 1 and len(busy) == 1 and all((h.read() == new) if new else (h.read() != OLD)
+                                                        for h in free):
             time.sleep(1.0)
             return
         assert time.monotonic() < deadline, f"writers still running: {busy}, waiting: {waiting}"
@@ -418,3 +420,27 @@ def test_ctrl_c_twice_during_a_push_exits_at_once_and_the_table_says_what_is_kno
     assert b"interrupted: 2 node(s) written, 1 not written, 1 unknown" in once.stderr
     twice, elapsed = _interrupted_push(fresh, tmp_path, signals=2)
     assert twice.returncode == 130 and elapsed < 8 and b"Traceback" not in twice.stderr, twice.stderr
+
+
+def test_ctrl_c_during_a_rotation_reports_each_node_rolls_nothing_back_and_exits_130(fresh):
+    held = fresh.hosts[1]
+    with held.holding_key_dir() as hold:
+        process = remotectl(fresh, "authkey", "rotate", "--path", KEY_PATH, *fresh.destinations, "--json",
+                            popen=True)
+        _written_except_held(fresh, hold)
+        start = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=90)
+        elapsed = time.monotonic() - start
+    fresh.wait_idle()
+    assert process.returncode == 130 and elapsed < 8, (process.returncode, elapsed, stderr)
+    assert b"Traceback" not in stderr, stderr
+    doc = json.loads(stdout)
+    assert doc["interrupted"] is True and doc["rolled_back"] is False
+    assert [n["status"] for n in doc["nodes"]] == ["written", "unknown", "written"]
+    new = fresh.hosts[0].read()
+    assert doc["fingerprint"] == model.fingerprint(new) and fresh.hosts[2].read() == new
+    assert held.read() in (OLD, new)
+    for index in (0, 2):
+        assert fresh.hosts[index].read(doc["nodes"][index]["backup"]) == OLD
+    assert [r["code"] for r in doc["reports"]] == ["interrupted"]
