@@ -178,6 +178,7 @@ class FakeHost(Runner):
         self.fail_write = False
         self.fail_restore = False
         self.tamper_after_write = False
+        self.before_write = None  # called with the host just before a write is checked and done
         self.commands = []  # every argv run (to check that no key is ever on a command line)
         self.stdin_seen = []
 
@@ -253,11 +254,17 @@ class FakeHost(Runner):
         return self._result(argv, out="\n".join(lines) + "\n")
 
     def _write(self, argv, args, stdin):
-        target, mode, owner, want, backup = args
+        target, mode, owner, want, backup, expect = args
         if self.fail_write:
             return self._result(argv, 1, err="mktemp: No space left on device")
         if hashlib.sha256(stdin).hexdigest() != want:
             return self._result(argv, 65, err="content check failed (incomplete transfer)")
+        if self.before_write is not None:  # another writer gets there between the probe and this write
+            self.before_write(self)
+        if expect:
+            now = hashlib.sha256(self.files[target][0]).hexdigest() if target in self.files else "absent"
+            if now != expect:
+                return self._result(argv, 76, out=f"now {now}\n", err=f"{target} changed underneath")
         user, group = owner.split(":") if owner else ("root", "root")
         if backup and target in self.files:
             if backup in self.files:

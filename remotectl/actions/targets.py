@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, FrozenSet, List, Optional, Sequence, Tuple
 
 from remotectl.actions.nodes import connect_address, find_node, ssh_destination
+from remotectl.pacemaker.values import host_address_problem
 from remotectl.reports import ExitCode, RemotectlError, Reporter
 
 DEFAULT_PORT = 3121  # pacemaker-remoted's port (psk_probe.DEFAULT_PORT; not imported: that module is large)
@@ -32,11 +33,13 @@ class Target:
     resource: Optional[str] = None  # the connection (remote) or container (guest) resource
     connected: bool = False  # an online remote/guest/bundle node: the cluster holds a connection to it
     skip: Optional[str] = None  # why this node is listed but not handled
+    error: Optional[str] = None  # why this node cannot be reached at all (a malformed address in the CIB)
 
 
-def _node_target(node, label: str, host: str, port: Optional[int], skip: Optional[str] = None) -> Target:
+def _node_target(node, label: str, host: str, port: Optional[int], skip: Optional[str] = None,
+                 error: Optional[str] = None) -> Target:
     return Target(label=label, host=host, port=port, node=node.name, type=node.type, resource=node.resource,
-                  connected=bool(node.online) and node.type in PEER_TYPES, skip=skip)
+                  connected=bool(node.online) and node.type in PEER_TYPES, skip=skip, error=error)
 
 
 class Reach:
@@ -68,7 +71,13 @@ class _Ssh(Reach):
         return spec, None
 
     def node_target(self, node, label: str, port: Optional[int]) -> Target:
-        return _node_target(node, label, ssh_destination(node), None, BUNDLE_SKIP if node.type == "bundle" else None)
+        host = ssh_destination(node)
+        problem = host_address_problem(host)
+        error = None
+        if problem:  # fails this node alone; never parsed as [user@]host[:port]
+            what = "its name" if node.type == "cluster" else "its address in the CIB"
+            error = f"cannot reach it over SSH: {what}, {host!r}, is not a host name or IP address ({problem})"
+        return _node_target(node, label, host, None, BUNDLE_SKIP if node.type == "bundle" else None, error)
 
     def host_target(self, spec: str, host: str, port: Optional[int], nodes: Sequence) -> Target:
         from remotectl.transport.ssh import parse_destination
@@ -133,7 +142,7 @@ def _unique(targets: Sequence[Target]) -> List[Target]:
     seen = set()
     unique = []
     for target in targets:
-        key = target.host if not target.skip else ("skip", target.label)
+        key = ("skip", target.label) if target.skip else ("error", target.label) if target.error else target.host
         if key not in seen:
             seen.add(key)
             unique.append(target)

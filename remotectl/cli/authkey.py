@@ -157,9 +157,12 @@ def fingerprint_command(app, path, json_mode):
 def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_backup, json_mode):
     """Install the key on nodes: atomically (private temp file with the final mode, content checked against
     its sha256, fsync, owner hacluster:haclient, rename), mode 0400, the previous key kept as a backup.
-    Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm.
+    Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm. The write is
+    conditional: a node whose key changed after push first looked (another write got there first) is left as it
+    is and reported as changed-underneath. Ctrl-C stops at once and reports each node as written, not-written or
+    unknown (its write was under way); a second Ctrl-C exits without that report.
 
-    Exit status: 0 all done, 3 some nodes failed (the others were done), 1 all failed."""
+    Exit status: 0 all done, 3 some nodes failed (the others were done), 1 all failed, 130 interrupted."""
     from remotectl.actions import authkey as actions
     from remotectl.reports import Reporter
 
@@ -171,7 +174,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     options = actions.PushOptions(path=remote_path, dry_run=dry_run, backup=not no_backup)
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
         result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
-    code = actions.outcome_exit(result.nodes)
+    code = ExitCode.INTERRUPTED if result.interrupted else actions.outcome_exit(result.nodes)
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.status, _short(n.fingerprint), n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
@@ -285,7 +288,8 @@ def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path
     and some on the old would break connections); --resume finishes the procedure, and any other rotation of
     these nodes is refused until then.
 
-    Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done.
+    Exit status: 0 done; 3 some nodes failed (the change was rolled back); 1 nothing could be done; 130
+    interrupted (each node reported as written, not-written or unknown; nothing rolled back).
     """
     from remotectl.actions import authkey as actions
     from remotectl.reports import Reporter
@@ -322,6 +326,8 @@ def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path
         out.line(f"safe probe {p.node} ({p.address}) with the new key: {p.verdict}")
     if result.ok:
         out.line(f"rotated: every node has {result.fingerprint}")
+    elif result.interrupted:
+        out.line("rotation interrupted: nothing was rolled back; the written nodes keep their old key as BACKUP")
     elif result.rolled_back:
         out.line("rotation failed; the previous key was restored on every node that had been changed")
     else:

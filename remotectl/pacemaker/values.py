@@ -337,6 +337,32 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?")
+
+
+def host_address_problem(text: str) -> Optional[str]:
+    """Why a node's address (``server``, ``remote-addr``, a cluster node's name used as a host) is neither an IP
+    address nor a host name, or None when it is one. A CIB is hostile: such a value must never reach a resolver or
+    an SSH destination parser as if it were one (``user@``, ``:port``, a leading ``-`` all mean something there)."""
+    import ipaddress
+
+    if not text:
+        return "it is empty"
+    if _CONTROL_RE.search(text) or any(c.isspace() for c in text):
+        return "it contains spaces or control characters"
+    try:
+        ipaddress.ip_address(text)
+        return None
+    except ValueError:
+        pass
+    if ":" in text:
+        return "it has a colon but is not an IPv6 address"
+    name = text[:-1] if text.endswith(".") else text
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) and len(label) <= 63 for label in name.split(".")):
+        return "it is not a valid host name"
+    return None
+
+
 # --- <pacemaker-result><status> --------------------------------------------------------------------------------------
 
 

@@ -47,3 +47,15 @@ class Runner:
 
     def close(self) -> None:
         """Release connections; safe to call twice."""
+
+
+class UnusableRunner(Runner):
+    """Stands for a host that cannot be reached at all (e.g. a malformed address): every command fails with
+    `error`, so the caller's per-node error handling reports it like any other unreachable node."""
+
+    def __init__(self, name: str, error: str) -> None:
+        self.name = name
+        self.error = error
+
+    def run(self, argv, *, stdin=None, timeout=None, env=None) -> CommandResult:
+        raise TransportError(f"{self.name}: {self.error}")

@@ -1,12 +1,19 @@
-"""Bounded concurrent fan-out: one outcome per item, in input order, never stopping half-way."""
+"""Bounded concurrent fan-out: one outcome per item, in input order, never stopping half-way, except on Ctrl-C.
+
+The workers are daemon threads: after a Ctrl-C the caller reports what it knows and exits at once, instead of
+waiting for connections stuck in a handshake or a remote command (a thread pool's exit would join them).
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import os
+import queue
+import signal
+import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, List, Optional, Sequence, TypeVar
 
-from remotectl.reports import RemotectlError
+from remotectl.reports import ExitCode, RemotectlError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,6 +32,34 @@ class Outcome(Generic[T, R]):
         return self.error is None
 
 
+class FanOutInterrupted(KeyboardInterrupt):
+    """Ctrl-C while items were still running. `outcomes` is in input order, None where an item had not finished
+    (it may still be running in its daemon thread, or never have started)."""
+
+    def __init__(self, outcomes: List[Optional[Outcome]]) -> None:
+        super().__init__()
+        self.outcomes = outcomes
+
+
+def exit_on_next_interrupt() -> None:
+    """After a first Ctrl-C, the next one ends the process at once (the first one is still being reported)."""
+    def now(_signum, _frame) -> None:
+        os.write(2, b"remotectl: interrupted again: exiting now\n")
+        os._exit(int(ExitCode.INTERRUPTED))
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, now)
+
+
+def _run_one(fn: Callable, item) -> Outcome:
+    try:
+        return Outcome(item, value=fn(item))
+    except RemotectlError as exc:
+        return Outcome(item, error=exc.message)
+    except Exception as exc:  # a bug on one host must not hide the others' results
+        return Outcome(item, error=f"internal error: {type(exc).__name__}: {exc}")
+
+
 def fan_out(
     fn: Callable[[T], R],
     items: Sequence[T],
@@ -33,22 +68,35 @@ def fan_out(
     on_done: Optional[Callable[[Outcome], None]] = None,
 ) -> List[Outcome]:
     """Call fn on every item concurrently. Every failure, expected or not, becomes that item's outcome,
-    so one bad host never aborts the others half-way."""
-    outcomes: List[Optional[Outcome]] = [None] * len(items)
+    so one bad host never aborts the others half-way. Ctrl-C raises FanOutInterrupted (a KeyboardInterrupt) at
+    once, with the outcomes so far; items not started by then are never started."""
     if not items:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
-        futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
-        for future in as_completed(futures):
-            index = futures[future]
-            item = items[index]
+    outcomes: List[Optional[Outcome]] = [None] * len(items)
+    todo: "queue.Queue[int]" = queue.Queue()
+    for index in range(len(items)):
+        todo.put(index)
+    done: "queue.Queue[int]" = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
             try:
-                outcome = Outcome(item, value=future.result())
-            except RemotectlError as exc:
-                outcome = Outcome(item, error=exc.message)
-            except Exception as exc:  # a bug on one host must not hide the others' results
-                outcome = Outcome(item, error=f"internal error: {type(exc).__name__}: {exc}")
-            outcomes[index] = outcome
+                index = todo.get_nowait()
+            except queue.Empty:
+                return
+            outcomes[index] = _run_one(fn, items[index])
+            done.put(index)
+
+    for _ in range(max(1, min(workers, len(items)))):
+        threading.Thread(target=work, daemon=True, name="remotectl-fan-out").start()
+    try:
+        for _ in range(len(items)):
+            index = done.get()
             if on_done is not None:
-                on_done(outcome)
+                on_done(outcomes[index])
+    except KeyboardInterrupt:
+        stop.set()
+        exit_on_next_interrupt()
+        raise FanOutInterrupted(list(outcomes)) from None
     return [o for o in outcomes if o is not None]

@@ -13,15 +13,20 @@ created under umask 077 without copying the mode, so it is never looser than 060
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from remotectl.pacemaker.authkey import FileFacts
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
+# Exit status of the write script when the target no longer holds what the caller expected (see `expect`).
+_CHANGED_UNDERNEATH = 76
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
 _WRITE_SCRIPT = r"""
 set -eu
-target=$1 mode=$2 owner=$3 want=$4 backup=$5
+target=$1 mode=$2 owner=$3 want=$4 backup=$5 expect=$6
 dir=$(dirname -- "$target")
 umask 077
 [ -d "$dir" ] || mkdir -p -m 0750 -- "$dir"
@@ -46,6 +51,20 @@ got=$(sha256sum < "$tmp" | cut -d" " -f1)
 if [ "$got" != "$want" ]; then echo "content check failed (incomplete transfer)" >&2; exit 65; fi
 [ -z "$owner" ] || chown -- "$owner" "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
+# compare-and-swap, under the lock: install only over what the caller saw when it started (a writer held back
+# until after a newer push must not put its older key back)
+if [ -n "$expect" ]; then
+  if [ -e "$target" ] || [ -L "$target" ]; then
+    if now=$(sha256sum < "$target" 2>/dev/null); then now=${now%% *}; else now=unreadable; fi
+  else
+    now=absent
+  fi
+  if [ "$now" != "$expect" ]; then
+    echo "now $now"
+    echo "$target changed underneath" >&2
+    exit 76
+  fi
+fi
 if [ -n "$backup" ] && [ -e "$target" ]; then
   if [ -e "$backup" ]; then echo "backup $backup already exists" >&2; exit 73; fi
   cp --preserve=ownership,timestamps -- "$target" "$backup"
@@ -63,6 +82,22 @@ def _sh(runner: Runner, script: str, *args: str, stdin: Optional[bytes] = None, 
     return runner.run(["sh", "-c", script, "remotectl", *args], stdin=stdin, timeout=timeout)
 
 
+class ChangedUnderneath(TransportError):
+    """The target no longer held what the write was conditional on; nothing was written."""
+
+    def __init__(self, message: str, now: Optional[str]) -> None:
+        super().__init__(message)
+        self.now = now  # `sha256:<hex>` of what the target holds now, or None (absent or unreadable)
+
+
+def expected_state(state: Optional[FileFacts]) -> str:
+    """What write_file_atomic's `expect` is for a target last seen in `state`: its sha256, `absent` or
+    `unreadable`."""
+    if state is None or not state.exists:
+        return "absent"
+    return state.sha256 or "unreadable"
+
+
 def write_file_atomic(
     runner: Runner,
     path: str,
@@ -71,12 +106,21 @@ def write_file_atomic(
     mode: int = 0o400,
     owner: Optional[str] = None,
     backup_path: Optional[str] = None,
+    expect: Optional[str] = None,
 ) -> FileFacts:
-    """Replace path with data atomically (see module docstring). owner is `user[:group]`.
+    """Replace path with data atomically (see module docstring). owner is `user[:group]`. With `expect`
+    (expected_state() of what the caller saw), only if path still holds that, checked under the directory lock
+    just before the rename; otherwise nothing is written and ChangedUnderneath says what is there now.
     Returns the state of the installed file as read back from disk after the rename (sha256 of what is now at
     `path`, mode, owner), in the same round trip."""
     want = hashlib.sha256(data).hexdigest()
-    result = _sh(runner, _WRITE_SCRIPT, path, f"{mode:o}", owner or "", want, backup_path or "", stdin=data)
+    result = _sh(runner, _WRITE_SCRIPT, path, f"{mode:o}", owner or "", want, backup_path or "", expect or "",
+                 stdin=data)
+    if result.rc == _CHANGED_UNDERNEATH and expect:
+        now = next((line[4:].strip() for line in result.stdout.splitlines() if line.startswith("now ")), "")
+        digest = f"sha256:{now}" if _SHA256.fullmatch(now) else None
+        shown = digest or {"absent": "no file", "unreadable": "an unreadable file"}.get(now, "something else")
+        raise ChangedUnderneath(f"{runner.name}: {path} changed underneath: it now holds {shown}", digest)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot write {path}: {result.first_error_line()}")
     for line in result.stdout.splitlines():

@@ -131,6 +131,7 @@ class SshRunner(Runner):
         self.name = str(self.destination)
         self.options = options
         self._client = None
+        self._connecting = None  # the client of a connect under way, for close() to abort it
         self._lock = threading.Lock()
 
     def _connect(self):
@@ -154,6 +155,7 @@ class SshRunner(Runner):
                 client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
             else:
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            self._connecting = client
             try:
                 client.connect(
                     target.hostname,
@@ -196,6 +198,8 @@ class SshRunner(Runner):
                 client.close()
                 raise TransportError(f"{self.name}: the SSH server closed the connection during the handshake") \
                     from None
+            finally:
+                self._connecting = None
             self._client = client
             return client
 
@@ -265,10 +269,12 @@ class SshRunner(Runner):
         return CommandResult(tuple(argv), rc, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
 
     def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        """Close the connection, and abort one being made: without the lock, which a connect stuck in a
+        handshake holds (after a Ctrl-C, nothing may wait for it)."""
+        for client in (self._connecting, self._client):
+            if client is not None:
+                client.close()
+        self._client = None
 
 
 def _exchange(channel, stdin: bytes) -> Tuple[bytes, bytes]:

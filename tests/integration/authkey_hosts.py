@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import Iterator, List
 
 from tests.integration.sshd import (SSHD, Sshd, client_key, free_port, keygen, known_hosts_line, stop_sshd,
                                     wait_listening, write_config)
@@ -67,6 +69,100 @@ class Host(Sshd):
     def clear(self) -> None:
         self._ns(["sh", "-c", f'rm -rf -- "{KEY_DIR}"/* "{KEY_DIR}"/.[!.]*'])
 
+    @contextmanager
+    def holding_key_dir(self, directory: str = f"{KEY_DIR}/etc") -> Iterator["DirHold"]:
+        """Hold the per-directory lock the remote write script takes (flock on the directory), so a writer that
+        reaches it waits there, visibly, until the block ends: a writer held back at a known point, without any
+        hook in the script."""
+        self.run('mkdir -p -- "$1"', directory)
+        holder = subprocess.Popen(["nsenter", "-t", str(self.process.pid), "-m", "--", "flock", directory,
+                                   "sh", "-c", "echo held; exec cat >/dev/null"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert holder.stdout.readline() == b"held\n"
+            yield DirHold(str(self.process.pid))
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+
+
+def _parent(pid: str) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        return handle.read().rsplit(b")", 1)[1].split()[1].decode()
+
+
+def _argv(pid: str) -> List[bytes]:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().split(b"\0")
+
+
+def _mount_ns(pid: str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/mnt")
+
+
+def in_namespaces(sshd_pids: set) -> List[str]:
+    """Every process but the sshds themselves in these hosts' mount namespaces: their sessions, the commands they
+    run, and a command whose session ended under it (a killed client), which is no longer an sshd's descendant."""
+    spaces = {_mount_ns(pid) for pid in sshd_pids}
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or pid in sshd_pids:
+            continue
+        try:
+            if _mount_ns(pid) in spaces:
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def writers(sshd_pids: set, path: str = KEY_PATH) -> List[int]:
+    """The pids of the remote scripts for `path` on these hosts (other tests' hosts use the same path)."""
+    found = []
+    for pid in in_namespaces(sshd_pids):
+        try:
+            if path.encode() in _argv(pid):
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class DirHold:
+    sshd_pid: str
+
+    def waiting_writers(self, path: str = KEY_PATH) -> List[int]:
+        """The pids of the `flock` of every write script for `path` on this host waiting for the directory lock."""
+        found = []
+        for pid in in_namespaces({self.sshd_pid}):
+            try:
+                if _argv(pid)[:1] == [b"flock"] and path.encode() in _argv(_parent(pid)):
+                    found.append(int(pid))
+            except (OSError, IndexError):
+                continue
+        return found
+
+    def stop_writer(self, timeout: float = 30.0, path: str = KEY_PATH) -> int:
+        """Once one writer waits for the lock, SIGSTOP its flock and wait until it is stopped (before the lock is
+        released, so it cannot have taken it): its pid, for SIGCONT."""
+        deadline = time.monotonic() + timeout
+        while True:
+            writers = self.waiting_writers(path)
+            if writers:
+                assert len(writers) == 1, writers
+                break
+            assert time.monotonic() < deadline, "no writer came to wait for the directory lock"
+            time.sleep(0.05)
+        pid = writers[0]
+        os.kill(pid, signal.SIGSTOP)
+        while True:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"T":
+                    return pid
+            assert time.monotonic() < deadline, "the writer did not stop"
+            time.sleep(0.01)
+
 
 @dataclass
 class Hosts:
@@ -86,6 +182,19 @@ class Hosts:
 
     def stop(self) -> None:
         stop_sshd(*self.hosts)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until nothing runs on these hosts but their sshds: every remote writer has ended, also one whose
+        session ended under it after a SIGKILL of remotectl (no longer an sshd's descendant), and only these hosts'
+        writers count (other tests' hosts use the same paths)."""
+        pids = {str(h.process.pid) for h in self.hosts}
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = in_namespaces(pids)
+            if not busy:
+                return
+            assert time.monotonic() < deadline, f"still running on the hosts: {busy}"
+            time.sleep(0.05)
 
 
 def start_hosts(workdir: Path, count: int, *, private_env: bool = False) -> Hosts:

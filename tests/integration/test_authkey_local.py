@@ -156,7 +156,7 @@ def test_incomplete_transfer_never_installs_and_leaves_no_temp(tmp_path):
     target = tmp_path / "authkey"
     target.write_bytes(b"old" * 20)
     script = files._WRITE_SCRIPT
-    result = runner.run(["sh", "-c", script, "remotectl", str(target), "400", "", "0" * 64, ""], stdin=b"partial")
+    result = runner.run(["sh", "-c", script, "remotectl", str(target), "400", "", "0" * 64, "", ""], stdin=b"partial")
     assert result.rc == 65 and target.read_bytes() == b"old" * 20
     assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
 

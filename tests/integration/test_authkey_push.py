@@ -14,7 +14,7 @@ import pytest
 
 from remotectl.pacemaker import authkey as model
 from tests.integration import authkey_helpers, authkey_hosts
-from tests.integration.authkey_helpers import key_file, leak_forms, wait_for_remote_writers
+from tests.integration.authkey_helpers import key_file, leak_forms
 from tests.integration.authkey_hosts import KEY_PATH
 from tests.integration.conftest import require
 
@@ -233,7 +233,7 @@ def test_sigkill_midway_leaves_old_or_new_key_and_no_loose_temp_files(fresh, tmp
         time.sleep(rng.uniform(0.05, duration))
         process.send_signal(signal.SIGKILL)
         process.communicate()
-        wait_for_remote_writers(KEY_PATH)
+        fresh.wait_idle()
         for host in fresh.hosts:
             content = host.read()
             assert content in (previous[id(host)], new), "a target holds neither the old nor the new key"
@@ -279,3 +279,168 @@ def test_next_push_removes_temp_files_left_by_a_killed_writer(fresh, tmp_path):
         alive.kill()
         alive.wait()
         host.run(f'rm -f "{directory}"/.remotectl.*')
+
+
+def test_a_held_back_writer_does_not_overwrite_the_key_of_a_newer_push(fresh, tmp_path):
+    """The interleaving behind a killed push overtaken by its own late write: push A's remote writer is held back
+    before its rename (stopped while it waits for the directory lock), a newer push B installs its key, then A's
+    writer goes on. A must see that the key is no longer the one it started from, leave B's key, and say so."""
+    host = fresh.hosts[0]
+    late, newer = os.urandom(256), os.urandom(256)
+    with host.holding_key_dir() as hold:
+        first = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, late, "late"), "--path", KEY_PATH,
+                          host.destination, "--json", popen=True)
+        waiter = hold.stop_writer()
+    try:
+        second = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, newer, "newer"), "--path",
+                           KEY_PATH, host.destination, "--json")
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout)["nodes"][0]["previous_fingerprint"] == model.fingerprint(OLD)
+    finally:
+        os.kill(waiter, signal.SIGCONT)
+    stdout, stderr = first.communicate(timeout=90)
+    fresh.wait_idle()
+    assert host.read() == newer, "the late writer overwrote the newer push's key"
+    assert [n for n in host.listdir() if n.startswith(".remotectl")] == []
+    doc = json.loads(stdout)
+    node = doc["nodes"][0]
+    assert first.returncode == 1, stderr
+    assert (node["status"], node["ok"]) == ("changed-underneath", False)
+    assert node["previous_fingerprint"] == model.fingerprint(OLD) and node["fingerprint"] == model.fingerprint(newer)
+    assert model.fingerprint(newer) in node["error"] and "changed" in node["error"]
+    assert [r["code"] for r in doc["reports"]] == ["key-changed-underneath"]
+    assert b"Traceback" not in stderr
+
+
+MALFORMED_CIB = os.path.join(authkey_helpers.REPO, "tests", "data", "cib-hostile", "malformed-addresses.xml")
+MALFORMED = ["control", "dash", "guest-empty", "port", "spaces", "v6junk"]
+
+
+def test_a_malformed_address_in_the_cib_fails_that_node_alone(fresh, tmp_path):
+    """push --all and verify --all on a CIB whose remote nodes' addresses include spaces, control characters, a
+    blank, an IPv6 address with junk, `user@host:junk` and a leading dash: those nodes fail with a clear line, the
+    three nodes with good names (mapped to the sshd hosts by an ssh_config) are done, exit 3."""
+    config = tmp_path / "ssh_config"
+    config.write_text("".join(f"Host authhost{i}\n  HostName {h.host}\n  Port {h.port}\n  User root\n"
+                              for i, h in enumerate(fresh.hosts)))
+    options = ["--cib", MALFORMED_CIB, "--ssh-config", str(config), "--identity", str(fresh.client_key),
+               "--known-hosts", str(fresh.known_hosts)]
+    new = os.urandom(256)
+    pushed = authkey_helpers.remotectl(options, "authkey", "push", "--key", key_file(tmp_path, new), "--path",
+                                       KEY_PATH, "--all", "--json")
+    assert pushed.returncode == 3, pushed.stderr
+    nodes = {n["node"]: n for n in json.loads(pushed.stdout)["nodes"]}
+    assert {name: n["status"] for name, n in nodes.items() if n["status"] != "failed"} == {
+        "authhost0": "written", "good1": "written", "good2": "written"}
+    assert sorted(name for name, n in nodes.items() if n["status"] == "failed") == MALFORMED
+    for name in MALFORMED:
+        assert "is not a host name or IP address" in nodes[name]["error"], nodes[name]
+    assert all(h.read() == new for h in fresh.hosts)
+    human = authkey_helpers.remotectl(options, "authkey", "push", "--key", key_file(tmp_path, new), "--path",
+                                      KEY_PATH, "--all")
+    assert human.returncode == 3 and b"3 unchanged" in human.stdout and b"6 failed" in human.stdout
+    assert b"\t" not in human.stdout and b"Traceback" not in human.stderr
+    verified = authkey_helpers.remotectl(options, "authkey", "verify", "--path", KEY_PATH, "--all", "--json")
+    assert verified.returncode == 3, verified.stdout
+    doc = json.loads(verified.stdout)
+    assert [n["node"] for n in doc["nodes"] if n["ok"] and n["matches"]] == ["authhost0", "good1", "good2"]
+    assert sorted(r["node"] for r in doc["reports"] if r["code"] == "node-unreachable") == MALFORMED
+
+
+def _written_except_held(fresh, hold, new=None, timeout=30.0):
+    """Until every host but the held one holds `new` (None: any key but OLD) and the only write script left
+    running on these hosts is the held one (waiting for its lock), and a moment more for remotectl to read the
+    finished ones' answers."""
+    sshds = {str(h.process.pid) for h in fresh.hosts}
+    free = [h for h in fresh.hosts if str(h.process.pid) != hold.sshd_pid]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting, busy = hold.waiting_writers(), authkey_hosts.writers(sshds)
+        if len(waiting) == 1 and len(busy) == 1 and all((h.read() == new) if new else (h.read() != OLD)
+                                                        for h in free):
+            time.sleep(1.0)
+            return
+        assert time.monotonic() < deadline, f"writers still running: {busy}, waiting: {waiting}"
+        time.sleep(0.05)
+
+
+def _interrupted_push(fresh, tmp_path, *extra, signals=1):
+    """Push to the three hosts and to a host that accepts TCP and never speaks SSH, with the second host's write
+    held at its directory lock; SIGINT once the other two are written. (process result, seconds to exit)."""
+    import socket
+
+    for host in fresh.hosts:
+        host.clear()
+        host.write(OLD)
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(8)  # the kernel completes the handshake; no SSH banner ever comes
+    new = os.urandom(256)
+    held = fresh.hosts[1]
+    try:
+        with held.holding_key_dir() as hold:
+            process = remotectl(fresh, "authkey", "push", "--key", key_file(tmp_path, new), "--path", KEY_PATH,
+                                *fresh.destinations, f"root@127.0.0.1:{stalled.getsockname()[1]}", *extra,
+                                popen=True)
+            _written_except_held(fresh, hold, new)
+            assert held.read() == OLD
+            start = time.monotonic()
+            for number in range(signals):
+                if number:
+                    time.sleep(0.05)
+                process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=90)
+            elapsed = time.monotonic() - start
+    finally:
+        stalled.close()
+    fresh.wait_idle()
+    assert held.read() in (OLD, new)  # the held write, released after remotectl exited: either, never torn
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), elapsed
+
+
+def test_ctrl_c_during_a_push_reports_each_node_and_exits_130_at_once(fresh, tmp_path):
+    result, elapsed = _interrupted_push(fresh, tmp_path, "--json")
+    assert result.returncode == 130, result.stderr
+    assert elapsed < 8, f"took {elapsed:.1f} s to exit after Ctrl-C"  # before: up to 60 s, the held write's timeout
+    assert b"Traceback" not in result.stderr, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["interrupted"] is True
+    assert [n["status"] for n in doc["nodes"]] == ["written", "unknown", "written", "not-written"]
+    assert [n["ok"] for n in doc["nodes"]] == [True, False, True, False]
+    report = [r for r in doc["reports"] if r["code"] == "interrupted"]
+    assert len(report) == 1 and "2 node(s) written, 1 not written, 1 unknown" in report[0]["message"]
+
+
+def test_ctrl_c_twice_during_a_push_exits_at_once_and_the_table_says_what_is_known(fresh, tmp_path):
+    once, elapsed = _interrupted_push(fresh, tmp_path)
+    assert once.returncode == 130 and elapsed < 8 and b"Traceback" not in once.stderr, once.stderr
+    lines = once.stdout.decode().splitlines()
+    rows = [line.split() for line in lines if line.startswith("root@") and not line.split()[0].endswith(":")]
+    assert [row[1] for row in rows] == ["written", "unknown", "written", "not-written"], once.stdout
+    assert b"interrupted: 2 node(s) written, 1 not written, 1 unknown" in once.stderr
+    twice, elapsed = _interrupted_push(fresh, tmp_path, signals=2)
+    assert twice.returncode == 130 and elapsed < 8 and b"Traceback" not in twice.stderr, twice.stderr
+
+
+def test_ctrl_c_during_a_rotation_reports_each_node_rolls_nothing_back_and_exits_130(fresh):
+    held = fresh.hosts[1]
+    with held.holding_key_dir() as hold:
+        process = remotectl(fresh, "authkey", "rotate", "--path", KEY_PATH, *fresh.destinations, "--json",
+                            popen=True)
+        _written_except_held(fresh, hold)
+        start = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=90)
+        elapsed = time.monotonic() - start
+    fresh.wait_idle()
+    assert process.returncode == 130 and elapsed < 8, (process.returncode, elapsed, stderr)
+    assert b"Traceback" not in stderr, stderr
+    doc = json.loads(stdout)
+    assert doc["interrupted"] is True and doc["rolled_back"] is False
+    assert [n["status"] for n in doc["nodes"]] == ["written", "unknown", "written"]
+    new = fresh.hosts[0].read()
+    assert doc["fingerprint"] == model.fingerprint(new) and fresh.hosts[2].read() == new
+    assert held.read() in (OLD, new)
+    for index in (0, 2):
+        assert fresh.hosts[index].read(doc["nodes"][index]["backup"]) == OLD
+    assert [r["code"] for r in doc["reports"]] == ["interrupted"]

@@ -129,7 +129,7 @@ def test_truncated_transfer_never_replaces_the_file(sshd, tmp_path):
     target = tmp_path / "authkey"
     target.write_bytes(b"old-key")
     try:
-        result = files._sh(runner, files._WRITE_SCRIPT, str(target), "400", "", "0" * 64, "", stdin=b"partial")
+        result = files._sh(runner, files._WRITE_SCRIPT, str(target), "400", "", "0" * 64, "", "", stdin=b"partial")
     finally:
         runner.close()
     assert result.rc == 65

@@ -142,6 +142,85 @@ def test_push_partial_and_total_failure_exit_codes():
                                                  actions.PushOptions()).nodes) == ExitCode.FAILURE
 
 
+def test_push_leaves_a_key_that_changed_after_it_looked_and_says_so():
+    """The compare-and-swap: the key is replaced between push's probe and its write (a newer push got there
+    first); this push must not put its key over that one."""
+    hosts = make_hosts("a", "b")
+    newer = bytes(range(1, 256)) + b"\0"
+    hosts["a"].before_write = lambda host: host.put(model.DEFAULT_KEY_PATH, newer, 0o400, "hacluster", "haclient")
+    result = actions.push_key([target("a"), target("b")], factory(hosts), KEY_A, actions.PushOptions())
+    a, b = result.nodes
+    assert (a.status, a.ok, b.status) == ("changed-underneath", False, "written")
+    assert hosts["a"].data(model.DEFAULT_KEY_PATH) == newer and hosts["b"].data(model.DEFAULT_KEY_PATH) == KEY_A
+    assert a.previous_fingerprint == model.fingerprint(KEY_B) and a.fingerprint == model.fingerprint(newer)
+    assert model.fingerprint(newer) in a.error and not a.changed
+    assert [(r.code, r.node, r.severity) for r in result.reports] == [("key-changed-underneath", "a",
+                                                                       Severity.ERROR)]
+    assert actions.outcome_exit(result.nodes) == ExitCode.PARTIAL
+    gone = make_hosts("c")
+    gone["c"].before_write = lambda host: host.files.pop(model.DEFAULT_KEY_PATH)
+    only = actions.push_key([target("c")], factory(gone), KEY_A, actions.PushOptions())
+    assert only.nodes[0].status == "changed-underneath" and only.nodes[0].fingerprint is None
+    assert gone["c"].data(model.DEFAULT_KEY_PATH) is None and actions.outcome_exit(only.nodes) == ExitCode.FAILURE
+
+
+def test_a_malformed_cib_address_fails_that_node_alone_in_push_verify_and_rotate():
+    nodes = [node("node1", "cluster"), node("remote1", "remote", "10.0.0.2"), node("bad", "remote", "bad host"),
+             node("dash", "remote", "-oProxyCommand=id"), node("port", "remote", "root@h:x")]
+    targets = targeting.resolve_targets([], nodes, all_nodes=True)
+    assert [t.label for t in targets if t.error] == ["bad", "dash", "port"]
+    assert "'bad host'" in targets[2].error and "not a host name or IP address" in targets[2].error
+    hosts = make_hosts("node1", "10.0.0.2")
+
+    def runner_factory(destination):
+        assert destination in hosts, f"a runner was asked for {destination!r}"
+        return hosts[destination]
+
+    pushed = actions.push_key(targets, runner_factory, KEY_A, actions.PushOptions())
+    assert [n.status for n in pushed.nodes] == ["written", "written", "failed", "failed", "failed"]
+    assert pushed.nodes[2].error.startswith("cannot reach it over SSH: its address in the CIB, 'bad host'")
+    assert actions.outcome_exit(pushed.nodes) == ExitCode.PARTIAL
+    verified = actions.verify_keys(targets, runner_factory)
+    assert [n.ok for n in verified.nodes] == [True, True, False, False, False]
+    assert verified.exit_code() == ExitCode.PARTIAL
+    rotated = actions.rotate_key(targets, runner_factory)
+    assert not rotated.ok and hosts["node1"].data(model.DEFAULT_KEY_PATH) == KEY_A
+
+
+def test_ctrl_c_during_a_push_says_which_nodes_were_written_and_starts_no_more_writes():
+    import signal
+    import threading
+
+    hosts = make_hosts("a", "b", "c")
+    release = threading.Event()
+    hosts["b"].before_write = lambda host: release.wait(10)  # b's write is under way when Ctrl-C comes
+    closed = []
+    for host in hosts.values():
+        host.close = lambda host=host: closed.append(host.name)
+    done = []
+
+    def on_done(outcome):
+        done.append(outcome.item.label)
+        if outcome.item.label == "a":
+            raise KeyboardInterrupt
+
+    hosts["c"].unreachable = True  # c starts when a is done: it fails, or is cut off before it could write
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        result = actions.push_key([target("a"), target("b"), target("c")], factory(hosts), KEY_A,
+                                  actions.PushOptions(), workers=2, on_done=on_done)
+    finally:
+        release.set()
+        assert signal.getsignal(signal.SIGINT) is not previous  # a second Ctrl-C now exits at once
+        signal.signal(signal.SIGINT, previous)
+    assert result.interrupted and done == ["a"]
+    statuses = [n.status for n in result.nodes]
+    assert statuses[:2] == ["written", "unknown"] and statuses[2] in ("not-written", "failed")
+    assert sorted(closed) == ["a", "b", "c"]
+    assert [r.code for r in result.reports] == ["interrupted"]
+    assert result.to_json()["interrupted"] is True
+
+
 def test_push_detects_a_file_that_is_not_what_was_written():
     hosts = make_hosts("a")
     hosts["a"].tamper_after_write = True
@@ -581,7 +660,7 @@ VERIFY_NODE_KEYS = ["node", "target", "type", "ok", "reachable", "fingerprint", 
                     "group", "path", "configured_path", "path_source", "hacluster_can_read", "pacemaker_version",
                     "problems", "error"]
 ROTATE_KEYS = ["dry_run", "ok", "fingerprint", "size", "plan", "nodes", "restarts", "verify", "probes",
-               "consistent", "rolled_back"]
+               "consistent", "rolled_back", "interrupted"]
 
 
 def test_a_push_and_a_rotation_in_the_same_millisecond_keep_both_backups():
@@ -597,7 +676,7 @@ def test_a_push_and_a_rotation_in_the_same_millisecond_keep_both_backups():
 def test_json_keys_and_their_order():
     hosts = make_hosts("a")
     pushed = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions()).to_json()
-    assert list(pushed) == ["dry_run", "fingerprint", "size", "nodes", "summary"]
+    assert list(pushed) == ["dry_run", "fingerprint", "size", "nodes", "interrupted", "summary"]
     assert list(pushed["nodes"][0]) == PUSH_NODE_KEYS and pushed["summary"] == {"written": 1}
     verified = actions.verify_keys([target("a")], factory(hosts)).to_json()
     assert list(verified) == VERIFY_KEYS and list(verified["nodes"][0]) == VERIFY_NODE_KEYS
@@ -621,3 +700,37 @@ def test_mixed_versions_let_the_old_cluster_nodes_cache_run_out_before_maintenan
     assert clock() >= model.CACHE_SECONDS
     assert [e for e in restarter.log if e[0] == "run"] == [("run", "r1", "systemctl restart pacemaker_remote")]
     assert any(r.kind == "wait" and "60 s" in r.message for r in rows)
+
+
+def test_fan_out_interrupted_returns_what_finished_and_never_starts_the_rest():
+    import signal
+    import threading
+    import time
+
+    from remotectl.transport.fanout import FanOutInterrupted, fan_out
+
+    gate = threading.Event()
+    started = []
+
+    def work(item):
+        started.append(item)
+        if item in (1, 2):  # both workers are busy until the interrupt
+            gate.wait(10)
+        return item
+
+    def on_done(outcome):
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(FanOutInterrupted) as caught:
+            fan_out(work, [0, 1, 2, 3], workers=2, on_done=on_done)
+    finally:
+        gate.set()
+        signal.signal(signal.SIGINT, previous)
+    outcomes = caught.value.outcomes
+    assert outcomes[0].value == 0 and outcomes[1] is None and isinstance(caught.value, KeyboardInterrupt)
+    deadline = time.monotonic() + 5
+    while any(t.name == "remotectl-fan-out" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert 3 not in started

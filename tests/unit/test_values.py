@@ -100,3 +100,16 @@ def test_result_status_joins_error_lines():
     assert (status.code, status.errors) == (105, ("crm_resource: node x not found",))
     assert status.describe() == "No such object: crm_resource: node x not found"
     assert values.result_status(ET.fromstring("<pacemaker-result/>")) == (None, None, ())
+
+
+@pytest.mark.parametrize("text", ["node1", "remote-1.example.com", "10.0.0.2", "fe80::1", "fe80::1%eth0",
+                                  "2001:db8::2", "host_with_underscore", "fqdn.example."])
+def test_host_addresses_that_are_usable(text):
+    assert values.host_address_problem(text) is None
+
+
+@pytest.mark.parametrize("text", ["", " ", "bad host", "a\tb", "a\x1bb", "x\n", "-oProxyCommand=id", "root@host",
+                                  "host:22", "[::1]", "fe80::1%eth0 junk", "fe80::zz", "a..b", "a" * 64 + ".com",
+                                  "host/x", "-"])
+def test_host_addresses_that_are_not(text):
+    assert values.host_address_problem(text)

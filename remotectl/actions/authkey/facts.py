@@ -9,7 +9,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from remotectl.actions.targets import Target
 from remotectl.pacemaker import authkey as model
 from remotectl.transport import files
-from remotectl.transport.base import Runner
+from remotectl.reports import RemotectlError
+from remotectl.transport.base import Runner, UnusableRunner
 
 RunnerFactory = Callable[[str], Runner]
 ProgressCallback = Optional[Callable[[object], None]]
@@ -64,6 +65,17 @@ def without_prefix(message: Optional[str], target: Target) -> Optional[str]:
 
 
 def active_runners(targets: Sequence[Target], runner_factory: RunnerFactory) -> Tuple[List[Target], Dict[str, Runner]]:
-    """The targets that are not skipped, and a runner for each of their destinations."""
+    """The targets that are not skipped, and a runner for each of their destinations. A target that cannot be
+    reached at all (its `error`, or a destination the factory refuses) gets a runner that fails every command
+    with that one line, so that node fails alone and the others go on."""
     active = [t for t in targets if not t.skip]
-    return active, {t.host: runner_factory(t.host) for t in active}
+    runners: Dict[str, Runner] = {}
+    for t in active:
+        if t.error:
+            runners[t.host] = UnusableRunner(t.label, t.error)
+            continue
+        try:
+            runners[t.host] = runner_factory(t.host)
+        except RemotectlError as exc:
+            runners[t.host] = UnusableRunner(t.label, exc.message)
+    return active, runners

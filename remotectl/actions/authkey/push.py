@@ -6,10 +6,11 @@ again as a report.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, RunnerFactory, active_runners, inspect_node,
                                              without_prefix)
@@ -30,7 +31,8 @@ class NodeKeyResult:
     target: str
     type: Optional[str]
     ok: bool
-    status: str  # written | unchanged | failed | skipped | would-write | rolled-back
+    # written | unchanged | failed | changed-underneath | skipped | would-write | rolled-back | not-written | unknown
+    status: str
     path: Optional[str] = None
     fingerprint: Optional[str] = None
     size: Optional[int] = None
@@ -67,12 +69,18 @@ class NodeKeyResult:
         return jsonable(self)
 
 
+CHANGED_UNDERNEATH = "changed-underneath"  # another writer replaced the key after this push looked: left alone
+NOT_WRITTEN = "not-written"  # interrupted before its write started
+UNKNOWN = "unknown"  # interrupted while its write was under way: old key or new one
+
+
 @dataclass
 class PushResult:
     dry_run: bool
     fingerprint: str
     size: int
     nodes: List[NodeKeyResult]
+    interrupted: bool = False  # Ctrl-C: the nodes' rows say which were written, not written or unknown
     reports: List[Report] = json_field(omit=True, default_factory=list)
 
     @property
@@ -163,7 +171,14 @@ def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, 
     backup = None
     if node.key.exists and options.backup and not change.same_content:
         backup = model.backup_name(path, options.stamp or backup_stamp(), node.key.fingerprint)
-    after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner, backup_path=backup)
+    try:
+        after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner,
+                                        backup_path=backup, expect=files.expected_state(node.key))
+    except files.ChangedUnderneath as exc:
+        result.status, result.fingerprint = CHANGED_UNDERNEATH, exc.now
+        result.error = (f"{path} changed underneath this push: it held {node.key.fingerprint or 'no key'} when the "
+                        f"push started, {exc.now or 'no readable key'} now; left as it is")
+        return result
     result.backup, result.changed = backup, True
     result.fill(after)
     if after.fingerprint != change.want:
@@ -181,8 +196,30 @@ def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, 
     return result
 
 
+class WriteLedger:
+    """Which nodes have a write under way, so that a Ctrl-C can tell nodes that may hold the new key from those
+    that cannot; once `close`d, no write starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: Set[int] = set()
+        self._closed = False
+
+    def start(self, target: Target) -> None:
+        with self._lock:
+            if self._closed:
+                raise RemotectlError("interrupted before anything was written there")
+            self._started.add(id(target))
+
+    def close(self) -> Set[int]:
+        """No write starts from now on; the targets (by id) whose write had started."""
+        with self._lock:
+            self._closed = True
+            return set(self._started)
+
+
 def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
-             node: Optional[NodeFacts] = None) -> NodeKeyResult:
+             node: Optional[NodeFacts] = None, writes: Optional[WriteLedger] = None) -> NodeKeyResult:
     """Install data on one node (transport.files.write_file_atomic), skipping it when it is already there.
     Two round trips: the probe (root?, hacluster?, env files, state of the key file, stale temp files removed;
     not repeated when `node` already holds its answer), then the atomic write, which reports the installed file's
@@ -203,6 +240,8 @@ def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
             return result
         if options.dry_run:
             return _would(result, node, change)
+        if writes is not None:
+            writes.start(target)
         return _write(result, runner, data, node, change, options)
     except RemotectlError as exc:
         result.error = without_prefix(exc.message, target)
@@ -221,8 +260,9 @@ def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: byt
              on_done: ProgressCallback = None, workers: int = 16,
              probed: Optional[Dict[str, NodeFacts]] = None) -> PushResult:
     """`probed`: node label → what inspect_node (with clean_temps) already learnt there, so push_one does not ask
-    again (rotate's preflight)."""
-    from remotectl.transport.fanout import fan_out
+    again (rotate's preflight). On Ctrl-C: no write starts any more, the connections are closed, and the result
+    (`interrupted`) says per node written, not-written or unknown (a write under way)."""
+    from remotectl.transport.fanout import FanOutInterrupted, Outcome, fan_out
 
     reporter = Reporter()
     check_size(len(data), reporter)
@@ -230,9 +270,37 @@ def push_key(targets: Sequence[Target], runner_factory: RunnerFactory, data: byt
         options.stamp = backup_stamp()
     active, runners = active_runners(targets, runner_factory)
     known = probed or {}
-    outcomes = fan_out(lambda t: push_one(t, runners[t.host], data, options, known.get(t.label)), active,
-                       workers=workers, on_done=on_done)
-    by_target = {id(o.item): (o.value if o.ok else failed_connect(o.item, o.error)) for o in outcomes}
-    nodes = [skipped(t) if t.skip else by_target[id(t)] for t in targets]
+    writes = WriteLedger()
+    interrupted, started = False, set()
+    try:
+        outcomes: Sequence[Optional[Outcome]] = fan_out(
+            lambda t: push_one(t, runners[t.host], data, options, known.get(t.label), writes), active,
+            workers=workers, on_done=on_done)
+    except FanOutInterrupted as exc:
+        interrupted, outcomes = True, exc.outcomes
+        started = writes.close()
+        for runner in runners.values():  # stuck connections and commands end now, not at their timeouts
+            runner.close()
+    by_target = {id(o.item): (o.value if o.ok else failed_connect(o.item, o.error)) for o in outcomes if o}
+    nodes = [skipped(t) if t.skip else by_target.get(id(t)) or _interrupted(t, id(t) in started) for t in targets]
+    for node in nodes:
+        if node.status == CHANGED_UNDERNEATH:
+            reporter.error(f"the key on {node.node} changed while this push ran (another write got there first): "
+                           "left as it is; run the push again to install this key there", node=node.node,
+                           code="key-changed-underneath")
+    if interrupted:
+        counts = {status: sum(1 for n in nodes if n.status == status) for status in ("written", NOT_WRITTEN, UNKNOWN)}
+        reporter.error(f"interrupted: {counts['written']} node(s) written, {counts[NOT_WRITTEN]} not written, "
+                       f"{counts[UNKNOWN]} unknown (their write was under way; check with authkey verify)",
+                       code="interrupted")
     return PushResult(dry_run=options.dry_run, fingerprint=model.fingerprint(data), size=len(data), nodes=nodes,
-                      reports=reporter.reports)
+                      interrupted=interrupted, reports=reporter.reports)
+
+
+def _interrupted(target: Target, write_started: bool) -> NodeKeyResult:
+    """The row of a node still being worked on at Ctrl-C."""
+    if write_started:
+        return NodeKeyResult.of(target, ok=False, status=UNKNOWN, error="interrupted while its write was under way: "
+                                "it holds the old key or the new one")
+    return NodeKeyResult.of(target, ok=False, status=NOT_WRITTEN, error="interrupted before anything was written "
+                            "there")

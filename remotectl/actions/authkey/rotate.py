@@ -31,7 +31,7 @@ def _verify_json(verify: Optional[VerifyResult]) -> Optional[dict]:
 
 @dataclass
 class RotateResult:
-    """Fields in JSON order; ``consistent`` and ``rolled_back`` close the document (see to_json)."""
+    """Fields in JSON order; ``consistent``, ``rolled_back`` and ``interrupted`` close the document (see to_json)."""
 
     dry_run: bool
     ok: bool
@@ -45,6 +45,7 @@ class RotateResult:
     rolled_back: bool = json_field(omit=True, default=False)
     previous: Dict[str, Optional[str]] = json_field(omit=True, default_factory=dict)  # node → fingerprint before
     reports: List[Report] = json_field(omit=True, default_factory=list)
+    interrupted: bool = json_field(omit=True, default=False)  # Ctrl-C during the push: no rollback, no restart
 
     @property
     def consistent(self) -> Optional[bool]:
@@ -53,6 +54,8 @@ class RotateResult:
     def exit_code(self) -> int:
         """0 done; 1 nothing could be done (a node unreachable before anything changed, or every node failed);
         3 some nodes failed (the push was rolled back, a restart failed, or the rollback itself failed)."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
         if self.ok:
             return ExitCode.OK
         considered = [n for n in self.nodes if n.status != "skipped"]
@@ -61,7 +64,7 @@ class RotateResult:
         return ExitCode.PARTIAL
 
     def to_json(self) -> dict:
-        return jsonable(self, extra=("consistent", "rolled_back"))
+        return jsonable(self, extra=("consistent", "rolled_back", "interrupted"))
 
 
 # -- plan ------------------------------------------------------------------------------------------------------------
@@ -287,8 +290,14 @@ def execute_rotation(plan: RotationPlan, runner_factory: RunnerFactory, *, resta
     is in its row (``error``); reports carry only what no row says."""
     data = generate_key(plan.size)
     options = PushOptions(path=plan.path, dry_run=False, backup=True, stamp=plan.stamp)
-    nodes = push_key(plan.active, runner_factory, data, options, on_done=on_done, workers=workers,
-                     probed=plan.preflight).nodes
+    pushed = push_key(plan.active, runner_factory, data, options, on_done=on_done, workers=workers,
+                      probed=plan.preflight)
+    nodes = pushed.nodes
+    if pushed.interrupted:  # stop now: the rows say which nodes hold the new key; the backups stay for a rollback
+        reporter.reports.extend(r for r in pushed.reports if r.code == "interrupted")
+        return RotateResult(dry_run=False, ok=False, fingerprint=model.fingerprint(data), size=plan.size,
+                            plan=plan.lines, nodes=nodes, previous=plan.previous, reports=reporter.reports,
+                            interrupted=True)
     verify = None
     if all(n.ok for n in nodes):
         verify = _verify_after_push(plan, runner_factory, data, nodes, workers, reporter)
