@@ -90,7 +90,8 @@ def run_doctor(cluster, names: Sequence[str] = (), *, runner_for: Optional[Calla
 
     index = CibIndex(cluster.cib_xml())
     nodes = list_nodes(cluster).nodes
-    selected = _select(nodes, names)
+    # a node entry without a connection (stale-node) has nothing live to check
+    selected = [n for n in _select(nodes, names) if n.resource is not None]
     wanted = {n.name for n in selected}
     failures = [f for f in dx.connection_failures(index) if f.node in wanted]
     pure = [f for f in dx.no_reconnect_interval(index) + dx.misuse_findings(index) if f.node in wanted]

@@ -116,9 +116,8 @@ def stale_nodes(index: CibIndex) -> List[Finding]:
                                  f"node entry {node.name} (type remote) is left in the CIB without a connection "
                                  "resource or remote-node meta attribute",
                                  _sh("crm_node", "--force", "--remove", node.name), "cluster"))
-    status = index.root.find("status")
     seen: Set[str] = set()
-    for state in status.findall("node_state") if status is not None else ():
+    for state in index.root.findall("status/node_state"):  # the CIB's status section
         name = state.get("uname") or state.get("id") or ""
         if not values.is_true(state.get("remote_node")) or not name or name in configured or name in seen:
             continue
@@ -164,9 +163,8 @@ def connection_failures(index: CibIndex) -> List[ConnectionFailure]:
     """Fail counts (``fail-count-R`` and ``fail-count-R#op_interval``) and last failures of every connection
     resource, per cluster node, from the CIB's status section."""
     connections = {c.id: c.node for c in index.inventory.connections()}
-    status = index.root.find("status")
     out: List[ConnectionFailure] = []
-    for state in status.findall("node_state") if status is not None else ():
+    for state in index.root.findall("status/node_state"):  # the CIB's status section
         if values.is_true(state.get("remote_node")):
             continue
         on = state.get("uname") or state.get("id") or "?"
