@@ -151,11 +151,16 @@ class ConnectionFailure:
 
 
 def _failed_op(op: Element) -> bool:
-    """An operation whose result is not the one the transition expected (or that did not complete)."""
+    """An operation whose result is not the one the transition expected (or that did not complete). A probe that
+    finds the resource running (rc 0 or 8 where 7 was expected) is recorded as a last failure, but Pacemaker takes
+    it as "active" and crm_mon lists no failure: neither does doctor."""
     key = (op.get("transition-key") or "").split(":")
     expected = values.scan_ll(key[2]) if len(key) >= 3 else 0
     rc = values.scan_ll(op.get("rc-code"))
     status = values.scan_ll(op.get("op-status")) or 0
+    probe = op.get("operation") == "monitor" and (values.scan_ll(op.get("interval")) or 0) == 0
+    if probe and status == 0 and rc in (0, 8):
+        return False
     return status not in (0, -1) or (rc is not None and rc != (expected or 0))
 
 

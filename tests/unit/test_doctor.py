@@ -60,6 +60,16 @@ def test_failure_severity_depends_on_whether_the_cause_is_gone():
     assert (gone.severity, down.severity, other.severity) == ("warning", "critical", "info")
 
 
+def test_a_probe_that_finds_the_connection_running_is_no_failure():
+    op = ('<lrm_rsc_op id="remote2_last_failure_0" operation_key="remote2_monitor_0" operation="monitor" '
+          'transition-key="7:19:7:x" rc-code="{rc}" op-status="0" interval="0"/>')
+    for rc, failed in (("0", False), ("1", True)):
+        text = (CIBS / "healthy.xml").read_text().replace(
+            '<lrm_resource id="remote2" type="remote" class="ocf" provider="pacemaker">',
+            '<lrm_resource id="remote2" type="remote" class="ocf" provider="pacemaker">' + op.format(rc=rc), 1)
+        assert bool(dx.connection_failures(CibIndex(text))) is failed, rc
+
+
 def test_connection_in_an_order_constraint():
     (misuse,) = dx.misuse_findings(index("misuse.xml"))
     assert (misuse.check, misuse.node, misuse.severity) == ("connection-misuse", "remote1", "warning")
