@@ -118,9 +118,6 @@ def test_remoted_stopped(clean):
     lab.wait_online(["remote2"], timeout=90)
     doc = wait_healthy_after_cleanup(lab, "remote2")
     assert finding_absent(doc, "service-down", "remote2")
-    # 3.0.3 can leave a remote2_clear_failcount action pending after the outage, which keeps `crm_resource --wait`
-    # (the lab's settle) from returning; a refresh of the connection clears it
-    lab.cluster_run(["crm_resource", "--refresh", "--resource", "remote2"], timeout=60, check=False)
 
 
 def wait_healthy_after_cleanup(lab, node):
