@@ -472,7 +472,7 @@ def mark_causes(findings: List[Finding], offline: Sequence[str], cluster_nodes: 
                                f"{node} is offline although its checks pass: the cluster is not reconnecting "
                                "(see its logs); a refresh makes it try again",
                                _sh("crm_resource", "--refresh", "--resource", resource) if resource else None,
-                               "cluster" if resource else None))
+                               "cluster" if resource else None, cause=True))
     return out
 
 

@@ -111,12 +111,18 @@ def test_remoted_stopped(clean):
     lab.wait_for(lambda: lab._listening("remote2", 3121), 20, "remoted of remote2 to listen")
     # the cluster may not reconnect by itself: after a clean stop (3.0.3) doctor says so with a refresh, after a
     # lost connection (2.1.5) it names the failed connection with a cleanup
-    code, doc = doctor(lab)
-    if not lab.nodes_online(["remote2"]):
-        (item,) = [f for f in doc["findings"] if f["node"] == "remote2" and f["cause"]]
+    deadline = time.monotonic() + 60
+    while not lab.nodes_online(["remote2"]) and time.monotonic() < deadline:
+        code, doc = doctor(lab)
+        causes = [f for f in doc["findings"] if f["node"] == "remote2" and f["cause"]]
+        if not causes:  # it came online between the two looks
+            time.sleep(2)
+            continue
+        (item,) = causes
         assert item["check"] in ("node-offline", "failed-connection") and item["fix_on"] == "cluster", item
         assert shlex.split(item["fix"])[:2] in (["crm_resource", "--refresh"], ["crm_resource", "--cleanup"])
         run_fix(lab, item)
+        break
     lab.wait_online(["remote2"], timeout=90)
     doc = wait_healthy_after_cleanup(lab, "remote2")
     assert finding_absent(doc, "service-down", "remote2")

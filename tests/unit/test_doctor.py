@@ -187,6 +187,9 @@ def test_causes_of_offline_nodes():
     assert not [f for f in found if f.check == "node-offline"]
     (unexplained,) = dx.mark_causes([failure], ["remote3"], ["node1"])[1:]
     assert (unexplained.check, unexplained.node, unexplained.severity) == ("node-offline", "remote3", "critical")
+    assert unexplained.cause and unexplained.fix is None  # no resource known
+    (refresh,) = dx.mark_causes([], ["remote3"], [], {"remote3": "remote3"})
+    assert (refresh.fix, refresh.fix_on) == ("crm_resource --refresh --resource remote3", "cluster")
 
 
 # --- output ----------------------------------------------------------------------------------------------------------
