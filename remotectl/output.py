@@ -119,6 +119,34 @@ class Output:
             task = bar.add_task(label, total=total)
             yield lambda: bar.advance(task)
 
+    @contextmanager
+    def progress_later(self, label: str) -> Iterator[_LaterBar]:
+        """Like :meth:`progress` for work whose size is known only after it started (shown under the same
+        conditions: stderr is a TTY, not JSON, not -q)."""
+        if self.json_mode or not sys.stderr.isatty() or self.verbosity < 0:
+            yield _LaterBar()
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=self.err_console, transient=True) as bar:
+            yield _LaterBar(bar, bar.add_task(label, total=None))
+
+
+class _LaterBar:
+    """A progress bar whose total is learned once the work is known (`start(total)`), then `advance()`d."""
+
+    def __init__(self, bar=None, task=None) -> None:
+        self._bar, self._task = bar, task
+
+    def start(self, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
 
 def _cell(value: Any) -> str:
     if value is None:

@@ -29,6 +29,13 @@ COMMANDS = {
         'hidden': False,
         'deprecated': False,
     },
+    'doctor': {
+        'target': 'remotectl.cli.doctor:doctor_command',
+        'help': 'Say what is wrong with each remote and guest node (or the NODEs named), why, and the command that fixes it.',
+        'short_help': None,
+        'hidden': False,
+        'deprecated': False,
+    },
     'fence': {
         'target': 'remotectl.cli.fence:fence_command',
         'help': 'Fence NODE, or show the fencing history.',

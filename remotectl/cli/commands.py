@@ -12,6 +12,7 @@ LAZY = {
     "check": "remotectl.cli.check:check_command",
     "completion": "remotectl.cli.completion:completion_command",
     "constraint": "remotectl.cli.constraint:constraint_group",
+    "doctor": "remotectl.cli.doctor:doctor_command",
     "fence": "remotectl.cli.fence:fence_command",
     "maintenance": "remotectl.cli.node_state:maintenance_command",
     "node": "remotectl.cli.node:node_group",

@@ -186,6 +186,27 @@ def key_location(env_texts: Mapping[str, str], override: Optional[str] = None) -
     return KeyLocation(DEFAULT_KEY_PATH, "default", False, tuple(notes), x509, empty_in)
 
 
+REMOTE_SETTINGS = {  # what `doctor` compares between nodes, and Pacemaker's default for each
+    "PCMK_remote_port": "3121",
+    LOCATION_VARIABLE: DEFAULT_KEY_PATH,
+    "PCMK_tls_priorities": "NORMAL",
+}
+
+
+def remote_settings(env_texts: Mapping[str, str]) -> Dict[str, str]:
+    """The Pacemaker Remote settings a node's env files give (the defaults where unset), plus ``mode``: ``x509``
+    when the certificate variables are all set, else ``psk``. The location follows :func:`key_location`."""
+    merged: Dict[str, str] = {}
+    for path in reversed(ENV_FILES):
+        if path in env_texts:
+            merged.update(parse_env_file(env_texts[path]))
+    out = {name: merged.get(name) or default for name, default in REMOTE_SETTINGS.items()}
+    location = key_location(env_texts)
+    out[LOCATION_VARIABLE] = location.path
+    out["mode"] = "x509" if location.x509 else "psk"
+    return out
+
+
 def fallback_chain(location: KeyLocation, version: Optional[Version]) -> List[str]:
     """The paths Pacemaker tries, in order, for this location and version (lrmd__init_remote_key).
     Unknown version: assume the pre-3.0 chain, so a silent fallback is never missed. An empty

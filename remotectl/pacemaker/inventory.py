@@ -61,6 +61,7 @@ class Connection:
     kind: str  # "remote" | "guest" | "bundle"
     container: Optional[str] = None  # guest: the container resource; bundle: the bundle
     is_node: bool = True  # False when Pacemaker creates no node for it
+    reconnect_ms: int = 0  # the ``reconnect_interval`` parameter (remote connections), 0 when unset
 
 
 class Inventory:
@@ -89,7 +90,6 @@ class Inventory:
         matches them, case-insensitively); all None when the configuration has no such node."""
         return location_of(self._ws, name, kind)
 
-
     def connections(self) -> List[Connection]:
         """Every connection resource, by resource order; the implicit ones of guest and bundle nodes too."""
         out: List[Connection] = []
@@ -101,7 +101,7 @@ class Inventory:
             kind = "remote"
             if rsc.container is not None:
                 kind = "bundle" if rsc.is_bundled() else "guest"
-            out.append(Connection(rsc.id, rsc.id, kind, _holder(rsc), is_node))
+            out.append(Connection(rsc.id, rsc.id, kind, _holder(rsc), is_node, rsc.remote_reconnect_ms))
         return out
 
 

@@ -35,6 +35,11 @@ def _save(lab, records: List[Dict[str, Any]]) -> None:
 
 
 def _refresh(lab, resource: str) -> None:
+    """Make the cluster reconnect to a node it gave up on. Not for a connection that is up: on 3.0.3 its re-probe
+    is recorded as a "last failure" (found running), and once reconnect_interval expires it the scheduler keeps a
+    <resource>_clear_failcount action pending for ever, so `crm_resource --wait` (settle) never returns."""
+    if lab.crm_mon_nodes().get(resource, {}).get("online") is True:
+        return
     lab.cluster_run(["crm_resource", "--refresh", "--resource", resource], timeout=30, check=False)
 
 

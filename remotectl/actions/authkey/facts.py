@@ -25,6 +25,11 @@ class NodeFacts:
     removed_temps: List[str]
 
     @property
+    def env_texts(self) -> Dict[str, str]:
+        """The env files the node has (path -> text), for the settings read from them."""
+        return {path: data.decode("utf-8", "replace") for path, data in self.probe.files.items() if data is not None}
+
+    @property
     def key(self) -> model.FileFacts:
         """The state of the file at the key location."""
         return self.states[self.location.path]

@@ -37,6 +37,8 @@ class VerifyNodeResult:
     problems: List[model.Problem] = field(default_factory=list)
     error: Optional[str] = None
     status: str = json_field(omit=True, default="checked")  # checked | failed | skipped
+    version: Optional[model.Version] = json_field(omit=True, default=None)
+    settings: Dict[str, str] = json_field(omit=True, default_factory=dict)  # model.remote_settings (doctor)
 
     @classmethod
     def of(cls, target: Target, **fields) -> "VerifyNodeResult":
@@ -121,7 +123,8 @@ def verify_one(target: Target, runner: Runner, path_override: Optional[str]) -> 
     node = inspect_node(runner, path_override, chain=True, reader=model.KEY_OWNER)
     location, version = node.location, node.version
     result = VerifyNodeResult.of(target, reachable=True, configured_path=location.path, path_source=location.source,
-                                 pacemaker_version=model.version_text(version))
+                                 pacemaker_version=model.version_text(version), version=version,
+                             settings=model.remote_settings(node.env_texts))
     assessment = model.assess_node(location, version, node.states)
     effective = assessment.effective
     shown = effective if effective is not None else node.states.get(location.path)
