@@ -95,7 +95,7 @@ def host_name(destination: str) -> str:
     return host.split(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _cluster_facts(cluster, name: str):
+def cluster_facts(cluster, name: str):
     cib = xmlsafe.parse(cluster.cib_xml(), "CIB")
     status = read_status(cluster.crm_mon_xml())
     return cib, status
@@ -200,9 +200,8 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
     if values.parse_interval_ms(options.reconnect_interval) <= 0:
         raise Refused(f"--reconnect-interval {options.reconnect_interval!r} is not an interval (e.g. 60s)")
     port = options.port
-    comment = lifecycle.nft_comment(port)
-    # 1. preflight: nothing is changed here
-    cib, status = _cluster_facts(cluster, name)
+    # preflight: nothing is changed here
+    cib, status = cluster_facts(cluster, name)
     primitive, clashes = _existing(cib, name)
     if clashes:
         raise Refused(f"the name {name} is taken in the CIB (by: {', '.join(sorted(set(clashes)))}); "
@@ -213,6 +212,53 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
     node_status = status.nodes.get(name)
     if node_status is not None and primitive is None:
         raise Refused(f"a {node_status.type} node {name} is already known to the cluster")
+    online = node_status is not None and node_status.online
+    host_facts = host_preflight(cluster, runner_for, host, port, status, online, options, result)
+    result.add("preflight", "checked",
+               f"{host_facts.state.unit}.service installed ({host_facts.versions}); name {name} "
+               f"{'already configured' if primitive is not None else 'free'}; cluster key {result.fingerprint}")
+    if options.dry_run:
+        plan_only(result, host_facts, primitive is None, online, runner_for, address, port, options,
+                   f"create ocf:pacemaker:remote {name} server={address} port={port}")
+        return
+    prepare_host(cluster, runner_for, host, name, address, port, host_facts, options, result, reporter,
+                  pre_join=not online and primitive is None)
+    if primitive is None:
+        xml = lifecycle.remote_primitive(name, address, port, options.reconnect_interval)
+        cluster.check_tool(tools.cib_create_glued("resources", xml))
+        result.add("resource", "done", f"ocf:pacemaker:remote {name} server={address} port={port} "
+                                       f"reconnect_interval={options.reconnect_interval}",
+                   undo=f"remotectl node remove {name}")
+    else:
+        result.add("resource", "unchanged", f"connection resource {name} exists")
+    online_step(cluster, name, online, options, result)
+
+
+def online_step(cluster, name: str, online: bool, options, result) -> None:
+    if online:
+        result.add("online", "unchanged", f"{name} is online")
+        return
+    if not wait_online(cluster, name, options.wait, options.poll):
+        raise RemotectlError(f"{name} is not online after {options.wait:g} s (see crm_mon; run again to continue)")
+    result.add("online", "done", f"{name} is online")
+
+
+@dataclass
+class HostFacts:
+    """What the preflight learnt about the host: its state, the cluster's key, the firewall plan."""
+
+    runner: Runner
+    state: hostops.HostState
+    key: bytes = field(repr=False)
+    sources: List[str]
+    action: Optional[str]
+    chain: Optional[tuple]
+    versions: str
+
+
+def host_preflight(cluster, runner_for, host, port, status, online, options, result) -> HostFacts:
+    """The host's half of the preflight (add and add-guest): a cluster node online, pacemaker-remote installed and
+    compatible, no connection held there by another cluster, the cluster's key, the firewall plan. Changes nothing."""
     sources = _sources(status)
     if not sources:
         raise Refused("no cluster node is online")
@@ -220,38 +266,37 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
     state = hostops.host_state(runner, port)
     if state.unit is None:
         raise Refused(f"{host}: pacemaker-remote is not installed (no pacemaker_remote.service)")
-    from remotectl.pacemaker.authkey import parse_version
+    from remotectl.pacemaker.authkey import fingerprint, parse_version
 
     cluster_version = parse_version(status.dc_version or "")
     host_version = parse_version(state.version_line or "")
     refusal = lifecycle.version_refusal(cluster_version, host_version)
     if refusal:
         raise Refused(f"{host}: {refusal}")
-    online = node_status is not None and node_status.online
     if state.established and not online:
         raise Refused(f"{host}: its pacemaker-remoted already has a connection on {port} from "
                       f"{', '.join(state.established)}: another cluster holds it")
     key = cluster_key(cluster.runner)
-    from remotectl.pacemaker.authkey import fingerprint
-
     result.fingerprint = fingerprint(key)
+    comment = lifecycle.nft_comment(port)
     action, chain, fw_refusal = _firewall_plan(state, port, comment) if options.firewall else (None, None, None)
     if fw_refusal:
         raise Refused(f"{host}: {fw_refusal}")
     versions = f"pacemaker-remoted {'.'.join(map(str, host_version))}, cluster {status.dc_version or '?'}"
-    result.add("preflight", "checked",
-               f"{state.unit}.service installed ({versions}); name {name} "
-               f"{'already configured' if primitive is not None else 'free'}; cluster key {result.fingerprint}")
-    if options.dry_run:
-        _plan_only(result, state, action, chain, primitive, online, sources, runner_for, address, port, options)
-        return
-    # 2. firewall (a trial change until the port is proven reachable from every cluster node)
+    return HostFacts(runner, state, key, sources, action, chain, versions)
+
+
+def prepare_host(cluster, runner_for, host, name, address, port, facts: HostFacts, options, result, reporter,
+                  pre_join: bool) -> None:
+    """Firewall (a trial until the port is proven reachable from every cluster node), the cluster's key, the
+    service and its port, and the pre-join check: the host's steps of add and add-guest."""
+    runner, state, action, chain = facts.runner, facts.state, facts.action, facts.chain
+    comment = lifecycle.nft_comment(port)
     opened_now = action == "trial-leftover"
     if action == "open":
         hostops.nft_open(runner, *chain, port, comment)
         opened_now = True
-    # 3. reachability from every cluster node
-    probes = probe_from_cluster(sources, runner_for, address, port, options.probe_timeout)
+    probes = probe_from_cluster(facts.sources, runner_for, address, port, options.probe_timeout)
     blocked = _blocked(probes)
     if blocked:
         if opened_now:
@@ -273,19 +318,17 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
     else:
         result.add("firewall", "skipped", "no firewall change needed" if options.firewall else "--no-firewall")
     result.add("reachability", "checked", ", ".join(f"{n}: {v}" for n, v in probes.items()))
-    # 4. the cluster's key
     from remotectl.actions.authkey.push import PushOptions, push_one
     from remotectl.actions.targets import Target
 
-    pushed = push_one(Target(label=name, host=host), runner, key, PushOptions())
+    pushed = push_one(Target(label=name, host=host), runner, facts.key, PushOptions())
+    facts.key = b""  # drop the bytes as soon as they are installed
     if not pushed.ok:
         raise RemotectlError(f"{host}: the key could not be installed: {pushed.error}")
     result.add("key", "done" if pushed.status == "written" else "unchanged",
                f"{pushed.path} {pushed.fingerprint}" + (f" (previous kept as {pushed.backup})" if pushed.backup
                                                         else ""),
                undo=f"rm {pushed.path}" if pushed.status == "written" else None)
-    key = None  # noqa: F841 - drop the bytes as soon as they are installed
-    # 5. the service, then its port
     if state.enabled == "enabled" and state.active == "active":
         result.add("service", "unchanged", f"{state.unit} enabled and active")
     else:
@@ -295,27 +338,10 @@ def _add(cluster, runner_for, host, name, address, options, result, reporter) ->
     if not hostops.wait_listening(runner, port, min(options.wait, 60.0)):
         raise RemotectlError(f"{host}: {state.unit} does not listen on {port} after {min(options.wait, 60):g} s")
     result.add("listening", "checked", f"{state.unit} listens on {port}")
-    # 6. pre-join check: only when the node is not connected, proven on the host itself
-    if not online and primitive is None:
+    if pre_join:
         _pre_join(cluster, runner, host, address, port, options, result)
     else:
-        result.add("pre-join check", "skipped", "the connection resource exists already")
-    # 7. the connection resource
-    if primitive is None:
-        xml = lifecycle.remote_primitive(name, address, port, options.reconnect_interval)
-        cluster.check_tool(tools.cib_create_glued("resources", xml))
-        result.add("resource", "done", f"ocf:pacemaker:remote {name} server={address} port={port} "
-                                       f"reconnect_interval={options.reconnect_interval}",
-                   undo=f"remotectl node remove {name}")
-    else:
-        result.add("resource", "unchanged", f"connection resource {name} exists")
-    # 8. online
-    if online:
-        result.add("online", "unchanged", f"{name} is online")
-        return
-    if not wait_online(cluster, name, options.wait, options.poll):
-        raise RemotectlError(f"{name} is not online after {options.wait:g} s (see crm_mon; run again to continue)")
-    result.add("online", "done", f"{name} is online")
+        result.add("pre-join check", "skipped", "the node is configured already")
 
 
 def _nothing(opened_now: bool) -> str:
@@ -339,8 +365,10 @@ def _pre_join(cluster, runner, host, address, port, options, result) -> None:
                f"cluster's key (protocol {check.get('protocol_version')})")
 
 
-def _plan_only(result, state, action, chain, primitive, online, sources, runner_for, address, port, options) -> None:
+def plan_only(result, facts: HostFacts, configure: bool, online: bool, runner_for, address, port, options,
+               configuration: str) -> None:
     result.outcome = "dry-run"
+    state, action, chain, sources = facts.state, facts.action, facts.chain, facts.sources
     if action == "open":
         result.add("firewall", "would", f"nftables: accept tcp dport {port} in {' '.join(chain)}; then test the "
                                         f"port from {', '.join(sources)}")
@@ -353,9 +381,9 @@ def _plan_only(result, state, action, chain, primitive, online, sources, runner_
     result.add("key", "would", "install the cluster's key (atomic, 0400 hacluster:haclient)")
     if not (state.enabled == "enabled" and state.active == "active"):
         result.add("service", "would", f"systemctl enable --now {state.unit}")
-    if primitive is None:
+    if configure:
         result.add("pre-join check", "would", "full handshake + registration")
-        result.add("resource", "would", f"create ocf:pacemaker:remote {result.node} server={address} port={port}")
+        result.add("resource", "would", configuration)
     if not online:
         result.add("online", "would", f"wait up to {options.wait:g} s")
 

@@ -52,7 +52,7 @@ COMMANDS = {
     },
     'node': {
         'target': 'remotectl.cli.node:node_group',
-        'help': 'Add, drain, resume and remove remote nodes over plain SSH (one cluster node and the host).',
+        'help': 'Add, drain, resume and remove remote nodes (and add guest nodes) over plain SSH (one cluster node and the\nhost).',
         'short_help': None,
         'hidden': False,
         'deprecated': False,

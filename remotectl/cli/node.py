@@ -15,7 +15,7 @@ _MARK = {"done": "done", "unchanged": "ok", "checked": "ok", "would": "plan", "f
          "refused": "REFUSED", "skipped": "skip"}
 
 
-_DONE = {"add": "added", "remove": "removed", "drain": "drained", "resume": "resumed"}
+_DONE = {"add": "added", "add-guest": "added", "remove": "removed", "drain": "drained", "resume": "resumed"}
 
 
 def render(app, json_mode: bool, result) -> int:
@@ -66,7 +66,8 @@ def _ask(what: str, question: str) -> None:
 
 @click.group("node")
 def node_group():
-    """Add, drain, resume and remove remote nodes over plain SSH (one cluster node and the host)."""
+    """Add, drain, resume and remove remote nodes (and add guest nodes) over plain SSH (one cluster node and the
+    host)."""
 
 
 def _wait(wait):
@@ -124,6 +125,36 @@ def _plan_then_apply(app, json_mode: bool, go_ahead: bool, what: str, where: str
     out.reports(plan.reports)
     _ask(what, f"Apply the steps marked [plan] to {where}?")
     return render(app, json_mode, work(cluster, False))
+
+
+@node_group.command("add-guest", short_help="Make a running VM or container resource a guest node.")
+@click.argument("host", metavar="HOST")
+@click.option("--resource", required=True, metavar="RSC",
+              help="The VM or container resource (a primitive, top level or in a group) that runs HOST.")
+@click.option("--name", help="The guest node's name (default: HOST without user@ and :port).")
+@click.option("--address", help="The address cluster nodes connect to (remote-addr; default: the name).")
+@click.option("--port", type=click.IntRange(1, 65535), default=3121, show_default=True)
+@click.option("--no-firewall", is_flag=True, help="Do not touch the guest's firewall.")
+@click.option("--dry-run", is_flag=True, help="Run the checks and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Apply the plan without asking.")
+@wait_option("the guest node online", cib_note=False)
+@json_option
+@pass_app
+def add_guest_command(app, host, resource, name, address, port, no_firewall, dry_run, yes, wait, json_mode):
+    """Make the guest HOST (an SSH destination [user@]host[:port]) that the running resource RSC (a VM or
+    container) holds a guest node: the same host steps as node add (preflight, firewall trial, the cluster's key,
+    systemctl enable --now pacemaker_remote, the pre-join check), then remote-addr/remote-port and, last,
+    remote-node meta attributes on RSC, and a wait until the guest node is online. Running it again changes
+    nothing. Without --yes the plan is shown first and confirmed on the terminal. Exit 4: refused or not
+    confirmed, before any change; 1: failed after changes (listed; run again to continue).
+    """
+    from remotectl.actions.node_guest import GuestOptions, add_guest
+
+    options = GuestOptions(name=name, address=address, port=port, dry_run=dry_run, firewall=not no_firewall,
+                           wait=_wait(wait), resource=resource)
+    return _plan_then_apply(app, json_mode, yes or dry_run, f"add {host} as a guest node of {resource}", host,
+                            lambda cluster, plan_only: add_guest(cluster, app.ssh_runner, host, dataclasses.replace(
+                                options, dry_run=options.dry_run or plan_only)))
 
 
 @node_group.command("drain", short_help="Standby, wait until nothing runs there, stop its connection.")

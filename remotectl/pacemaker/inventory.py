@@ -32,9 +32,10 @@ from remotectl.pacemaker.simulate import WorkingSet, unpack_configuration
 from remotectl.pacemaker.simulate.objects import PeResource
 from remotectl.pacemaker.simulate.remote import location_of, node_kind
 
-__all__ = ["ConfiguredNode", "Connection", "Inventory", "inventory_from_cib"]
+__all__ = ["ConfiguredNode", "Connection", "Inventory", "guest_meta", "inventory_from_cib"]
 
 CibDocument = Union[bytes, str, ElementTree.Element]
+DEFAULT_GUEST_PORT = 3121  # remote-port's default
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,39 @@ class Inventory:
                 kind = "bundle" if rsc.is_bundled() else "guest"
             out.append(Connection(rsc.id, rsc.id, kind, _holder(rsc), is_node, rsc.remote_reconnect_ms))
         return out
+
+
+    def guest_of(self, resource: str) -> Optional[ConfiguredNode]:
+        """The guest node whose container is ``resource``, if any."""
+        return next((n for n in self.nodes if n.type == "guest" and n.container == resource), None)
+
+    def guest_container_refusal(self, resource: str) -> Optional[str]:
+        """Why ``resource`` cannot hold a guest node, or None: Pacemaker makes guest nodes only of primitives at the
+        top level or in a top-level group, and a connection resource is no VM or container."""
+        rsc = self._ws.prims.get(resource)
+        if rsc is None or rsc.variant != "primitive" or rsc.orphan:
+            if resource in self._ws.clone_prims:
+                return f"{resource} is inside a clone: a guest node's resource must be a primitive at the top " \
+                       "level or in a group"
+            return f"no primitive resource {resource} in the CIB (create the VM or container resource first)"
+        parent = rsc.parent
+        if parent is not None and not (parent.variant == "group" and parent.parent is None):
+            return f"{resource} is inside a {parent.variant}: a guest node's resource must be a primitive at the top " \
+                   "level or in a group (a bundle makes its own guest nodes)"
+        if rsc.is_remote_node:
+            return f"{resource} is a Pacemaker Remote connection, not a VM or container"
+        return None
+
+
+def guest_meta(name: str, address: str, port: int) -> List[Tuple[str, str]]:
+    """The meta attributes that make a container resource the guest node ``name`` reached at address:port, in the
+    order to set them: ``remote-node`` last, because it is the one that makes the guest."""
+    wanted = []
+    if address != name:
+        wanted.append(("remote-addr", address))
+    if port != DEFAULT_GUEST_PORT:
+        wanted.append(("remote-port", str(port)))
+    return wanted + [("remote-node", name)]
 
 
 def _holder(rsc: PeResource) -> Optional[str]:

@@ -327,3 +327,38 @@ def test_added_node_survives_a_drained_reboot(spare):
     node = lab.crm_mon_nodes()["spare1"]
     assert node["online"] and not node["standby"]
     assert fence_events(lab, "spare1") == fenced
+
+
+def test_add_guest_makes_a_running_container_a_guest_node(hosts_lab):
+    """vm-guest1 without its remote-node meta is a plain running container; node add-guest makes guest1 a guest
+    node again (plan, key, service, pre-join check, meta), without restarting the container or fencing; a second
+    run changes nothing; resources that cannot hold a guest are refused before any change."""
+    lab = hosts_lab
+    address = lab.host("guest1").address
+    fenced, boots = fence_events(lab, "guest1"), lab.boots("guest1")
+    add = ["node", "add-guest", "guest1", "--resource", "vm-guest1", "--address", address, "--yes", "--json"]
+    try:
+        lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta", "--delete-parameter", "remote-node"])
+        lab.wait_for(lambda: "guest1" not in lab.crm_mon_nodes(), 60, "guest1 gone from crm_mon")
+        proc = remotectl(lab, *add[:-2], "--dry-run", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "dry-run", proc.stdout + proc.stderr
+        assert "guest1" not in lab.crm_mon_nodes()
+        proc = remotectl(lab, *add)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        doc = as_json(proc)
+        steps = {s["step"]: s["status"] for s in doc["steps"]}
+        assert doc["outcome"] == "done" and steps["resource"] == "done" and steps["online"] == "done", doc
+        assert steps["pre-join check"] == "checked", doc
+        assert lab.crm_mon_nodes()["guest1"]["online"]
+        assert lab.boots("guest1") == boots and fence_events(lab, "guest1") == fenced
+        proc = remotectl(lab, *add)
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout + proc.stderr
+        for resource, why in (("vm-guest1", "already the container of guest node guest1"),
+                              ("remote1", "Pacemaker Remote connection"), ("no-such-rsc", "no primitive resource")):
+            proc = remotectl(lab, "node", "add-guest", "guest2", "--resource", resource, "--yes", "--json")
+            assert proc.returncode == 4 and why in as_json(proc)["steps"][-1]["detail"], proc.stdout + proc.stderr
+    finally:
+        lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta", "--set-parameter", "remote-node",
+                         "--parameter-value", "guest1"], check=False)
+        lab.restore_baseline()
+    assert fence_events(lab, "guest1") == fenced
