@@ -23,6 +23,7 @@ Needs nothing but the standard library (and root for --netns).
 
 import argparse
 import asyncio
+import collections
 import ctypes
 import ctypes.util
 import json
@@ -75,12 +76,16 @@ def parse_endpoint(text):
 
 
 class _NetnsSockets(object):
-    """Creates upstream sockets inside a network namespace: one thread joins it and makes every socket."""
+    """Upstream sockets created inside a network namespace: one thread joins it and makes them, a batch at a time
+    (a thread hop per connection would cost more than the proxying)."""
 
-    def __init__(self, netns):
+    BATCH = 64
+
+    def __init__(self, netns, family):
         self.netns = netns
+        self.family = family
         self.pool = ThreadPoolExecutor(max_workers=1, initializer=self._join)
-        self.pool.submit(lambda: None).result()  # join now, fail early
+        self.stock = self.pool.submit(self._batch).result()  # joins now: fails early
 
     def _join(self):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -91,6 +96,146 @@ class _NetnsSockets(object):
         finally:
             os.close(fd)
 
+    def _batch(self):
+        return [socket.socket(self.family, socket.SOCK_STREAM) for _ in range(self.BATCH)]
+
+    def take(self):
+        if not self.stock:
+            self.stock = self.pool.submit(self._batch).result()
+        sock = self.stock.pop()
+        sock.setblocking(False)
+        return sock
+
+
+class _Direction(object):
+    """One direction of one connection: chunks wait in order for their due time (one timer at a time), then go
+    to ``target``. ``b""`` is EOF (a half-close), None an abort (the source failed)."""
+
+    def __init__(self, loop, line, pair):
+        self.loop = loop
+        self.line = line
+        self.pair = pair
+        self.pending = collections.deque()
+        self.timer = None
+        self.target = None  # the transport to write to, once connected
+
+    def push(self, data):
+        self.pending.append((self.line.due(self.loop.time()), data))
+        self.arm()
+
+    def arm(self):
+        if self.timer is None and self.pending and self.target is not None:
+            self.timer = self.loop.call_at(self.pending[0][0], self._flush)
+
+    def _flush(self):
+        self.timer = None
+        now = self.loop.time()
+        first = True
+        while self.pending and (first or self.pending[0][0] <= now):
+            first = False
+            _due, data = self.pending.popleft()
+            if data is None:
+                self.pair.abort()
+                return
+            if not data:
+                self.pair.eof_delivered(self.target)
+                continue
+            self.target.write(data)
+        self.arm()
+
+    def cancel(self):
+        self.pending.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class _Pair(object):
+    """A client connection and its upstream connection, with one delay line per direction."""
+
+    def __init__(self, proxy, upstream):
+        self.proxy = proxy
+        self.upstream = upstream
+        self.loop = asyncio.get_running_loop()
+        self.up = _Direction(self.loop, DelayLine(proxy.one_way, proxy.jitter, proxy.rng,
+                                                   extra_first=proxy.connect_rtt), self)
+        self.down = _Direction(self.loop, DelayLine(proxy.one_way, proxy.jitter, proxy.rng), self)
+        self.transports = []
+        self.eofs = 0
+        self.done = False
+
+    def client_made(self, transport):
+        self.proxy.connections += 1
+        self.transports.append(transport)
+        self.down.target = transport
+        self.loop.create_task(self._connect())
+
+    async def _connect(self):
+        host, port = self.proxy.upstreams[self.upstream]
+        maker = self.proxy.makers[self.upstream]
+        try:
+            if maker is None:
+                transport, _ = await self.loop.create_connection(lambda: _Side(self, self.down), host, port)
+            else:
+                sock = maker.take()
+                try:
+                    await self.loop.sock_connect(sock, (host, port))
+                except BaseException:
+                    sock.close()
+                    raise
+                transport, _ = await self.loop.create_connection(lambda: _Side(self, self.down), sock=sock)
+        except OSError:
+            self.abort()
+            return
+        if self.done:
+            transport.abort()
+            return
+        self.transports.append(transport)
+        self.up.target = transport
+        self.up.arm()
+
+    def eof_delivered(self, transport):
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.eofs += 1
+        if self.eofs == 2:  # both sides have said all they will: done
+            self.close(abort=False)
+
+    def abort(self):
+        self.close(abort=True)
+
+    def close(self, abort):
+        if self.done:
+            return
+        self.done = True
+        self.up.cancel()
+        self.down.cancel()
+        for transport in self.transports:
+            transport.abort() if abort else transport.close()
+
+
+class _Side(asyncio.Protocol):
+    """Reads one side of a pair into the direction that leaves from it (client: up; upstream: down)."""
+
+    def __init__(self, pair, outgoing):
+        self.pair = pair
+        self.outgoing = outgoing
+
+    def connection_made(self, transport):
+        if self.outgoing is self.pair.up:
+            self.pair.client_made(transport)
+
+    def data_received(self, data):
+        self.outgoing.push(data)
+
+    def eof_received(self):
+        self.outgoing.push(b"")
+        return True  # keep the transport: the other direction may still be sending (a half-close)
+
+    def connection_lost(self, exc):
+        if not self.pair.done:
+            self.outgoing.push(None)  # a reset (or a close without EOF) reaches the other side after the delay
+
 
 class Proxy(object):
     def __init__(self, upstreams, rtt, jitter=0.0, connect_rtt=True, netns=None, seed=None):
@@ -98,90 +243,23 @@ class Proxy(object):
         self.one_way = rtt / 2.0
         self.jitter = jitter
         self.connect_rtt = rtt if connect_rtt else 0.0
-        self.makers = [_NetnsSockets(name) if name else None for name in (netns or [None] * len(self.upstreams))]
+        netns = netns or [None] * len(self.upstreams)
+        self.makers = [_NetnsSockets(name, socket.AF_INET6 if ":" in host else socket.AF_INET) if name else None
+                       for name, (host, _port) in zip(netns, self.upstreams)]
         self.rng = random.Random(seed)
         self.servers = []
         self.connections = 0
-        self.active = 0
 
     async def listen(self, host, port, index):
         upstream = index % len(self.upstreams)
-        server = await asyncio.start_server(lambda r, w: self._serve(r, w, upstream), host, port,
-                                            backlog=1024, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        def accepted():
+            pair = _Pair(self, upstream)
+            return _Side(pair, pair.up)
+
+        server = await loop.create_server(accepted, host, port, backlog=1024, reuse_address=True)
         self.servers.append(server)
         return server.sockets[0].getsockname()[:2]
-
-    async def _connect(self, upstream):
-        host, port = self.upstreams[upstream]
-        maker = self.makers[upstream]
-        if maker is None:
-            return await asyncio.open_connection(host, port)
-        loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = await loop.run_in_executor(maker.pool, socket.socket, family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, (host, port))
-        except BaseException:
-            sock.close()
-            raise
-        return await asyncio.open_connection(sock=sock)
-
-    async def _serve(self, client_reader, client_writer, upstream):
-        self.connections += 1
-        self.active += 1
-        try:
-            try:
-                server_reader, server_writer = await self._connect(upstream)
-            except OSError:
-                client_writer.close()
-                return
-            up = DelayLine(self.one_way, self.jitter, self.rng, extra_first=self.connect_rtt)
-            down = DelayLine(self.one_way, self.jitter, self.rng)
-            await asyncio.gather(_pump(client_reader, server_writer, up), _pump(server_reader, client_writer, down),
-                                 return_exceptions=True)
-            for writer in (client_writer, server_writer):
-                writer.close()
-        finally:
-            self.active -= 1
-
-
-async def _pump(reader, writer, line):
-    """Copy one direction through a delay line: a reader task queues (due, chunk), this task writes them when due.
-    EOF (b"") is queued too and becomes a half-close; an error on either side closes the writer at once."""
-    loop = asyncio.get_running_loop()
-    queue = asyncio.Queue()
-
-    async def read():
-        try:
-            while True:
-                data = await reader.read(CHUNK)
-                queue.put_nowait((line.due(loop.time()), data))
-                if not data:
-                    return
-        except (OSError, asyncio.IncompleteReadError):
-            queue.put_nowait((loop.time(), None))
-
-    reading = asyncio.ensure_future(read())
-    try:
-        while True:
-            due, data = await queue.get()
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if data is None:  # the other side failed: drop the connection like a reset would
-                writer.transport.abort()
-                return
-            if not data:
-                if writer.can_write_eof():
-                    writer.write_eof()
-                return
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        writer.transport.abort()
-    finally:
-        reading.cancel()  # done already, unless this side failed first
 
 
 async def run(args):
