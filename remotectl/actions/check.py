@@ -43,7 +43,19 @@ from remotectl.transport import psk_probe
 
 DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_WORKERS = 32
+# The default --parallel, measured with bench/check_latency.py --sweep (1,000 endpoints on 16 real remoteds behind
+# bench/latency_proxy.py, 2 cores shared with other jobs, load average ~10; whole-process probes/s):
+#   --parallel      8     16     32     64    128    160
+#   loopback      828    526    474    512    491    354   (CPU-bound: proxy + remoteds + remotectl on 2 cores)
+#   20 ms RTT     140    202    310    306    338    222
+#   100 ms RTT     36     64    113    157    230    239
+# A probe costs 2 RTT (connect, then ClientHello -> server Finished) and ~0.6 ms of client CPU under the GIL, so
+# one process tops out near 1,600 probes/s on one core: that needs ~70 probes in flight at 20 ms and ~320 at 100 ms.
+# 128 is the most the table still rewards (100 ms) while costing loopback nothing measurable and 4 MiB of RSS more
+# than 64; more than that was slower in every row (thread switching on 2 cores). Capped by the open-file limit.
+DEFAULT_WORKERS = 128
+# From each cluster node (--from cluster) the probe runs on a production node: the earlier, gentler default.
+DEFAULT_REMOTE_WORKERS = 32
 MAX_WORKERS = 256
 TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
 
@@ -274,6 +286,19 @@ def _add_sources(plan: CheckPlan, nodes: Optional[List[Any]], reporter: Reporter
         raise RemotectlError("--from cluster: no online cluster node to probe from")
 
 
+def choose_workers(requested: Optional[int], source: str = "here") -> int:
+    """--parallel as given (bounded to 1..MAX_WORKERS), else DEFAULT_WORKERS lowered to fit this process's
+    open-file limit (one socket per worker), so the default never runs out of descriptors. From the cluster nodes
+    (their own limits apply there): DEFAULT_REMOTE_WORKERS."""
+    if requested is not None:
+        return max(1, min(int(requested), MAX_WORKERS))
+    if source == "cluster":
+        return DEFAULT_REMOTE_WORKERS
+    from remotectl.transport.limits import cap_workers
+
+    return cap_workers(DEFAULT_WORKERS)
+
+
 def plan_check(
     get_nodes: Callable[[], Sequence[Any]],
     targets: Sequence[str] = (),
@@ -281,7 +306,7 @@ def plan_check(
     all_nodes: bool = False,
     port: Optional[int] = None,
     timeout: float = DEFAULT_TIMEOUT,
-    workers: int = DEFAULT_WORKERS,
+    workers: Optional[int] = None,
     source: str = "here",
     full: bool = False,
     force: bool = False,
@@ -303,7 +328,7 @@ def plan_check(
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
     warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
     plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout),
-                     workers=max(1, min(int(workers), MAX_WORKERS)), key_path=key_path, warnings=warnings,
+                     workers=choose_workers(workers, source), key_path=key_path, warnings=warnings,
                      reports=reporter.reports)
     if source == "cluster":
         _add_sources(plan, nodes, reporter)

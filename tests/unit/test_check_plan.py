@@ -358,3 +358,29 @@ def test_load_key_reports_fingerprint_never_bytes(tmp_path):
 
 def test_the_default_port_is_the_probes():
     assert targeting.DEFAULT_PORT == psk_probe.DEFAULT_PORT
+
+
+def test_default_workers_respect_the_open_file_limit(monkeypatch):
+    from remotectl.transport import limits
+
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 100)
+    monkeypatch.setattr(limits, "open_fds", lambda: 30)
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == 100 - 30 - limits.RESERVE
+    assert action.plan_check(nodes, ["127.0.0.1"], workers=200).workers == 200  # asked for: as asked
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 20)
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == 1  # never 0 or less
+    monkeypatch.setattr(limits, "soft_nofile", lambda: None)  # unlimited
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == action.DEFAULT_WORKERS
+
+
+def test_open_fds_counts_this_process():
+    import os
+
+    from remotectl.transport import limits
+
+    before = limits.open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        assert limits.open_fds() == before + 1
+    finally:
+        os.close(fd)
