@@ -31,12 +31,18 @@ _FRAME = 'printf "%s %s %s\\n" "$(cat "$d/{n}.c")" $(wc -c <"$d/{n}.o") $(wc -c 
          'cat "$d/{n}.o" "$d/{n}.e"\n'
 
 
-def batch_argv(commands: Sequence[Sequence[str]]) -> List[str]:
-    """``sh -c SCRIPT``: every command (an argv, quoted with shlex.join) started at once, then the frames in
-    order."""
+def batch_argv(commands: Sequence[Sequence[str]], lanes: Optional[Sequence[Sequence[int]]] = None) -> List[str]:
+    """``sh -c SCRIPT``: the commands (argvs, quoted with shlex.join), then the frames in command order. ``lanes``
+    (lists of command indexes) run side by side, the commands of one lane one after the other; default: every
+    command in a lane of its own."""
+    if lanes is None:
+        lanes = [[index] for index in range(len(commands))]
+    if sorted(i for lane in lanes for i in lane) != list(range(len(commands))):
+        raise ValueError("lanes must name every command once")
     lines = [_PROLOGUE]
-    for index, argv in enumerate(commands):
-        lines.append(f"r {index} {shlex.join(list(argv))} &\n")
+    for lane in lanes:
+        steps = "; ".join(f"r {index} {shlex.join(list(commands[index]))}" for index in lane)
+        lines.append(f"( {steps} ) &\n")
     lines.append("wait\n")
     lines.append(f"printf '%s\\n' {MAGIC}\n")
     for index in range(len(commands)):
@@ -78,11 +84,11 @@ def parse_batch(commands: Sequence[Sequence[str]], stdout: str) -> Optional[List
     return results
 
 
-def run_batch(runner: Runner, commands: Sequence[Sequence[str]], *, env: Optional[dict] = None,
-              timeout: float = 120) -> Optional[List[CommandResult]]:
-    """Run ``commands`` in one round trip on ``runner``'s host; None when the batch could not be used (run them
-    one by one then). Transport failures (SSH, timeout) raise as for any command."""
-    result = runner.run(batch_argv(commands), timeout=timeout, env=env)
+def run_batch(runner: Runner, commands: Sequence[Sequence[str]], *, lanes: Optional[Sequence[Sequence[int]]] = None,
+              env: Optional[dict] = None, timeout: float = 120) -> Optional[List[CommandResult]]:
+    """Run ``commands`` in one round trip on ``runner``'s host (``lanes``: see batch_argv); None when the batch
+    could not be used (run them one by one then). Transport failures (SSH, timeout) raise as for any command."""
+    result = runner.run(batch_argv(commands, lanes), timeout=timeout, env=env)
     if result.rc != 0:
         return None
     return parse_batch(commands, result.stdout)

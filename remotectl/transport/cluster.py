@@ -98,8 +98,9 @@ class SshCluster(ClusterClient):
         from remotectl.pacemaker import inventory
         from remotectl.transport import batch
 
-        results = batch.run_batch(self.runner, [tools.crm_mon_xml(), tools.cib_root_query(),
-                                                tools.cib_sections_query(inventory.SECTIONS)], env=self._env())
+        commands = [tools.crm_mon_xml(), tools.cib_root_query(), tools.cib_sections_query(inventory.SECTIONS)]
+        # crm_mon (the long pole: it runs the scheduler) beside the two short CIB queries, one after the other
+        results = batch.run_batch(self.runner, commands, lanes=[[0], [1, 2]], env=self._env())
         if results is None:
             return super().status_and_inventory_xml()
         mon, root, sections = results

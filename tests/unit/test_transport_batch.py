@@ -110,3 +110,15 @@ def test_an_id_ref_outside_the_parts_asks_for_the_whole_cib():
 ])
 def test_parts_that_are_not_what_was_asked_for_are_refused(root_xml, sections_xml):
     assert inventory.cib_from_parts(root_xml, sections_xml) is None
+
+
+def test_lanes_run_in_order_within_and_side_by_side_across(tmp_path):
+    """Command 0 succeeds only if command 2 finishes while it waits (side by side); command 2 only if command 1
+    finished before it started (one after the other in their lane). No timing assumed beyond a 10 s wait."""
+    b, c = tmp_path / "b", tmp_path / "c"
+    commands = [["sh", "-c", f'i=0; while [ ! -e {c} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; [ -e {c} ]'],
+                ["touch", str(b)], ["sh", "-c", f"[ -e {b} ] && touch {c}"]]
+    results = batch.run_batch(LocalRunner(), commands, lanes=[[0], [1, 2]])
+    assert [r.rc for r in results] == [0, 0, 0]
+    with pytest.raises(ValueError):
+        batch.batch_argv(commands, lanes=[[0], [1]])
