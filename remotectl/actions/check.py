@@ -397,10 +397,38 @@ def load_key(path: Optional[str]) -> Tuple[bytes, Dict[str, Any], List[str]]:
     return key, info, list(info["warnings"])
 
 
+class Pending:
+    """What a fan-out still waits for. The pools start work in submission order, so the first unfinished item is
+    the one running longest: the "slowest pending" a progress display names."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self.done = [False] * len(self.labels)
+        self.first = 0
+
+    def slowest(self) -> Optional[str]:
+        return self.labels[self.first] if self.first < len(self.labels) else None
+
+    def finish(self, index: int) -> Optional[str]:
+        """Mark item ``index`` done; the slowest pending one after it."""
+        self.done[index] = True
+        while self.first < len(self.done) and self.done[self.first]:
+            self.first += 1
+        return self.slowest()
+
+
+def first_pending(plan: CheckPlan) -> Optional[str]:
+    """What a progress display names before anything has finished."""
+    names = plan.sources if plan.mode == "cluster" else [t.label for t in plan.targets]
+    return names[0] if names else None
+
+
 def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = None,
-              on_progress: Optional[Callable[[], None]] = None) -> CheckRun:
-    """Run a plan. ``runner_for(node name)`` gives a Runner (SSH) to a cluster node, for mode "cluster"."""
-    tick = on_progress or (lambda: None)
+              on_progress: Optional[Callable[[Optional[str]], None]] = None) -> CheckRun:
+    """Run a plan. ``runner_for(node name)`` gives a Runner (SSH) to a cluster node, for mode "cluster".
+    ``on_progress(pending)`` is called once per finished target (per cluster node with --from cluster), with the
+    label of the one now waited for longest (None at the end)."""
+    tick = on_progress or (lambda _pending: None)
     if plan.mode == "cluster":
         if runner_for is None:
             raise ValueError("mode 'cluster' needs runner_for")
@@ -421,10 +449,18 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
     return CheckRun(plan=plan, entries=entries, key=info, reports=reporter.reports)
 
 
-def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[Optional[str]], None]) -> List[CheckEntry]:
     pairs = [(t.host, t.port) for t in plan.targets]
-    results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers,
-                                   callback=lambda _result: tick())
+    pending = Pending([t.label for t in plan.targets])
+    waiting: Dict[Tuple[str, Any], List[int]] = {}
+    for index, (host, port) in enumerate(pairs):
+        waiting.setdefault((str(host), port), []).append(index)
+
+    def done(result) -> None:  # results name their target by host and port, not by index
+        indexes = waiting.get((result.target, result.port))
+        tick(pending.finish(indexes.pop(0)) if indexes else pending.slowest())
+
+    results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers, callback=done)
     return [entry_from_probe(t, r.to_dict()) for t, r in zip(plan.targets, results)]
 
 
@@ -441,7 +477,7 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
             cannot_run.append(exc)
             raise RemotectlError(str(exc)) from None
 
-    outcomes = fan_out(one, plan.targets, workers=min(plan.workers, 16), on_done=lambda _o: tick())
+    outcomes = fan_out(one, plan.targets, workers=min(plan.workers, 16), on_done=_ticker(plan.targets, tick))
     if cannot_run:
         raise cannot_run[0]
     entries = []
@@ -453,6 +489,18 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
                                      full=True)
             entries.append(entry)
     return entries
+
+
+def _ticker(items: Sequence[Any], tick: Callable[[Optional[str]], None]) -> Callable[[Any], None]:
+    """fan_out's on_done: tick with the slowest pending item (outcomes carry the item itself)."""
+    pending = Pending([item.label if isinstance(item, Target) else str(item) for item in items])
+    index = {id(item): i for i, item in enumerate(items)}
+
+    def done(outcome) -> None:
+        position = index.get(id(outcome.item))
+        tick(pending.finish(position) if position is not None else pending.slowest())
+
+    return done
 
 
 def guard_full_on_hosts(plan: CheckPlan, runner_for: Callable[[str], Any], *, force: bool) -> None:
@@ -499,7 +547,7 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         result = runner.run(argv, stdin=stdin, timeout=budget)
         return parse_remote_output(name, result.rc, result.stdout, result.stderr, len(pairs))
 
-    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=lambda _o: tick())
+    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=_ticker(plan.sources, tick))
     reporter = Reporter(list(plan.reports))
     entries: List[CheckEntry] = []
     origins: Dict[str, Dict[str, Any]] = {}

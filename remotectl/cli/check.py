@@ -86,7 +86,7 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
         out.error_line(f"WARNING: {warning}")
     units = len(plan.sources) if plan.mode == "cluster" else len(plan.targets)
     label = "probing from cluster nodes" if plan.mode == "cluster" else "probing"
-    with out.progress(units, label) as advance:
+    with out.progress(units, label, pending=action.first_pending(plan)) as advance:
         run = action.run_check(plan, runner_for=app.ssh_runner, on_progress=advance)
     code = run.exit_code()
     if json_mode:

@@ -312,8 +312,8 @@ def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
     }
     runners = {name: ReplyRunner(name, reply) for name, reply in replies.items()}
     ticks = []
-    run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=lambda: ticks.append(1))
-    assert len(ticks) == 3
+    run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=ticks.append)
+    assert len(ticks) == 3 and ticks[-1] is None
     assert run.matrix == {"a": {"remote1": "match", "remote2": "match"},
                             "b": {"remote1": "match", "remote2": "tcp-timeout"},
                             "c": {"remote1": "not-checked", "remote2": "not-checked"}}
@@ -384,3 +384,31 @@ def test_open_fds_counts_this_process():
         assert limits.open_fds() == before + 1
     finally:
         os.close(fd)
+
+
+def test_pending_names_the_first_unfinished_item():
+    pending = action.Pending(["a", "b", "c", "d"])
+    assert pending.slowest() == "a"
+    assert pending.finish(2) == "a"  # c done out of order: a still runs longest
+    assert pending.finish(0) == "b"
+    assert pending.finish(1) == "d"  # b done: c already was
+    assert pending.finish(3) is None
+
+
+def test_local_probes_tick_with_the_slowest_pending_target(monkeypatch, tmp_path):
+    from remotectl.transport import psk_probe
+
+    def probe_many(targets, key, timeout=5.0, workers=16, callback=None, family=0):
+        results = [psk_probe.ProbeResult(target=h, address=h, port=p, tcp="refused", verdict="refused")
+                   for h, p in targets]
+        for index in (1, 0, 2):  # finishing out of order
+            callback(results[index])
+        return results
+
+    monkeypatch.setattr(psk_probe, "probe_many", probe_many)
+    keyfile = tmp_path / "authkey"
+    keyfile.write_bytes(b"k" * 32)
+    plan = action.plan_check(nodes, ["127.0.0.1:1", "127.0.0.1:1", "127.0.0.2:3"], key_path=str(keyfile))
+    ticks = []
+    action.run_check(plan, on_progress=ticks.append)
+    assert ticks == ["127.0.0.1:1", "127.0.0.2:3", None]
