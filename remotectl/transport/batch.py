@@ -2,9 +2,10 @@
 one's exit status, stdout and stderr length-prefixed, so a remote shell starts once and the replies cannot be
 confused with each other.
 
-Framing: a line ``remotectl-batch/1``, then per command a header line ``RC OUT_BYTES ERR_BYTES`` followed by exactly
-that many bytes of stdout and stderr (their sizes are measured by ``wc -c`` on the files the command wrote, so no
-output, however hostile, can move a boundary), then a line ``end``. Anything a login shell prints before the first
+Framing: a line ``remotectl-batch/1``; one line per command with its exit status; ``wc -c`` over every command's
+stdout and stderr files in order (one line each, then its total line); then exactly those bytes, stdout and stderr
+of each command in turn; then a line ``end``. The header comes before any output and the sizes are measured on
+the files the commands wrote, so no output, however hostile, can move a boundary. Anything a login shell prints before the first
 line is skipped. The outputs sit in a ``mktemp -d`` directory (mode 0700) that a trap removes.
 
 The runners decode output as UTF-8 with replacement characters; when a U+FFFD appears, a decoded length may
@@ -27,26 +28,22 @@ _PROLOGUE = (
     'trap "exit 129" HUP INT TERM\n'
     'r() { n=$1; shift; "$@" >"$d/$n.o" 2>"$d/$n.e" </dev/null; echo $? >"$d/$n.c"; }\n'
 )
-_FRAME = 'printf "%s %s %s\\n" "$(cat "$d/{n}.c")" $(wc -c <"$d/{n}.o") $(wc -c <"$d/{n}.e"); ' \
-         'cat "$d/{n}.o" "$d/{n}.e"\n'
 
 
-def batch_argv(commands: Sequence[Sequence[str]], lanes: Optional[Sequence[Sequence[int]]] = None) -> List[str]:
-    """``sh -c SCRIPT``: the commands (argvs, quoted with shlex.join), then the frames in command order. ``lanes``
-    (lists of command indexes) run side by side, the commands of one lane one after the other; default: every
-    command in a lane of its own."""
-    if lanes is None:
-        lanes = [[index] for index in range(len(commands))]
-    if sorted(i for lane in lanes for i in lane) != list(range(len(commands))):
-        raise ValueError("lanes must name every command once")
+def batch_argv(commands: Sequence[Sequence[str]]) -> List[str]:
+    """``sh -c SCRIPT``: every command (an argv, quoted with shlex.join) started at once; then the marker, each
+    exit status (one ``cat``), each output's size (one ``wc -c`` over all the files, with its total line) and
+    the outputs themselves (one ``cat``): a few processes whatever the number of commands."""
+    if not commands:
+        raise ValueError("no commands")
     lines = [_PROLOGUE]
-    for lane in lanes:
-        steps = "; ".join(f"r {index} {shlex.join(list(commands[index]))}" for index in lane)
-        lines.append(f"( {steps} ) &\n")
+    for index, argv in enumerate(commands):
+        lines.append(f"r {index} {shlex.join(list(argv))} &\n")
     lines.append("wait\n")
     lines.append(f"printf '%s\\n' {MAGIC}\n")
-    for index in range(len(commands)):
-        lines.append(_FRAME.format(n=index))
+    codes = " ".join(f'"$d/{index}.c"' for index in range(len(commands)))
+    outputs = " ".join(f'"$d/{index}.o" "$d/{index}.e"' for index in range(len(commands)))
+    lines.append(f"cat {codes}\nwc -c {outputs}\ncat {outputs}\n")
     lines.append("printf 'end\\n'\n")
     return ["sh", "-c", "".join(lines)]
 
@@ -64,31 +61,35 @@ def parse_batch(commands: Sequence[Sequence[str]], stdout: str) -> Optional[List
         if found < 0:
             return None
         pos = found + 1 + len(marker)
-    results = []
-    for argv in commands:
+    header: List[bytes] = []
+    for _ in range(len(commands) + 2 * len(commands) + 1):  # exit statuses, sizes, wc's total line
         end = data.find(b"\n", pos)
         if end < 0:
             return None
-        fields = data[pos:end].split()
-        if len(fields) != 3 or not all(f.isdigit() for f in fields):
-            return None
-        rc, out_len, err_len = (int(f) for f in fields)
+        header.append(data[pos:end])
         pos = end + 1
+    codes = [line.strip() for line in header[:len(commands)]]
+    sizes = [(line.split() or [b""])[0] for line in header[len(commands):-1]]
+    if not all(f.isdigit() for f in codes + sizes):
+        return None
+    results = []
+    for index, argv in enumerate(commands):
+        out_len, err_len = int(sizes[2 * index]), int(sizes[2 * index + 1])
         out, err = data[pos:pos + out_len], data[pos + out_len:pos + out_len + err_len]
         if len(out) != out_len or len(err) != err_len:
             return None
         pos += out_len + err_len
-        results.append(CommandResult(tuple(argv), rc, out.decode("utf-8"), err.decode("utf-8")))
+        results.append(CommandResult(tuple(argv), int(codes[index]), out.decode("utf-8"), err.decode("utf-8")))
     if data[pos:].strip() != b"end":
         return None
     return results
 
 
-def run_batch(runner: Runner, commands: Sequence[Sequence[str]], *, lanes: Optional[Sequence[Sequence[int]]] = None,
-              env: Optional[dict] = None, timeout: float = 120) -> Optional[List[CommandResult]]:
-    """Run ``commands`` in one round trip on ``runner``'s host (``lanes``: see batch_argv); None when the batch
-    could not be used (run them one by one then). Transport failures (SSH, timeout) raise as for any command."""
-    result = runner.run(batch_argv(commands, lanes), timeout=timeout, env=env)
+def run_batch(runner: Runner, commands: Sequence[Sequence[str]], *, env: Optional[dict] = None,
+              timeout: float = 120) -> Optional[List[CommandResult]]:
+    """Run ``commands`` in one round trip on ``runner``'s host; None when the batch could not be used (run them
+    one by one then). Transport failures (SSH, timeout) raise as for any command."""
+    result = runner.run(batch_argv(commands), timeout=timeout, env=env)
     if result.rc != 0:
         return None
     return parse_batch(commands, result.stdout)

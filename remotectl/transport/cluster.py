@@ -99,8 +99,7 @@ class SshCluster(ClusterClient):
         from remotectl.transport import batch
 
         commands = [tools.crm_mon_xml(), tools.cib_root_query(), tools.cib_sections_query(inventory.SECTIONS)]
-        # crm_mon (the long pole: it runs the scheduler) beside the two short CIB queries, one after the other
-        results = batch.run_batch(self.runner, commands, lanes=[[0], [1, 2]], env=self._env())
+        results = batch.run_batch(self.runner, commands, env=self._env())
         if results is None:
             return super().status_and_inventory_xml()
         mon, root, sections = results
