@@ -43,16 +43,19 @@ from remotectl.transport import psk_probe
 
 DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
-# The default --parallel, measured with bench/check_latency.py --sweep (1,000 endpoints on 16 real remoteds behind
-# bench/latency_proxy.py, 2 cores shared with other jobs, load average ~10; whole-process probes/s):
-#   --parallel      8     16     32     64    128    160
-#   loopback      828    526    474    512    491    354   (CPU-bound: proxy + remoteds + remotectl on 2 cores)
-#   20 ms RTT     140    202    310    306    338    222
-#   100 ms RTT     36     64    113    157    230    239
-# A probe costs 2 RTT (connect, then ClientHello -> server Finished) and ~0.6 ms of client CPU under the GIL, so
-# one process tops out near 1,600 probes/s on one core: that needs ~70 probes in flight at 20 ms and ~320 at 100 ms.
-# 128 is the most the table still rewards (100 ms) while costing loopback nothing measurable and 4 MiB of RSS more
-# than 64; more than that was slower in every row (thread switching on 2 cores). Capped by the open-file limit.
+# The default --parallel, measured with bench/check_latency.py --sweep: 1,000 endpoints on 16 real remoteds behind
+# bench/latency_proxy.py, whole-process probes/s, 2 cores shared with other jobs (load average 3-7; the proxy and
+# the remoteds alone used 1.3-1.9 s of CPU per run, as much as remotectl's 0.9-1.5 s):
+#   --parallel        32     64    128    256
+#   loopback         518    404    413    435   (CPU-bound on 2 cores: proxy + remoteds + remotectl)
+#   20 ms RTT        529    608    636    568
+#   100 ms RTT       143    270    439    407
+#   peak RSS (MiB)    34     36     39     48
+# A probe costs 2 RTT (connect, then ClientHello -> server Finished) and ~0.9 ms of client CPU under the GIL, so
+# one process tops out near 1,000 probes/s on one core: ~50 probes in flight saturate 20 ms, ~200 would saturate
+# 100 ms. 128 was the best at 20 ms and 100 ms; on loopback (CPU-bound) it lost 20% to 32 (413 vs 518/s: about
+# 0.5 s per 1,000 targets, where 32 would cost 5 s at 100 ms). 256 was slower at both latencies and takes 9 MiB
+# more. Cut to what the open-file limit holds (choose_workers).
 DEFAULT_WORKERS = 128
 # From each cluster node (--from cluster) the probe runs on a production node: the earlier, gentler default.
 DEFAULT_REMOTE_WORKERS = 32
