@@ -17,6 +17,9 @@ from remotectl.jsonable import jsonable
 from remotectl.reports import Report, Severity
 
 
+PROGRESS_DELAY = 1.0  # seconds before a progress bar appears: a fan-out that is done by then draws none
+
+
 class Output:
     def __init__(self, *, json_mode: bool = False, color: Optional[bool] = None, verbosity: int = 0) -> None:
         self.json_mode = json_mode
@@ -101,23 +104,51 @@ class Output:
         sys.stderr.flush()
 
     @contextmanager
-    def progress(self, total: int, label: str) -> Iterator[Callable[[], None]]:
-        """Yields an `advance()` callable; draws a bar on stderr only when it is a TTY and not in JSON mode."""
+    def progress(self, total: int, label: str, *, pending: Optional[str] = None,
+                 delay: float = PROGRESS_DELAY) -> Iterator[Callable[..., None]]:
+        """Yields ``advance(pending=None)``, called once per finished unit; ``pending`` names what is now waited
+        for longest (shown escaped, as "waiting for NAME"). A bar with the count is drawn on stderr only when it is
+        a TTY, not in JSON mode, and only once the work has taken ``delay`` seconds: quick runs draw nothing."""
         if self.json_mode or not sys.stderr.isatty() or total < 2 or self.verbosity < 0:
-            yield lambda: None
+            yield lambda pending=None: None
             return
+        import threading
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(
+        def waiting(name: Optional[str]) -> str:
+            return f"waiting for {for_terminal(name)}" if name else ""
+
+        bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[pending]}", markup=False),
             console=self.err_console,
             transient=True,
-        ) as bar:
-            task = bar.add_task(label, total=total)
-            yield lambda: bar.advance(task)
+        )
+        task = bar.add_task(label, total=total, pending=waiting(pending))
+        lock = threading.Lock()
+        state = {"shown": False, "over": False}
+
+        def show() -> None:
+            with lock:
+                if not state["over"]:
+                    bar.start()
+                    state["shown"] = True
+
+        timer = threading.Timer(delay, show)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield lambda pending=None: bar.update(task, advance=1, pending=waiting(pending))
+        finally:
+            timer.cancel()
+            with lock:
+                state["over"] = True
+                if state["shown"]:
+                    bar.stop()
 
     @contextmanager
     def progress_later(self, label: str) -> Iterator[_LaterBar]:

@@ -43,7 +43,22 @@ from remotectl.transport import psk_probe
 
 DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_WORKERS = 32
+# The default --parallel, measured with bench/check_latency.py --sweep: 1,000 endpoints on 16 real remoteds behind
+# bench/latency_proxy.py, whole-process probes/s, 2 cores shared with other jobs (load average 3-7; the proxy and
+# the remoteds alone used 1.3-1.9 s of CPU per run, as much as remotectl's 0.9-1.5 s):
+#   --parallel        32     64    128    256
+#   loopback         518    404    413    435   (CPU-bound on 2 cores: proxy + remoteds + remotectl)
+#   20 ms RTT        529    608    636    568
+#   100 ms RTT       143    270    439    407
+#   peak RSS (MiB)    34     36     39     48
+# A probe costs 2 RTT (connect, then ClientHello -> server Finished) and ~0.9 ms of client CPU under the GIL, so
+# one process tops out near 1,000 probes/s on one core: ~50 probes in flight saturate 20 ms, ~200 would saturate
+# 100 ms. 128 was the best at 20 ms and 100 ms; on loopback (CPU-bound) it lost 20% to 32 (413 vs 518/s: about
+# 0.5 s per 1,000 targets, where 32 would cost 5 s at 100 ms). 256 was slower at both latencies and takes 9 MiB
+# more. Cut to what the open-file limit holds (choose_workers).
+DEFAULT_WORKERS = 128
+# From each cluster node (--from cluster) the probe runs on a production node: the earlier, gentler default.
+DEFAULT_REMOTE_WORKERS = 32
 MAX_WORKERS = 256
 TCP_VALUES = ("open", "refused", "timeout", "unreachable", "unresolved")
 
@@ -274,6 +289,19 @@ def _add_sources(plan: CheckPlan, nodes: Optional[List[Any]], reporter: Reporter
         raise RemotectlError("--from cluster: no online cluster node to probe from")
 
 
+def choose_workers(requested: Optional[int], source: str = "here") -> int:
+    """--parallel as given (bounded to 1..MAX_WORKERS), else DEFAULT_WORKERS lowered to fit this process's
+    open-file limit (one socket per worker), so the default never runs out of descriptors. From the cluster nodes
+    (their own limits apply there): DEFAULT_REMOTE_WORKERS."""
+    if requested is not None:
+        return max(1, min(int(requested), MAX_WORKERS))
+    if source == "cluster":
+        return DEFAULT_REMOTE_WORKERS
+    from remotectl.transport.limits import cap_workers
+
+    return cap_workers(DEFAULT_WORKERS)
+
+
 def plan_check(
     get_nodes: Callable[[], Sequence[Any]],
     targets: Sequence[str] = (),
@@ -281,7 +309,7 @@ def plan_check(
     all_nodes: bool = False,
     port: Optional[int] = None,
     timeout: float = DEFAULT_TIMEOUT,
-    workers: int = DEFAULT_WORKERS,
+    workers: Optional[int] = None,
     source: str = "here",
     full: bool = False,
     force: bool = False,
@@ -303,7 +331,7 @@ def plan_check(
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
     warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
     plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout),
-                     workers=max(1, min(int(workers), MAX_WORKERS)), key_path=key_path, warnings=warnings,
+                     workers=choose_workers(workers, source), key_path=key_path, warnings=warnings,
                      reports=reporter.reports)
     if source == "cluster":
         _add_sources(plan, nodes, reporter)
@@ -372,10 +400,38 @@ def load_key(path: Optional[str]) -> Tuple[bytes, Dict[str, Any], List[str]]:
     return key, info, list(info["warnings"])
 
 
+class Pending:
+    """What a fan-out still waits for. The pools start work in submission order, so the first unfinished item is
+    the one running longest: the "slowest pending" a progress display names."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self.done = [False] * len(self.labels)
+        self.first = 0
+
+    def slowest(self) -> Optional[str]:
+        return self.labels[self.first] if self.first < len(self.labels) else None
+
+    def finish(self, index: int) -> Optional[str]:
+        """Mark item ``index`` done; the slowest pending one after it."""
+        self.done[index] = True
+        while self.first < len(self.done) and self.done[self.first]:
+            self.first += 1
+        return self.slowest()
+
+
+def first_pending(plan: CheckPlan) -> Optional[str]:
+    """What a progress display names before anything has finished."""
+    names = plan.sources if plan.mode == "cluster" else [t.label for t in plan.targets]
+    return names[0] if names else None
+
+
 def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = None,
-              on_progress: Optional[Callable[[], None]] = None) -> CheckRun:
-    """Run a plan. ``runner_for(node name)`` gives a Runner (SSH) to a cluster node, for mode "cluster"."""
-    tick = on_progress or (lambda: None)
+              on_progress: Optional[Callable[[Optional[str]], None]] = None) -> CheckRun:
+    """Run a plan. ``runner_for(node name)`` gives a Runner (SSH) to a cluster node, for mode "cluster".
+    ``on_progress(pending)`` is called once per finished target (per cluster node with --from cluster), with the
+    label of the one now waited for longest (None at the end)."""
+    tick = on_progress or (lambda _pending: None)
     if plan.mode == "cluster":
         if runner_for is None:
             raise ValueError("mode 'cluster' needs runner_for")
@@ -396,10 +452,18 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
     return CheckRun(plan=plan, entries=entries, key=info, reports=reporter.reports)
 
 
-def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:
+def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[Optional[str]], None]) -> List[CheckEntry]:
     pairs = [(t.host, t.port) for t in plan.targets]
-    results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers,
-                                   callback=lambda _result: tick())
+    pending = Pending([t.label for t in plan.targets])
+    waiting: Dict[Tuple[str, Any], List[int]] = {}
+    for index, (host, port) in enumerate(pairs):
+        waiting.setdefault((str(host), port), []).append(index)
+
+    def done(result) -> None:  # results name their target by host and port, not by index
+        indexes = waiting.get((result.target, result.port))
+        tick(pending.finish(indexes.pop(0)) if indexes else pending.slowest())
+
+    results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers, callback=done)
     return [entry_from_probe(t, r.to_dict()) for t, r in zip(plan.targets, results)]
 
 
@@ -416,7 +480,7 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
             cannot_run.append(exc)
             raise RemotectlError(str(exc)) from None
 
-    outcomes = fan_out(one, plan.targets, workers=min(plan.workers, 16), on_done=lambda _o: tick())
+    outcomes = fan_out(one, plan.targets, workers=min(plan.workers, 16), on_done=_ticker(plan.targets, tick))
     if cannot_run:
         raise cannot_run[0]
     entries = []
@@ -428,6 +492,18 @@ def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[Che
                                      full=True)
             entries.append(entry)
     return entries
+
+
+def _ticker(items: Sequence[Any], tick: Callable[[Optional[str]], None]) -> Callable[[Any], None]:
+    """fan_out's on_done: tick with the slowest pending item (outcomes carry the item itself)."""
+    pending = Pending([item.label if isinstance(item, Target) else str(item) for item in items])
+    index = {id(item): i for i, item in enumerate(items)}
+
+    def done(outcome) -> None:
+        position = index.get(id(outcome.item))
+        tick(pending.finish(position) if position is not None else pending.slowest())
+
+    return done
 
 
 def guard_full_on_hosts(plan: CheckPlan, runner_for: Callable[[str], Any], *, force: bool) -> None:
@@ -474,7 +550,7 @@ def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -
         result = runner.run(argv, stdin=stdin, timeout=budget)
         return parse_remote_output(name, result.rc, result.stdout, result.stderr, len(pairs))
 
-    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=lambda _o: tick())
+    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=_ticker(plan.sources, tick))
     reporter = Reporter(list(plan.reports))
     entries: List[CheckEntry] = []
     origins: Dict[str, Dict[str, Any]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
@@ -13,7 +12,7 @@ from remotectl.reports import RemotectlError, Report
 @dataclass
 class NodeList:
     nodes: list
-    source: str = json_field(omit=True)  # "live" (crm_mon + cibadmin) or "cib-file" (the pure model)
+    source: str = json_field(omit=True)  # "live" (crm_mon + the CIB's inventory) or "cib-file" (the pure model)
     reports: List[Report] = field(default_factory=list)
 
 
@@ -27,10 +26,7 @@ def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:
     from remotectl.pacemaker.simulate.schema import schema_reports
 
     if cluster.live:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            mon = pool.submit(cluster.crm_mon_xml)
-            cib = pool.submit(cluster.cib_xml)
-            nodes = model.nodes_from_crm_mon(mon.result(), cib.result())
+        nodes = model.nodes_from_crm_mon(*cluster.status_and_inventory_xml())
         return NodeList([n for n in nodes if not type_filter or n.type == type_filter], "live")
     root = xmlsafe.parse(cluster.cib_xml(), "CIB")
     nodes = model.nodes_from_cib(root)

@@ -39,8 +39,9 @@ def _endpoint(address, port):
 @click.option("--force", is_flag=True,
               help="With --full: go ahead even against a node the cluster is connected to (it will be dropped, "
               "marked unclean and may be fenced) or when no cluster can be queried.")
-@click.option("--workers", type=click.IntRange(1, 256), default=32, show_default=True, metavar="N",
-              help="Targets probed at the same time.")
+@click.option("--parallel", "--workers", "workers", type=click.IntRange(1, 256), metavar="N",
+              help="Targets probed at the same time (--workers is the older name) [default: 128, fewer when the "
+              "open-file limit is low; 32 with --from cluster].")
 @json_option
 @pass_app
 def check_command(app, targets, all_nodes, key_path, port, timeout, source, full, force, workers, json_mode):
@@ -85,7 +86,7 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
         out.error_line(f"WARNING: {warning}")
     units = len(plan.sources) if plan.mode == "cluster" else len(plan.targets)
     label = "probing from cluster nodes" if plan.mode == "cluster" else "probing"
-    with out.progress(units, label) as advance:
+    with out.progress(units, label, pending=action.first_pending(plan)) as advance:
         run = action.run_check(plan, runner_for=app.ssh_runner, on_progress=advance)
     code = run.exit_code()
     if json_mode:

@@ -180,3 +180,38 @@ def inventory_from_cib(cib: CibDocument, what: str = "CIB", *,
         wrapper.append(root)
         root = wrapper
     return Inventory(unpack_configuration(root, pacemaker_version=pacemaker_version))
+
+
+# What inventory_from_cib reads of a CIB (simulate.unpack_configuration: unpack_config, unpack_nodes,
+# unpack_resources and the WorkingSet's defaults): these <configuration> sections and the <cib> element's own
+# attributes (validate-with for the schema upgrade, crm_feature_set, have-quorum). Never the status section, which
+# holds most of a big cluster's CIB (every node's resource history), nor the constraints.
+SECTIONS = ("crm_config", "rsc_defaults", "op_defaults", "nodes", "resources")
+
+
+def cib_from_parts(root_xml: str, sections_xml: str) -> Optional[ElementTree.Element]:
+    """A ``<cib>`` holding just what the inventory reads, from ``cibadmin --query --xpath /cib --no-children``
+    (the root element alone) and a query of :data:`SECTIONS` (one element, or several in ``<xpath-query>``).
+
+    None when the parts cannot stand in for the whole CIB: an ``id-ref`` that points outside them (a rule or
+    attribute set defined in a section not fetched), or parts that are not what was asked for. The caller then
+    reads the whole CIB."""
+    root = xmlsafe.parse(root_xml, "CIB")
+    found = xmlsafe.parse(sections_xml, "CIB sections")
+    if root.tag != "cib" or len(root):
+        return None
+    parts = list(found) if found.tag == "xpath-query" else [found]
+    if not parts or any(part.tag not in SECTIONS for part in parts):
+        return None
+    configuration = ElementTree.SubElement(root, "configuration")
+    configuration.extend(parts)
+    ids = set()
+    refs = set()
+    for element in root.iter():
+        if "id-ref" in element.attrib:
+            refs.add(element.get("id-ref"))
+        elif "id" in element.attrib:
+            ids.add(element.get("id"))
+    if not refs <= ids:
+        return None
+    return root

@@ -7,7 +7,7 @@ arguments, never spliced into a string.
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 # crm_exit_t values (include/crm/common/results.h) that the tools return and operators meet.
 CRM_EXIT_MEANINGS = {
@@ -65,6 +65,16 @@ def cib_query(scope: Optional[str] = None) -> List[str]:
     if scope:
         argv += ["--scope", scope]
     return argv
+
+
+def cib_root_query() -> List[str]:
+    """The <cib> element alone: its attributes (validate-with, crm_feature_set, have-quorum), no children."""
+    return ["cibadmin", "--query", "--xpath", "/cib", "--no-children"]
+
+
+def cib_sections_query(sections: Sequence[str]) -> List[str]:
+    """Only these <configuration> sections, in one query (cibadmin wraps several matches in <xpath-query>)."""
+    return ["cibadmin", "--query", "--xpath", "|".join(f"/cib/configuration/{name}" for name in sections)]
 
 
 def cluster_property_query(name: str) -> List[str]:

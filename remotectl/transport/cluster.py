@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import xml.etree.ElementTree as ElementTree
-from typing import Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional, Sequence, Tuple, Union
 
 from remotectl.pacemaker import tools
 from remotectl.reports import RemotectlError
@@ -46,7 +47,11 @@ class ClusterClient:
 
     def check_tool(self, argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 120) -> CommandResult:
         """Run a tool and raise ClusterError (with the tool's own message) when it fails."""
-        result = self.run_tool(argv, stdin=stdin, timeout=timeout)
+        return self.checked(self.run_tool(argv, stdin=stdin, timeout=timeout))
+
+    def checked(self, result: CommandResult) -> CommandResult:
+        """``result``, or ClusterError (with the tool's own message) when the tool failed."""
+        argv = result.argv
         if result.rc == 127:
             raise ClusterError(f"{self.name}: {argv[0]} is not installed there (is this a Pacemaker cluster node?)")
         if result.rc != 0:
@@ -61,6 +66,14 @@ class ClusterClient:
 
     def crm_mon_xml(self) -> str:
         return self.check_tool(tools.crm_mon_xml()).stdout
+
+    def status_and_inventory_xml(self) -> Tuple[str, Union[str, ElementTree.Element]]:
+        """What a live node list reads: crm_mon's XML, and a CIB with (at least) what the node inventory reads.
+        Here: crm_mon and the whole CIB, side by side."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            mon = pool.submit(self.crm_mon_xml)
+            cib = pool.submit(self.cib_xml)
+            return mon.result(), cib.result()
 
     def close(self) -> None:
         self.runner.close()
@@ -77,6 +90,22 @@ class SshCluster(ClusterClient):
     def __init__(self, runner: Runner) -> None:
         super().__init__(runner)
         self.name = runner.name
+
+    def status_and_inventory_xml(self) -> Tuple[str, Union[str, ElementTree.Element]]:
+        """One SSH round trip (transport/batch.py): crm_mon, the <cib> element alone and only the configuration
+        sections the inventory reads, side by side; never the status section (most of a big CIB). Falls back to
+        crm_mon + the whole CIB when the batch cannot be used or the sections cannot stand in for the CIB."""
+        from remotectl.pacemaker import inventory
+        from remotectl.transport import batch
+
+        commands = [tools.crm_mon_xml(), tools.cib_root_query(), tools.cib_sections_query(inventory.SECTIONS)]
+        results = batch.run_batch(self.runner, commands, env=self._env())
+        if results is None:
+            return super().status_and_inventory_xml()
+        mon, root, sections = results
+        mon_xml = self.checked(mon).stdout
+        cib = inventory.cib_from_parts(root.stdout, sections.stdout) if root.ok and sections.ok else None
+        return mon_xml, cib if cib is not None else self.cib_xml()
 
 
 class CibFileCluster(ClusterClient):

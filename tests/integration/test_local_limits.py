@@ -1,6 +1,7 @@
 """Local limits give one clear error line and exit 1, never "internal error": a full stdout, a closed stdout, a
 non-UTF-8 stdout (shown escaped), no file descriptor left for `check`'s probes."""
 
+import json
 import os
 import resource
 import shutil
@@ -72,6 +73,21 @@ def test_check_out_of_file_descriptors_is_one_clear_error(tmp_path, full):
                                     "open files (EMFILE); raise the open-file limit (ulimit -n)"), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 or "--full --force" in result.stderr, result.stderr
     assert "probe-bug" not in result.stdout + result.stderr and "internal error" not in result.stderr
+
+
+def test_check_default_parallel_fits_a_low_open_file_limit(tmp_path):
+    """Without --parallel the worker count is cut to what the open-file limit holds: 64 targets under a limit of
+    40 descriptors all get their verdict (timeout: the listener never answers), no EMFILE."""
+    key = tmp_path / "authkey"
+    key.write_bytes(os.urandom(64))
+    with _listener() as listener:
+        targets = ["127.0.0.1:%d" % listener.getsockname()[1]] * 64
+        result = remotectl("--cib", CIB, "check", "--json", "--key", str(key), "--timeout", "0.3", *targets,
+                           capture_output=True, preexec_fn=_nofile(40))
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    verdicts = [r["verdict"] for r in json.loads(result.stdout)["results"]]
+    assert verdicts == ["timeout"] * 64, verdicts
+    assert "EMFILE" not in result.stderr
 
 
 def test_probe_module_out_of_file_descriptors_raises_probe_error(tmp_path):

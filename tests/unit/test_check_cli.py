@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from remotectl.actions import check as action
 from remotectl.cli import main
 from remotectl.transport import psk_probe
 
@@ -97,3 +98,22 @@ def test_full_refused_without_a_cluster_is_exit_4(capsys, key, tmp_path, fake_pr
                              "10.0.0.1")
     assert code == 4 and out == ""
     assert "cannot tell whether a cluster is connected" in err and fake_probe == []
+
+
+def test_parallel_is_the_option_and_workers_its_alias(capsys, key, fake_probe):
+    assert run_cli(capsys, "check", "--key", key, "--parallel", "9", "10.0.0.1")[0] == 0
+    assert fake_probe[-1]["workers"] == 9
+    assert run_cli(capsys, "check", "--key", key, "--workers", "5", "10.0.0.1")[0] == 0
+    assert fake_probe[-1]["workers"] == 5
+
+
+def test_default_parallel_fits_the_open_file_limit(capsys, key, fake_probe, monkeypatch):
+    from remotectl.transport import limits
+
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 10000)
+    assert run_cli(capsys, "check", "--key", key, "10.0.0.1")[0] == 0
+    assert fake_probe[-1]["workers"] == action.DEFAULT_WORKERS
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 64)
+    monkeypatch.setattr(limits, "open_fds", lambda: 20)
+    assert run_cli(capsys, "check", "--key", key, "10.0.0.1")[0] == 0
+    assert fake_probe[-1]["workers"] == 64 - 20 - limits.RESERVE

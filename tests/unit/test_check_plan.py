@@ -312,8 +312,8 @@ def test_run_from_cluster_builds_the_matrix_and_never_ships_the_key():
     }
     runners = {name: ReplyRunner(name, reply) for name, reply in replies.items()}
     ticks = []
-    run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=lambda: ticks.append(1))
-    assert len(ticks) == 3
+    run = action.run_check(plan, runner_for=runners.__getitem__, on_progress=ticks.append)
+    assert len(ticks) == 3 and ticks[-1] is None
     assert run.matrix == {"a": {"remote1": "match", "remote2": "match"},
                             "b": {"remote1": "match", "remote2": "tcp-timeout"},
                             "c": {"remote1": "not-checked", "remote2": "not-checked"}}
@@ -358,3 +358,57 @@ def test_load_key_reports_fingerprint_never_bytes(tmp_path):
 
 def test_the_default_port_is_the_probes():
     assert targeting.DEFAULT_PORT == psk_probe.DEFAULT_PORT
+
+
+def test_default_workers_respect_the_open_file_limit(monkeypatch):
+    from remotectl.transport import limits
+
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 100)
+    monkeypatch.setattr(limits, "open_fds", lambda: 30)
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == 100 - 30 - limits.RESERVE
+    assert action.plan_check(nodes, ["127.0.0.1"], workers=200).workers == 200  # asked for: as asked
+    monkeypatch.setattr(limits, "soft_nofile", lambda: 20)
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == 1  # never 0 or less
+    monkeypatch.setattr(limits, "soft_nofile", lambda: None)  # unlimited
+    assert action.plan_check(nodes, ["127.0.0.1"]).workers == action.DEFAULT_WORKERS
+
+
+def test_open_fds_counts_this_process():
+    import os
+
+    from remotectl.transport import limits
+
+    before = limits.open_fds()
+    fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        assert limits.open_fds() == before + 1
+    finally:
+        os.close(fd)
+
+
+def test_pending_names_the_first_unfinished_item():
+    pending = action.Pending(["a", "b", "c", "d"])
+    assert pending.slowest() == "a"
+    assert pending.finish(2) == "a"  # c done out of order: a still runs longest
+    assert pending.finish(0) == "b"
+    assert pending.finish(1) == "d"  # b done: c already was
+    assert pending.finish(3) is None
+
+
+def test_local_probes_tick_with_the_slowest_pending_target(monkeypatch, tmp_path):
+    from remotectl.transport import psk_probe
+
+    def probe_many(targets, key, timeout=5.0, workers=16, callback=None, family=0):
+        results = [psk_probe.ProbeResult(target=h, address=h, port=p, tcp="refused", verdict="refused")
+                   for h, p in targets]
+        for index in (1, 0, 2):  # finishing out of order
+            callback(results[index])
+        return results
+
+    monkeypatch.setattr(psk_probe, "probe_many", probe_many)
+    keyfile = tmp_path / "authkey"
+    keyfile.write_bytes(b"k" * 32)
+    plan = action.plan_check(nodes, ["127.0.0.1:1", "127.0.0.1:1", "127.0.0.2:3"], key_path=str(keyfile))
+    ticks = []
+    action.run_check(plan, on_progress=ticks.append)
+    assert ticks == ["127.0.0.1:1", "127.0.0.2:3", None]
