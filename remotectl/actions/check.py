@@ -12,6 +12,11 @@ Three ways to run it:
   (``psk_probe.remote_invocation``: the module's source goes over stdin, no secret and no target on argv), each
   with that node's own key file, against every target: a cluster-node x target matrix. This finds the case where
   only one cluster node is firewalled off from a remote (the cluster moves the connection there and fences).
+* ``x509`` (``--ca FILE``): for nodes in Pacemaker 3's X.509 mode, the safe certificate probe of
+  :mod:`remotectl.transport.x509_probe` from this machine: the server's chain, validity and names are checked
+  against the CA file and the handshake is aborted before our own Certificate/Finished (no client certificate is
+  ever sent). ``ok`` means ``x509-trusted``; entries add the certificate's ``subject``, ``issuer``, ``dns_names``,
+  ``ip_addresses``, ``not_after`` and ``days_left``.
 * ``full`` (``--full``): a complete handshake plus executor registration (``lrmd_check.full_check``) to vet a host
   BEFORE it joins: it reports the executor's protocol version. Against a node a cluster is connected to it makes
   the cluster drop its connection ("unexpected client takeover"), mark the node unclean and maybe fence it, so
@@ -39,7 +44,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from remotectl.actions.targets import Target, is_ip, psk, resolve_targets, split_target
 from remotectl.jsonable import json_field, jsonable
 from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter
-from remotectl.transport import psk_probe
+from remotectl.transport import psk_probe, x509_probe
 
 DEFAULT_PORT = psk_probe.DEFAULT_PORT
 DEFAULT_TIMEOUT = 5.0
@@ -99,7 +104,14 @@ class CheckEntry:
     detail: Optional[str] = None
     protocol_version: Optional[str] = None  # --full only
     lrmd_rc: Optional[int] = None  # --full only
+    subject: Optional[str] = None  # --ca only: the server certificate's subject, issuer, SANs, end, days left
+    issuer: Optional[str] = None
+    dns_names: Optional[List[str]] = None
+    ip_addresses: Optional[List[str]] = None
+    not_after: Optional[str] = None
+    days_left: Optional[int] = None
     full: bool = json_field(omit=True, default=False)
+    x509: bool = json_field(omit=True, default=False)
 
     @property
     def checked(self) -> bool:
@@ -112,7 +124,13 @@ class CheckEntry:
             del out["from"]
         if not self.full:
             del out["protocol_version"], out["lrmd_rc"]
+        if not self.x509:
+            for name in X509_FIELDS:
+                del out[name]
         return out
+
+
+X509_FIELDS = ("subject", "issuer", "dns_names", "ip_addresses", "not_after", "days_left")
 
 
 def _entries_json(entries: Sequence[CheckEntry]) -> List[Dict[str, Any]]:
@@ -124,10 +142,11 @@ class CheckPlan:
     """What will be probed, how, and what the operator must be told before it happens."""
 
     targets: List[Target]
-    mode: str  # "here" | "cluster" | "full"
+    mode: str  # "here" | "cluster" | "full" | "x509"
     timeout: float
     workers: int
     key_path: Optional[str] = None
+    ca_path: Optional[str] = None  # mode "x509"
     sources: List[str] = field(default_factory=list)  # cluster nodes to probe from (mode "cluster")
     skipped_sources: List[Dict[str, str]] = field(default_factory=list)  # offline cluster nodes
     warnings: List[str] = field(default_factory=list)  # printed on stderr BEFORE anything runs (--force)
@@ -149,6 +168,11 @@ class CheckRun:
     @property
     def mode(self) -> str:
         return self.plan.mode
+
+    @property
+    def ca(self) -> Optional[str]:
+        """The CA file the certificates were checked against (mode "x509")."""
+        return self.plan.ca_path
 
     @property
     def matrix(self) -> Dict[str, Dict[str, str]]:
@@ -178,7 +202,12 @@ class CheckRun:
         return ExitCode.PARTIAL
 
     def to_json(self) -> Dict[str, Any]:
-        extra = ("mode", "matrix", "sources", "skipped") if self.mode == "cluster" else ("mode", "key")
+        if self.mode == "cluster":
+            extra: Tuple[str, ...] = ("mode", "matrix", "sources", "skipped")
+        elif self.mode == "x509":
+            extra = ("mode", "ca")
+        else:
+            extra = ("mode", "key")
         return jsonable(self, extra=extra)
 
     def summary(self) -> str:
@@ -213,8 +242,14 @@ def full_force_warning(target: Target) -> str:
 
 
 def _check_options(targets: Sequence[str], *, all_nodes: bool, source: str, full: bool, force: bool,
-                   timeout: float) -> None:
+                   timeout: float, ca_path: Optional[str] = None, key_path: Optional[str] = None) -> None:
     """Usage errors (exit 2) before anything is asked."""
+    if ca_path is not None:
+        for flag, given in (("--full", full), ("--key", key_path), ("--from cluster", source != "here")):
+            if given:
+                raise RemotectlError(f"--ca checks certificates from here: not with {flag}", exit_code=ExitCode.USAGE)
+        if not ca_path:
+            raise RemotectlError("--ca needs a file name", exit_code=ExitCode.USAGE)
     if all_nodes and targets:
         raise RemotectlError("give TARGETs or --all, not both", exit_code=ExitCode.USAGE)
     if not all_nodes and not targets:
@@ -314,10 +349,12 @@ def plan_check(
     full: bool = False,
     force: bool = False,
     key_path: Optional[str] = None,
+    ca_path: Optional[str] = None,
 ) -> CheckPlan:
     """Decide what to probe and from where. ``get_nodes()`` returns the cluster's nodes (list_nodes(...).nodes) or
     raises RemotectlError when no cluster can be reached; it is only called when needed."""
-    _check_options(targets, all_nodes=all_nodes, source=source, full=full, force=force, timeout=timeout)
+    _check_options(targets, all_nodes=all_nodes, source=source, full=full, force=force, timeout=timeout,
+                   ca_path=ca_path, key_path=key_path)
     reporter = Reporter()
     nodes, cluster_error = _cluster_nodes(get_nodes, targets, all_nodes=all_nodes, source=source, full=full,
                                           reporter=reporter)
@@ -330,9 +367,9 @@ def plan_check(
     if all_nodes and not resolved:
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
     warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
-    plan = CheckPlan(targets=resolved, mode="full" if full else source, timeout=float(timeout),
-                     workers=choose_workers(workers, source), key_path=key_path, warnings=warnings,
-                     reports=reporter.reports)
+    mode = "full" if full else "x509" if ca_path is not None else source
+    plan = CheckPlan(targets=resolved, mode=mode, timeout=float(timeout), workers=choose_workers(workers, source),
+                     key_path=key_path, ca_path=ca_path, warnings=warnings, reports=reporter.reports)
     if source == "cluster":
         _add_sources(plan, nodes, reporter)
     return plan
@@ -351,13 +388,15 @@ def _tcp_of(result: Dict[str, Any]) -> Optional[str]:
 
 
 def entry_from_probe(target: Target, result: Dict[str, Any], source: Optional[str] = None,
-                     full: bool = False) -> CheckEntry:
-    """A CheckEntry from a ProbeResult.to_dict() (local or from a cluster node's JSON)."""
+                     full: bool = False, x509: bool = False) -> CheckEntry:
+    """A CheckEntry from a ProbeResult.to_dict() (local or from a cluster node's JSON), or an X509Result's."""
     verdict = str(result.get("verdict") or psk_probe.PROBE_BUG)
-    if verdict not in psk_probe.VERDICTS:
+    if verdict not in (x509_probe.VERDICTS if x509 else psk_probe.VERDICTS):
         verdict = psk_probe.PROBE_BUG
-    ok = verdict == psk_probe.MATCH and bool(result.get("ok"))
-    hint = result.get("hint") or psk_probe.hint_for(verdict, target.host, target.port)
+    good = x509_probe.X509_TRUSTED if x509 else psk_probe.MATCH
+    ok = verdict == good and bool(result.get("ok"))
+    hints = x509_probe.hint_for if x509 else psk_probe.hint_for
+    hint = result.get("hint") or hints(verdict, target.host, target.port)
     port = result.get("port")
     return CheckEntry(
         target=target.label,
@@ -377,7 +416,13 @@ def entry_from_probe(target: Target, result: Dict[str, Any], source: Optional[st
         protocol_version=result.get("protocol_version") if full else None,
         lrmd_rc=result.get("lrmd_rc") if full else None,
         full=full,
+        x509=x509,
+        **{name: _listify(result.get(name)) for name in X509_FIELDS if x509},
     )
+
+
+def _listify(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def not_checked(target: Target, source: str, why: str) -> CheckEntry:
@@ -436,6 +481,8 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
         if runner_for is None:
             raise ValueError("mode 'cluster' needs runner_for")
         return _run_from_cluster(plan, runner_for, tick)
+    if plan.mode == "x509":
+        return CheckRun(plan=plan, entries=_run_x509(plan, tick), reports=list(plan.reports))
     key, info, key_warnings = load_key(plan.key_path)
     reporter = Reporter(list(plan.reports))
     for warning in key_warnings:
@@ -465,6 +512,17 @@ def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[Optional[str]], None]
 
     results = psk_probe.probe_many(pairs, key, timeout=plan.timeout, workers=plan.workers, callback=done)
     return [entry_from_probe(t, r.to_dict()) for t, r in zip(plan.targets, results)]
+
+
+def _run_x509(plan: CheckPlan, tick: Callable[[], None]) -> List[CheckEntry]:
+    """The certificate probe; a certificate must name the address probed or the node (one is enough)."""
+    jobs = [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in plan.targets]
+    try:
+        results = x509_probe.probe_many(jobs, plan.ca_path, timeout=plan.timeout, workers=plan.workers,
+                                        callback=lambda _result: tick())
+    except psk_probe.ProbeError as exc:
+        raise RemotectlError(f"the certificate probe cannot run here: {exc}") from None
+    return [entry_from_probe(t, r.to_dict(), x509=True) for t, r in zip(plan.targets, results)]
 
 
 def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:

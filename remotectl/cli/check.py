@@ -27,6 +27,11 @@ def _endpoint(address, port):
               help="Authkey to check with [default: where Pacemaker reads it here: PCMK_authkey_location in "
               "/etc/sysconfig/pacemaker or /etc/default/pacemaker, else /etc/pacemaker/authkey]. With --from "
               "cluster: the key file's path on the cluster nodes (each uses its own key by default).")
+@click.option("--ca", "ca_path", metavar="FILE",
+              help="For nodes in X.509 mode (Pacemaker 3): check each node's certificate against this CA file "
+              "(chain, validity, names) instead of a key, safely: no client certificate is sent and the handshake "
+              "never completes. Verdicts x509-trusted, x509-untrusted, x509-expired, x509-name-mismatch, "
+              "tls-not-x509.")
 @click.option("--port", type=click.IntRange(1, 65535), metavar="N",
               help="Port to probe [default: the node's port from the CIB; 3121 for hosts without :PORT].")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=5.0, show_default=True, metavar="S",
@@ -44,7 +49,8 @@ def _endpoint(address, port):
               "open-file limit is low; 32 with --from cluster].")
 @json_option
 @pass_app
-def check_command(app, targets, all_nodes, key_path, port, timeout, source, full, force, workers, json_mode):
+def check_command(app, targets, all_nodes, key_path, ca_path, port, timeout, source, full, force, workers,
+                  json_mode):
     """Check that pacemaker-remoted on each TARGET is reachable and holds the same authkey, without disturbing
     the cluster.
 
@@ -57,6 +63,11 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
     Verdicts: match, mismatch, tls12-only, not-tls, tls-not-psk, bad-server-finished,
     timeout (TCP open, no complete TLS answer in time), refused, tcp-timeout, unreachable, unresolved,
     probe-bug, and with --from cluster: not-checked (the probe could not run there).
+
+    With --ca FILE (nodes in Pacemaker 3's X.509 mode) the probe checks the node's certificate instead: it must
+    chain to FILE, be valid now and name the address probed or the node (x509-trusted; else x509-untrusted,
+    x509-expired, x509-name-mismatch, or tls-not-x509 for a PSK node). It aborts before sending a certificate or
+    Finished of its own, so a connected node is never taken over.
 
     --from cluster runs the same probe on every online cluster node over SSH (each with its own key) against
     every target and prints a cluster-node x target matrix: a remote that only one cluster node cannot reach is
@@ -76,7 +87,8 @@ def check_command(app, targets, all_nodes, key_path, port, timeout, source, full
 
     try:
         plan = action.plan_check(get_nodes, list(targets), all_nodes=all_nodes, port=port, timeout=timeout,
-                                 workers=workers, source=source, full=full, force=force, key_path=key_path)
+                                 workers=workers, source=source, full=full, force=force, key_path=key_path,
+                                 ca_path=ca_path)
     except RemotectlError as exc:
         if exc.exit_code == ExitCode.USAGE:
             raise click.UsageError(exc.message) from None

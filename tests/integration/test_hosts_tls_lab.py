@@ -155,3 +155,109 @@ def _wait_for_log(lab, text, timeout=30.0):
     while text not in _log(lab):
         assert time.monotonic() < deadline, f"{text!r} not in {LOG}: {_log(lab)[-2000:]}"
         time.sleep(0.2)
+
+
+# A real client of the X.509 remoted that completed its handshake with a valid certificate and registered (the
+# stand-in for a cluster node's connection): it prints every message it gets until /tmp/probes-done appears, then
+# registers a second time on the same session to show the session is intact.
+HOLDER = r"""
+import os, socket, ssl, struct, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(sys.argv[1])
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 3121), timeout=5), server_hostname="spare1")
+HDR = struct.Struct("<IIQQIIII")
+def register(n):
+    body = ('<lrmd_command t="lrmd" lrmd_op="register" lrmd_clientname="holder" lrmd_protocol_version="1.1" '
+            'lrmd_remote_msg_id="%d" lrmd_remote_msg_type="request"/>' % n).encode() + b"\0"
+    tls.sendall(HDR.pack(0xBADADBBD, 1, n, 0, HDR.size + len(body), HDR.size, 0, len(body)))
+    tls.sendall(body)
+register(1)
+tls.settimeout(0.2)
+data, asked, end = b"", False, time.time() + 240
+while time.time() < end:
+    if not asked and os.path.exists("/tmp/probes-done"):
+        register(2)
+        asked = True
+    try:
+        chunk = tls.recv(65536)
+    except socket.timeout:
+        continue
+    if not chunk:
+        print("EOF", flush=True)
+        break
+    data += chunk
+    while len(data) >= HDR.size and len(data) >= HDR.unpack(data[:HDR.size])[4]:
+        size = HDR.unpack(data[:HDR.size])[4]
+        print(data[HDR.size:size].rstrip(b"\0").decode(), flush=True)
+        data = data[size:]
+        if asked:
+            sys.exit(0)
+"""
+HOLDER_UNIT = "remotectl-tls-holder"
+HOLDER_OUT = "/tmp/holder.out"
+
+
+def test_x509_probes_leave_a_connected_client_of_an_x509_remoted_alone(clean_tls, tmp_path):
+    """200 `check --ca` probes (half of them 16 at a time) against spare1's own X.509 remoted while a real client
+    holds a completed, registered session: every verdict is x509-trusted, remoted accepts no client but the holder,
+    the holder gets no new-client notification (what a cluster node takes for a takeover) and its session still
+    answers afterwards."""
+    import subprocess
+    import sys
+
+    from remotectl.pacemaker import x509 as model
+
+    lab = clean_tls
+    directory = tmp_path / "ca"
+    assert rctl(lab, "tls", "ca", "create", "--dir", str(directory)).returncode == 0
+    ca = ((directory / "ca.key").read_bytes(), (directory / "ca.pem").read_bytes())
+    address = lab.host("spare1").address
+    _write_pair(directory, "spare1", model.new_node_certificate(*ca, "spare1", ["spare1"], [address], 30))
+    pushed = rctl(lab, "tls", "push", "spare1", "--dir", str(directory), "--json")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    ca_file, cert_file, key_file = (f"{REMOTE_DIR}/{name}" for name in ("ca.pem", "cert.pem", "key.pem"))
+    try:
+        env = [f"--setenv=PCMK_{role}_file={path}" for role, path in
+               (("ca", ca_file), ("cert", cert_file), ("key", key_file))]
+        started = lab.host_run("spare1", ["systemd-run", "--unit", UNIT, *env, f"--setenv=PCMK_logfile={LOG}",
+                                          "/usr/sbin/pacemaker-remoted"])
+        assert started.returncode == 0, started.stderr
+        _wait_for_log(lab, "accepting connections")
+        held = lab.host_run("spare1", ["systemd-run", "--unit", HOLDER_UNIT, "-p", f"StandardOutput=file:{HOLDER_OUT}",
+                                       "-p", "StandardError=journal", "python3", "-c", HOLDER, ca_file, cert_file,
+                                       key_file])
+        assert held.returncode == 0, held.stderr
+        _wait_for_log(lab, "Remote client connection accepted")
+        _wait_for_file(lab, HOLDER_OUT, 'lrmd_op="register"')
+        accepted = _log(lab).count("Remote client connection accepted")
+        results = []
+        for workers in ("1", "16"):
+            done = subprocess.run(["ip", "netns", "exec", lab.host("spare1").netns, sys.executable, "-m", "remotectl",
+                                   "check", "--ca", str(directory / "ca.pem"), "--workers", workers, "--json",
+                                   *[address] * 100], capture_output=True, text=True, timeout=240)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+            results += json.loads(done.stdout)["results"]
+        assert len(results) == 200 and {r["verdict"] for r in results} == {"x509-trusted"}
+        assert all(r["subject"] == "CN=spare1" and r["ip_addresses"] == [address] for r in results)
+        lab.host_run("spare1", ["touch", "/tmp/probes-done"])
+        _wait_for_file(lab, HOLDER_OUT, 'lrmd_remote_msg_id="2"')
+        holder = lab.host_run("spare1", ["cat", HOLDER_OUT]).stdout
+        assert "notify" not in holder and "EOF" not in holder, holder
+        log = _log(lab)
+        assert log.count("Remote client connection accepted") == accepted, log[-3000:]
+        assert "Certificate verification failed" not in log
+    finally:
+        for unit in (HOLDER_UNIT, UNIT):  # one by one: systemctl stops none when one of them is not loaded
+            lab.host_run("spare1", ["systemctl", "stop", unit], check=False)
+            lab.host_run("spare1", ["systemctl", "reset-failed", unit], check=False)
+        lab.host_run("spare1", ["rm", "-rf", "--", LOG, REMOTE_DIR, HOLDER_OUT, "/tmp/probes-done"])
+
+
+def _wait_for_file(lab, path, text, timeout=30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in lab.host_run("spare1", ["cat", path], check=False).stdout:
+        assert time.monotonic() < deadline, f"{text!r} not in {path}"
+        time.sleep(0.2)
