@@ -151,7 +151,7 @@ def nodes_from_cib(cib: CibInput, *, now: Optional[float] = None,
                                            pacemaker_version=pacemaker_version))
     versions = cib_node_versions(root)
     return [dataclasses.replace(n, pacemaker_version=versions[n.name][0],
-                                feature_set=versions[n.name][1] if n.type == "cluster" else None)
+                                feature_set=versions[n.name][1] if n.type == "cluster" and n.online else None)
             if n.name in versions else n for n in records]
 
 

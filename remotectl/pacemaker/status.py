@@ -186,7 +186,9 @@ def node_version(is_dc: bool, dc_version: Optional[str]) -> Optional[str]:
 
 def cib_node_versions(cib: Element) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
     """node name -> (Pacemaker release, feature set) as a CIB dump records them (:func:`node_version`'s rule):
-    the DC is ``dc-uuid``, its release ``dc-version``; feature sets are the ``#feature-set`` transient attributes."""
+    the DC is ``dc-uuid``, its release ``dc-version``. The feature set is what crm_mon prints for a cluster node
+    that is online and expected up (the caller checks online): its ``#feature-set`` transient attribute, which
+    Pacemaker writes since feature set 3.15.1, so crm_mon prints "<3.15.1" when it is missing."""
     dc_uuid = cib.get("dc-uuid")
     dc_version = None
     for nvpair in cib.iterfind("./configuration/crm_config/cluster_property_set/nvpair"):
@@ -198,7 +200,9 @@ def cib_node_versions(cib: Element) -> Dict[str, Tuple[Optional[str], Optional[s
         if not name:
             continue
         attributes = state.iterfind("./transient_attributes/instance_attributes/nvpair")
-        feature_set = next((nv.get("value") for nv in attributes if nv.get("name") == "#feature-set"), None)
+        feature_set = next((nv.get("value") for nv in attributes if nv.get("name") == "#feature-set"), "<3.15.1")
+        if state.get("expected") != "member" or values.is_true(state.get("remote_node")):
+            feature_set = None
         is_dc = dc_uuid is not None and state.get("id") == dc_uuid and not values.is_true(state.get("remote_node"))
         found[name] = (node_version(is_dc, dc_version), feature_set)
     return found

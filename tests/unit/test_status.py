@@ -105,3 +105,17 @@ def test_cib_node_versions(name, dc, dc_version, feature_set):
     assert versions[dc] == (dc_version, feature_set)
     assert versions["node2"] == (None, feature_set)
     assert versions["remote1"] == versions["remote2"] == versions["guest1"] == (None, None)
+
+
+def test_cib_feature_set_as_crm_mon_prints_it():
+    """crm_mon 2.1.5 on such a dump: "<3.15.1" for an online cluster node without #feature-set, nothing for a
+    node not expected up."""
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "data" / "cib-versions" /
+            "lab-2.1.5-with-3.0.3-remote-cibadmin.xml").read_text()
+    root = ElementTree.fromstring(text.replace('name="#feature-set" value="3.16.1"/>', 'name="other" value="x"/>'))
+    root.find("./status/node_state[@uname='node1']").set("expected", "down")
+    versions = cib_node_versions(root)
+    assert versions["node2"] == (None, "<3.15.1") and versions["node1"] == ("2.1.5", None)
