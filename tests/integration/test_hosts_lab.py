@@ -116,7 +116,7 @@ def test_nodes_lists_two_cluster_two_remote_one_guest_online(hosts_lab):
         assert guest["host"] in hosts_lab.cluster_names
         for node in nodes.values():
             assert set(node) == {"name", "type", "online", "standby", "maintenance", "unclean", "resource",
-                                 "address", "port", "host"}
+                                 "address", "port", "host", "pacemaker_version", "feature_set"}
 
 
 def test_spare_hosts_are_fresh(hosts_lab):
