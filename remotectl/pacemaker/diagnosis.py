@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from remotectl.pacemaker import values
 from remotectl.pacemaker.authkey import KEY_GROUP, KEY_OWNER, LOCATION_VARIABLE, Problem, Version, key_size_error
 from remotectl.pacemaker.constraints import CibIndex, connection_misuse
+from remotectl.pacemaker.lifecycle import version_compatibility
 
 Element = ElementTree.Element
 
@@ -414,13 +415,9 @@ def drift_findings(settings: Mapping[str, Mapping[str, str]], types: Mapping[str
     return found
 
 
-def _release(version: Version) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
 def version_findings(versions: Mapping[str, Optional[Version]], types: Mapping[str, Optional[str]]) -> List[Finding]:
-    """Cluster nodes should run one release; a remote/guest node should not be newer than the cluster nodes
-    (Pacemaker requires the remote's executor API to be no newer than the cluster's; mixes are for upgrades)."""
+    """Cluster nodes should run one release; each remote/guest node is judged against the oldest cluster node by
+    the one version rule (:func:`remotectl.pacemaker.lifecycle.version_compatibility`)."""
     found: List[Finding] = []
     cluster = {n: v for n, v in versions.items() if v is not None and types.get(n) == "cluster"}
     releases = sorted({v[:2] for v in cluster.values()})
@@ -429,15 +426,15 @@ def version_findings(versions: Mapping[str, Optional[Version]], types: Mapping[s
                              "cluster nodes run different Pacemaker releases: " + ", ".join(
                                  f"{n} {'.'.join(map(str, v))}" for n, v in sorted(cluster.items()))
                              + " (finish the rolling upgrade)"))
-    if not releases:
+    if not cluster:
         return found
-    oldest = releases[0]
+    oldest = min(cluster.values())
     for node, version in versions.items():
-        if version is None or types.get(node) not in ("remote", "guest") or version[:2] <= oldest:
+        if version is None or types.get(node) not in ("remote", "guest"):
             continue
-        found.append(Finding("version-skew", "warning", node,
-                             f"{node} runs Pacemaker {'.'.join(map(str, version))}, newer than the cluster nodes' "
-                             f"{oldest[0]}.{oldest[1]}: upgrade the cluster nodes first"))
+        verdict = version_compatibility(oldest, version)
+        if verdict is not None:
+            found.append(Finding("version-skew", verdict[0], node, f"{node}: {verdict[1]}"))
     return found
 
 

@@ -95,18 +95,38 @@ def element_xml(tag: str, element_id: str) -> str:
     return ElementTree.tostring(ElementTree.Element(tag, {"id": element_id}), encoding="unicode")
 
 
+def _dotted(version: Version) -> str:
+    return ".".join(map(str, version))
+
+
+def version_compatibility(cluster: Version, remote: Version) -> Optional[Tuple[str, str]]:
+    """(severity, why) when this pacemaker-remoted and these cluster nodes do not go together, else None: the one
+    version rule (``node add`` refuses on "critical"; ``doctor`` reports both as ``version-skew``).
+
+    Pacemaker's own rules (ChangeLog 3.0.0): Pacemaker Remote 3 refuses cluster nodes of 1.x, and 3.x cluster
+    nodes refuse remotes of 1.1.14 or earlier. The executor protocol itself only needs major "1"
+    (``LRMD_COMPATIBLE_PROTOCOL``), which every 1.1+ speaks, so any other mix connects; a 3.0.3 remote under a
+    2.1.5 cluster works (lab). A remote of a newer release than the cluster is a warning: Pacemaker supports that
+    mix as a step of a rolling upgrade, not as a state to stay in."""
+    if remote >= (3, 0, 0) and cluster < (2, 0, 0):
+        return ("critical", f"pacemaker-remoted {_dotted(remote)} refuses cluster nodes older than 2.0 "
+                            f"(the cluster runs {_dotted(cluster)})")
+    if cluster >= (3, 0, 0) and remote <= (1, 1, 14):
+        return ("critical", f"Pacemaker {_dotted(cluster)} cluster nodes refuse pacemaker-remoted 1.1.14 and "
+                            f"older ({_dotted(remote)})")
+    if remote[:2] > cluster[:2]:
+        return ("warning", f"pacemaker-remoted {_dotted(remote)} is newer than the cluster nodes' "
+                           f"{cluster[0]}.{cluster[1]}: a mix for a rolling upgrade only; upgrade the cluster nodes")
+    return None
+
+
 def version_refusal(cluster: Optional[Version], host: Optional[Version]) -> Optional[str]:
-    """Why this pacemaker-remoted cannot join this cluster, or None. Pacemaker Remote speaks the executor protocol
-    of its own release series: a remote older than the cluster's major series is refused (the cluster rejects
-    its protocol version), and both must be 2.0 or later."""
+    """Why ``node add`` will not add this pacemaker-remoted, or None: an unreadable version, or a mix Pacemaker
+    refuses (:func:`version_compatibility`; an unknown cluster version is not held against the host)."""
     if host is None:
         return "the version of pacemaker-remoted could not be read"
-    if host < (2, 0, 0):
-        return f"pacemaker-remoted {'.'.join(map(str, host))} is older than 2.0, which no current cluster accepts"
-    if cluster is not None and host[0] < cluster[0]:
-        return (f"pacemaker-remoted {'.'.join(map(str, host))} is older than the cluster's major series "
-                f"{cluster[0]}.x ({'.'.join(map(str, cluster))})")
-    return None
+    verdict = version_compatibility(cluster, host) if cluster is not None else None
+    return verdict[1] if verdict is not None and verdict[0] == "critical" else None
 
 
 _SS_LINE = re.compile(r"^\S+\s+\S+\s+\S+\s+(\S+)\s+(\S+)")

@@ -32,6 +32,7 @@ Depends only on :mod:`remotectl.pacemaker`, :mod:`remotectl.reports` and the sta
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -79,6 +80,9 @@ class Node:
     address: Optional[str] = None  # where pacemaker-remoted listens (remote/guest/bundle), else None
     port: Optional[int] = None
     host: Optional[str] = None  # cluster node running the connection (remote) or the container (guest, bundle)
+    # Read from the status alone (status.node_version: the DC's release only), never by asking each node.
+    pacemaker_version: Optional[str] = None
+    feature_set: Optional[str] = None  # cluster nodes: their CRM feature set, as the status records it
 
     def state_key(self) -> Tuple[str, str, bool, bool, bool, bool]:
         """The fields the offline model must agree with crm_mon on."""
@@ -140,9 +144,15 @@ def nodes_from_cib(cib: CibInput, *, now: Optional[float] = None,
     ``dc-version``, else the newest the model knows; :mod:`remotectl.pacemaker.simulate.schema`).
     Raises :class:`RemotectlError` for unreadable or malformed input.
     """
+    from remotectl.pacemaker.status import cib_node_versions
+
     root = _load(cib, "CIB")
-    return _node_records(cluster_status(root, now=now, membership_timestamps=membership_timestamps,
-                                        pacemaker_version=pacemaker_version))
+    records = _node_records(cluster_status(root, now=now, membership_timestamps=membership_timestamps,
+                                           pacemaker_version=pacemaker_version))
+    versions = cib_node_versions(root)
+    return [dataclasses.replace(n, pacemaker_version=versions[n.name][0],
+                                feature_set=versions[n.name][1] if n.type == "cluster" and n.online else None)
+            if n.name in versions else n for n in records]
 
 
 def nodes_from_crm_mon(crm_mon_xml: CibInput, cib: Optional[CibInput] = None, *,
@@ -172,7 +182,8 @@ def nodes_live(cluster_status, inventory: Optional[Inventory] = None) -> List[No
     for state in contract_nodes(cluster_status):
         flags = (state.online, state.standby, state.maintenance, state.unclean)
         if state.type == "cluster":
-            out.append(Node(state.name, state.type, *flags))
+            out.append(Node(state.name, state.type, *flags, pacemaker_version=state.pacemaker_version,
+                            feature_set=state.feature_set))
             continue
         resource, address, port = inventory.location_of(state.name, state.type) if inventory else (None, None, None)
         if resource is None:
@@ -185,7 +196,7 @@ def nodes_live(cluster_status, inventory: Optional[Inventory] = None) -> List[No
         host = state.hosts[0] if state.hosts else None
         if state.type == "bundle" and address is None:
             address = host  # no ip-range-start: Pacemaker connects to the container's host
-        out.append(Node(state.name, state.type, *flags, resource, address, port, host))
+        out.append(Node(state.name, state.type, *flags, resource, address, port, host, state.pacemaker_version))
     return sort_nodes(out)
 
 

@@ -29,10 +29,12 @@ from typing import Dict, List, Optional, Tuple, Union
 from remotectl.pacemaker import values, xmlsafe
 from remotectl.reports import RemotectlError
 
-__all__ = ["ClusterStatus", "NodeStatus", "ResourceStatus", "contract_nodes", "read_status"]
+__all__ = ["ClusterStatus", "NodeStatus", "ResourceStatus", "cib_node_versions", "contract_nodes", "node_version",
+           "read_status"]
 
 Element = ElementTree.Element
 _REPLICA_CONTAINER = re.compile(r"^(.+)-(docker|podman|rkt)-([0-9]+)$")
+_RELEASE = re.compile(r"^[0-9]+(?:\.[0-9]+){1,3}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class NodeStatus:
     container_managed: Optional[bool] = None
     connection_hosts: Tuple[str, ...] = ()  # remote nodes: where the connection resource (same id) is active
     bundle: Optional[str] = None  # bundle nodes: the bundle's id
+    is_dc: bool = False
+    feature_set: Optional[str] = None  # cluster nodes: the CRM feature set crm_mon shows (not a release number)
+    pacemaker_version: Optional[str] = None  # "2.1.5" where the status says it (see node_version), else None
 
     @property
     def hosts(self) -> Tuple[str, ...]:
@@ -105,14 +110,14 @@ def read_status(document: Union[str, bytes, Element]) -> ClusterStatus:
         raise RemotectlError("crm_mon output has no <nodes> section (was it run with --output-as=xml?)")
     resources = _resources(root.find("resources"))
     have_resources = root.find("resources") is not None
+    current_dc = root.find("summary/current_dc")
+    dc_version = current_dc.get("version") if current_dc is not None else None
     nodes: Dict[str, NodeStatus] = {}
     for element in section.findall("node"):
         name = element.get("name")
         if not name:
             continue
-        nodes[name] = _node(element, name, resources, have_resources)
-    current_dc = root.find("summary/current_dc")
-    dc_version = current_dc.get("version") if current_dc is not None else None
+        nodes[name] = _node(element, name, resources, have_resources, dc_version)
     return ClusterStatus(nodes=nodes, resources=resources, dc_version=dc_version)
 
 
@@ -165,12 +170,52 @@ def _node_type(raw_type: Optional[str], name: str, container: Optional[str],
     return "unknown", None
 
 
-def _node(element: Element, name: str, resources: Dict[str, ResourceStatus], have_resources: bool) -> NodeStatus:
+def node_version(is_dc: bool, dc_version: Optional[str]) -> Optional[str]:
+    """The Pacemaker release of one node, as far as the status says it without asking the node: the one rule.
+
+    Only the DC's release is recorded (crm_mon's ``current_dc version``, the CIB's ``dc-version``, both
+    "2.1.5-a3f44794f94"). Other cluster nodes record only their ``#feature-set`` (a CRM protocol number several
+    releases share), and remote and guest nodes nothing: neither 2.1.5 nor 3.0.3 writes their release or their
+    executor protocol version into the status section (checked with ``cibadmin -Q`` on both, and on a 2.1.5
+    cluster with a 3.0.3 remote). So every other node is None: only asking the node itself tells."""
+    if not is_dc or not dc_version:
+        return None
+    match = _RELEASE.match(dc_version)
+    return match.group(0) if match else None
+
+
+def cib_node_versions(cib: Element) -> Dict[str, Tuple[Optional[str], Optional[str]]]:
+    """node name -> (Pacemaker release, feature set) as a CIB dump records them (:func:`node_version`'s rule):
+    the DC is ``dc-uuid``, its release ``dc-version``. The feature set is what crm_mon prints for a cluster node
+    that is online and expected up (the caller checks online): its ``#feature-set`` transient attribute, which
+    Pacemaker writes since feature set 3.15.1, so crm_mon prints "<3.15.1" when it is missing."""
+    dc_uuid = cib.get("dc-uuid")
+    dc_version = None
+    for nvpair in cib.iterfind("./configuration/crm_config/cluster_property_set/nvpair"):
+        if nvpair.get("name") == "dc-version":
+            dc_version = nvpair.get("value")
+    found: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+    for state in cib.iterfind("./status/node_state"):
+        name = state.get("uname")
+        if not name:
+            continue
+        attributes = state.iterfind("./transient_attributes/instance_attributes/nvpair")
+        feature_set = next((nv.get("value") for nv in attributes if nv.get("name") == "#feature-set"), "<3.15.1")
+        if state.get("expected") != "member" or values.is_true(state.get("remote_node")):
+            feature_set = None
+        is_dc = dc_uuid is not None and state.get("id") == dc_uuid and not values.is_true(state.get("remote_node"))
+        found[name] = (node_version(is_dc, dc_version), feature_set)
+    return found
+
+
+def _node(element: Element, name: str, resources: Dict[str, ResourceStatus], have_resources: bool,
+          dc_version: Optional[str] = None) -> NodeStatus:
     container = element.get("id_as_resource")
     node_type, bundle = _node_type(element.get("type"), name, container, resources, have_resources)
     container_state = resources.get(container) if container else None
     connection = resources.get(name) if node_type == "remote" else None
     running = values.scan_ll(element.get("resources_running"))
+    is_dc = values.is_true(element.get("is_dc"))
     return NodeStatus(
         name=name,
         type=node_type,
@@ -186,6 +231,9 @@ def _node(element: Element, name: str, resources: Dict[str, ResourceStatus], hav
         container_managed=container_state.managed if container_state else None,
         connection_hosts=connection.nodes if connection else (),
         bundle=bundle,
+        is_dc=is_dc,
+        feature_set=element.get("feature_set") or None,
+        pacemaker_version=node_version(is_dc, dc_version),
     )
 
 

@@ -175,6 +175,12 @@ def test_version_skew():
     found = dx.version_findings({"node1": (2, 1, 5), "node2": (3, 0, 3), "remote1": (3, 0, 3)}, types)
     assert checks(found) == [("version-skew", None), ("version-skew", "remote1")]
     assert dx.version_findings({"node1": None, "remote1": (3, 0, 3)}, types) == []
+    mixed = dx.version_findings({"node1": (2, 1, 5), "node2": (2, 1, 5), "remote1": (3, 0, 3)}, types)
+    assert [(f.check, f.severity, f.node) for f in mixed] == [("version-skew", "warning", "remote1")]
+    refused = dx.version_findings({"node1": (3, 0, 3), "node2": (3, 0, 3), "remote1": (1, 1, 14)}, types)
+    assert [(f.severity, f.node) for f in refused] == [("critical", "remote1")]
+    assert "refuse" in refused[0].message
+    assert dx.version_findings({"node1": (3, 0, 3), "node2": (3, 0, 3), "remote1": (2, 1, 5)}, types) == []
 
 
 def test_causes_of_offline_nodes():

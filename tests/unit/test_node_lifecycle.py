@@ -60,10 +60,24 @@ def test_constraints_naming_a_node_by_node_or_rule():
 
 
 @pytest.mark.parametrize("cluster,host,refused", [
-    ((2, 1, 5), (2, 1, 5), False), ((2, 1, 5), (3, 0, 3), False), ((3, 0, 3), (2, 1, 5), True),
-    ((2, 1, 5), (1, 1, 24), True), ((2, 1, 5), None, True), (None, (2, 1, 5), False)])
+    ((2, 1, 5), (2, 1, 5), False), ((2, 1, 5), (3, 0, 3), False), ((3, 0, 3), (2, 1, 5), False),
+    ((2, 1, 5), (1, 1, 24), False), ((3, 0, 3), (1, 1, 14), True), ((3, 0, 0), (1, 1, 15), False),
+    ((1, 1, 24), (3, 0, 3), True), ((1, 1, 24), (2, 1, 5), False), ((2, 1, 5), None, True),
+    (None, (2, 1, 5), False), (None, (1, 1, 10), False)])
 def test_version_refusal(cluster, host, refused):
+    """node add refuses only what Pacemaker refuses (ChangeLog 3.0.0), or a version it cannot read."""
     assert (lifecycle.version_refusal(cluster, host) is not None) is refused
+
+
+@pytest.mark.parametrize("cluster,remote,severity", [
+    ((2, 1, 5), (2, 1, 5), None), ((2, 1, 5), (2, 1, 9), None), ((3, 0, 3), (2, 1, 5), None),
+    ((2, 1, 5), (3, 0, 3), "warning"), ((2, 0, 0), (2, 1, 5), "warning"), ((3, 0, 3), (1, 1, 14), "critical"),
+    ((3, 0, 3), (1, 1, 15), None), ((1, 1, 24), (3, 0, 0), "critical"), ((1, 1, 24), (2, 1, 5), "warning")])
+def test_version_compatibility(cluster, remote, severity):
+    verdict = lifecycle.version_compatibility(cluster, remote)
+    assert (verdict[0] if verdict else None) == severity
+    if verdict:
+        assert ".".join(map(str, remote)) in verdict[1]
 
 
 NFT = """table inet filter { # handle 1

@@ -31,7 +31,8 @@ from remotectl.reports import RemotectlError
 
 ROOT = Path(__file__).resolve().parents[2]
 CIB_DIR = ROOT / "tests" / "data" / "cib"
-CONTRACT_KEYS = ["name", "type", "online", "standby", "maintenance", "unclean", "resource", "address", "port", "host"]
+CONTRACT_KEYS = ["name", "type", "online", "standby", "maintenance", "unclean", "resource", "address", "port", "host",
+                 "pacemaker_version", "feature_set"]
 
 
 def _gen_cib():

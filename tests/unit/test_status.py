@@ -2,7 +2,7 @@
 
 import pytest
 
-from remotectl.pacemaker.status import contract_nodes, read_status
+from remotectl.pacemaker.status import cib_node_versions, contract_nodes, node_version, read_status
 from remotectl.reports import RemotectlError
 from tests.fakes import crm_mon_fixture
 
@@ -68,3 +68,54 @@ def test_failures_are_one_line(document, message):
     with pytest.raises(RemotectlError, match=message) as err:
         read_status(document)
     assert "\n" not in err.value.message
+
+
+def test_versions_real_crm_mon_of_a_mixed_lab():
+    """A 2.1.5 cluster with a 3.0.3 remote2 (lab, `--pacemaker mixed`): only the DC's release is in the status."""
+    status = read_status(crm_mon_fixture("lab-2.1.5-with-3.0.3-remote.xml"))
+    versions = {n.name: (n.pacemaker_version, n.feature_set) for n in status.nodes.values()}
+    assert versions == {"node1": ("2.1.5", "3.16.1"), "node2": (None, "3.16.1"), "remote1": (None, None),
+                        "remote2": (None, None), "guest1": (None, None)}
+    assert status.node("node1").is_dc and not status.node("node2").is_dc
+
+
+def test_versions_real_crm_mon_3_0():
+    status = read_status(crm_mon_fixture("lab-3.0.3.xml"))
+    assert status.node("node1").pacemaker_version == "3.0.3"  # current_dc version="3.0.3-3.0.3"
+    assert status.node("node2").feature_set == "3.20.5"
+    assert [n.name for n in status.nodes.values() if n.pacemaker_version] == ["node1"]
+
+
+@pytest.mark.parametrize("is_dc,dc_version,expected", [
+    (True, "2.1.5-a3f44794f94", "2.1.5"), (True, "3.0.3-3.0.3", "3.0.3"), (False, "2.1.5-a3f44794f94", None),
+    (True, None, None), (True, "", None), (True, "garbage\x1b[31m", None), (True, "2.1", "2.1")])
+def test_node_version_rule(is_dc, dc_version, expected):
+    assert node_version(is_dc, dc_version) == expected
+
+
+@pytest.mark.parametrize("name,dc,dc_version,feature_set", [
+    ("lab-3.0.3-cibadmin.xml", "node1", "3.0.3", "3.20.5"),
+    ("lab-2.1.5-with-3.0.3-remote-cibadmin.xml", "node1", "2.1.5", "3.16.1")])
+def test_cib_node_versions(name, dc, dc_version, feature_set):
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    root = ElementTree.fromstring((Path(__file__).parent.parent / "data" / "cib-versions" / name).read_text())
+    versions = cib_node_versions(root)
+    assert versions[dc] == (dc_version, feature_set)
+    assert versions["node2"] == (None, feature_set)
+    assert versions["remote1"] == versions["remote2"] == versions["guest1"] == (None, None)
+
+
+def test_cib_feature_set_as_crm_mon_prints_it():
+    """crm_mon 2.1.5 on such a dump: "<3.15.1" for an online cluster node without #feature-set, nothing for a
+    node not expected up."""
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "data" / "cib-versions" /
+            "lab-2.1.5-with-3.0.3-remote-cibadmin.xml").read_text()
+    root = ElementTree.fromstring(text.replace('name="#feature-set" value="3.16.1"/>', 'name="other" value="x"/>'))
+    root.find("./status/node_state[@uname='node1']").set("expected", "down")
+    versions = cib_node_versions(root)
+    assert versions["node2"] == (None, "<3.15.1") and versions["node1"] == ("2.1.5", None)
