@@ -172,7 +172,7 @@ class _Live:
             return
         plan = check.plan_check(lambda: self.nodes, [n.name for n in self.selected], source="cluster",
                                 timeout=self.timeout)
-        self.probe = check.run_check(plan, runner_for=self.runner_for, on_progress=self.tick)
+        self.probe = check.run_check(plan, runner_for=self.runner_for, on_progress=lambda _pending: self.tick())
 
     def _verify(self) -> None:
         from remotectl.actions.authkey.verify import verify_keys

@@ -55,21 +55,27 @@ def _add_guest(cluster, runner_for, host, name, address, options: GuestOptions, 
     if configured and (guest.address, guest.port) != (address, port):
         raise Refused(f"guest node {name} exists for {guest.address}:{guest.port}, not {address}:{port}")
     wanted = guest_meta(name, address, port)
-    clashes = [tag for tag in lifecycle.ids_in_cib(cib, name) if not (configured and tag == "node")]
+    entry = inventory.node(name)
+    stale = entry is not None and entry.type == "remote" and entry.connection is None  # a <node> left behind
+    clashes = [tag for tag in lifecycle.ids_in_cib(cib, name) if not ((configured or stale) and tag == "node")]
     if clashes:
         raise Refused(f"the name {name} is taken in the CIB (by: {', '.join(sorted(set(clashes)))}); "
                       "choose another with --name")
     node_status = status.nodes.get(name)
-    if node_status is not None and not configured:
+    leftover = node_status is not None and not configured
+    if leftover and (node_status.online or node_status.type == "cluster"):
         raise Refused(f"a {node_status.type} node {name} is already known to the cluster")
+    # An offline entry of that name left in the status (a guest whose remote-node was removed, its attributes kept)
+    # is the same node coming back: Pacemaker takes it over once the resource is a guest again.
     running = status.resources.get(resource)
     if running is None or not running.active:
         raise Refused(f"{resource} is not running: start it first (its guest must be up to be prepared over SSH)")
-    online = node_status is not None and node_status.online
+    online = node_status is not None and node_status.online and configured
     facts = host_preflight(cluster, runner_for, host, port, status, online, options, result)
+    naming = "already configured" if configured else "free (an old offline entry is reused)" if leftover else "free"
     result.add("preflight", "checked",
                f"{facts.state.unit}.service installed ({facts.versions}); {resource} runs on "
-               f"{', '.join(running.nodes) or '?'}; name {name} {'already configured' if configured else 'free'}; "
+               f"{', '.join(running.nodes) or '?'}; name {name} {naming}; "
                f"cluster key {result.fingerprint}")
     settings = " ".join(f"{key}={value}" for key, value in wanted)
     if options.dry_run:
