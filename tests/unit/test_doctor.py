@@ -287,3 +287,42 @@ def test_usage_errors(capsys):
     assert run(["--cib", str(CIBS / "healthy.xml"), "doctor", "--json", "--format", "nagios"]) == 2
     assert run(["--cib", str(CIBS / "missing.xml"), "doctor", "--format", "nagios"]) == 3
     assert capsys.readouterr().out.startswith("REMOTECTL DOCTOR UNKNOWN - ")
+
+
+# --- --fix -----------------------------------------------------------------------------------------------------------
+
+
+def test_fix_plan_applies_only_the_safe_fixes():
+    from remotectl.actions.doctor_fix import plan_fixes
+
+    cib = index("faults.xml")
+    (failure,) = dx.connection_failures(cib)
+    findings = (dx.stale_nodes(cib) + dx.no_reconnect_interval(cib)
+                + dx.failure_findings([failure], live=True, healthy={"remote1"}, offline=set())
+                + dx.key_findings({"node1": "sha256:aa", "node2": "sha256:aa", "remote1": "sha256:bb"}, [])
+                + [dx.Finding("port-unreachable", "critical", "remote2", "dropped (needs a person)")])
+    result = DoctorResult(findings, [], list(dx.CHECKS), [], "live")
+    fixes = {(f.check, f.node): f for f in plan_fixes(result)}
+    assert {key: f.status for key, f in fixes.items()} == {
+        ("stale-node", "remote9"): "planned", ("failed-connection", "remote1"): "planned",
+        ("no-reconnect-interval", "remote2"): "skipped", ("key-mismatch", "remote1"): "skipped"}
+    assert fixes[("key-mismatch", "remote1")].reason == "changes every node: run it yourself"
+    assert fixes[("stale-node", "remote9")].repair.argvs == (("crm_node", "--force", "--remove=remote9"),)
+    result.fixes = list(fixes.values())
+    doc = result.to_json()
+    assert doc["fixes"][0] == {"check": "stale-node", "node": "remote9", "fix": "crm_node --force --remove=remote9",
+                               "fix_on": "cluster", "status": "planned", "reason": None}
+    assert "repair" not in json.dumps(doc) and "fixes" not in DoctorResult([], [], [], [], "live").to_json()
+
+
+def test_fix_usage_and_refusal(capsys):
+    dump = str(CIBS / "faults.xml")
+    assert run(["--cib", dump, "doctor", "--yes"]) == 2
+    assert "--yes goes with --fix" in capsys.readouterr().err
+    assert run(["--cib", dump, "doctor", "--fix", "--yes", "--format", "nagios"]) == 2
+    assert run(["--cib", dump, "doctor", "--fix", "--yes"]) == 2
+    assert "--fix needs the live cluster" in capsys.readouterr().err
+    # --json never asks, and is refused before anything is contacted (here: a cluster that does not exist)
+    assert run(["--cluster", "ssh:nowhere.invalid", "doctor", "--fix", "--json"]) == 4
+    captured = capsys.readouterr()
+    assert captured.out == "" and "add --yes to confirm (--json never asks)" in captured.err
