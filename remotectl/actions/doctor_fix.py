@@ -1,7 +1,7 @@
 """`remotectl doctor --fix`: apply the fixes that are safe and reversible, then check again.
 
 Only findings that carry a :class:`~remotectl.pacemaker.diagnosis.Repair` are applied (the cleanup of a failed
-connection whose node is online with every check passing, the owner and mode of a key file with the right bytes, the
+connection once its cause is gone, the owner and mode of a key file with the right bytes, the
 removal of a stale node entry); every other fix stays a printed command and is listed as skipped, with why. Each
 repair runs as argv lists: on the cluster through the cluster runner, on a node over SSH. Then doctor runs again
 (Pacemaker applies a cleanup asynchronously and reconnects on its own time: while a fixed node still has a problem

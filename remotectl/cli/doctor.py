@@ -62,8 +62,8 @@ def doctor_command(app, names, fmt, json_mode, timeout, fix, yes):
     --format nagios prints one status line with perfdata; --format prometheus the text exposition format (for
     node_exporter's textfile collector).
 
-    --fix applies only what is safe and reversible: the cleanup of a failed connection whose node is online with
-    every check passing, owner and mode (hacluster:haclient 0400, as authkey push sets them) of a key file that
+    --fix applies only what is safe and reversible: the cleanup of a failed connection once its cause is gone (no
+    other finding for the node, and every cluster node reaches it with the matching key), owner and mode (hacluster:haclient 0400, as authkey push sets them) of a key file that
     holds the key most nodes hold, and the removal of a stale node entry. They are shown as a plan and asked about
     on the terminal (--yes: not asked; --json needs --yes). Every other fix stays a printed command. Then doctor
     checks again and says per fix: applied, failed or skipped (and why); the exit status is that of the check

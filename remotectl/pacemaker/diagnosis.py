@@ -292,8 +292,7 @@ def keep_safe_repairs(findings: List[Finding], fingerprints: Mapping[str, Option
     out = []
     for finding in findings:
         if finding.check == "key-unreadable" and finding.repair is not None and (
-                majority is None or fingerprints.get(finding.node or "") != majority or finding.node in odd
-                or None in odd):
+                majority is None or fingerprints.get(finding.node or "") != majority or finding.node in odd):
             finding = dataclasses.replace(finding, repair=None)
         out.append(finding)
     return out
