@@ -43,6 +43,7 @@ class DoctorResult:
     skipped: List[Dict[str, str]]  # {"check", "reason"}
     source: str  # live | cib-file
     reports: List[Report] = json_field(omit=True, default_factory=list)
+    fixes: Optional[List[Any]] = json_field(omit=True, default=None)  # doctor --fix: actions.doctor_fix.Fix
 
     @property
     def counts(self) -> Dict[str, int]:
@@ -62,7 +63,10 @@ class DoctorResult:
         return ExitCode.OK
 
     def to_json(self) -> Dict[str, Any]:
-        return jsonable(self, extra=("healthy", "counts"))
+        doc = jsonable(self, extra=("healthy", "counts"))
+        if self.fixes is not None:
+            doc["fixes"] = jsonable(self.fixes)
+        return doc
 
 
 def _select(nodes: Sequence[Any], names: Sequence[str]) -> List[Any]:
@@ -118,7 +122,9 @@ def run_doctor(cluster, names: Sequence[str] = (), *, runner_for: Optional[Calla
     problem_nodes = {f.node for f in findings if f.severity in ("critical", "warning")}
     findings += dx.failure_findings(failures, live=True,
                                     healthy={n for n in wanted if health[n].online and n not in problem_nodes},
-                                    offline=set(offline))
+                                    offline=set(offline),
+                                    reachable={n for n in wanted if n not in problem_nodes and health[n].key_match
+                                               and health[n].port_open and all(health[n].port_open.values())})
     findings = dx.mark_causes(findings, offline, [n.name for n in nodes if n.type == "cluster"],
                               {n.name: n.resource for n in selected})
     if names:
@@ -231,4 +237,4 @@ class _Live:
             found += dx.version_findings({n.node: n.version for n in checked}, types)
         found += dx.key_findings(fingerprints, cells)
         found += dx.port_findings(cells, down)
-        return found
+        return dx.keep_safe_repairs(found, fingerprints)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from remotectl.cli.app import pass_app
+from remotectl.cli.confirm import ask, need_someone_to_ask
 from remotectl.reports import ExitCode, RemotectlError
 
 NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
@@ -23,8 +24,11 @@ def _complete_nodes(ctx, param, incomplete):
 @click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout (--format json).")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=5.0, show_default=True, metavar="S",
               help="Seconds for each TCP connect and TLS answer of the safe probe.")
+@click.option("--fix", "fix", is_flag=True,
+              help="Apply the safe, reversible fixes (shown as a plan, then asked), then check again.")
+@click.option("--yes", is_flag=True, help="With --fix: apply without asking.")
 @pass_app
-def doctor_command(app, names, fmt, json_mode, timeout):
+def doctor_command(app, names, fmt, json_mode, timeout, fix, yes):
     """Say what is wrong with each remote and guest node (or the NODEs named), why, and the command that fixes it.
 
     Read-only, and without disturbing any node: the key is checked with the safe probe from every online cluster
@@ -58,6 +62,13 @@ def doctor_command(app, names, fmt, json_mode, timeout):
     --format nagios prints one status line with perfdata; --format prometheus the text exposition format (for
     node_exporter's textfile collector).
 
+    --fix applies only what is safe and reversible: the cleanup of a failed connection once its cause is gone (no
+    other finding for the node, and every cluster node reaches it with the matching key), owner and mode (hacluster:haclient 0400, as authkey push sets them) of a key file that
+    holds the key most nodes hold, and the removal of a stale node entry. They are shown as a plan and asked about
+    on the terminal (--yes: not asked; --json needs --yes). Every other fix stays a printed command. Then doctor
+    checks again and says per fix: applied, failed or skipped (and why); the exit status is that of the check
+    after the fixes. Exit 4: not confirmed (nothing was changed).
+
     Exit status: 0 healthy (info findings only), 3 warnings only, 1 any critical finding (or doctor could not
     run); with --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
@@ -66,13 +77,22 @@ def doctor_command(app, names, fmt, json_mode, timeout):
     fmt = fmt or ("json" if json_mode else "text")
     if json_mode and fmt != "json":
         raise click.UsageError("--json is --format json; give one of them")
+    if (yes and not fix) or (fix and fmt in ("nagios", "prometheus")):
+        raise click.UsageError("--yes goes with --fix" if not fix else f"--fix does not go with --format {fmt}")
     out = app.output(fmt != "text")
+    what = "apply the safe fixes doctor finds"
+    if fix and not yes:
+        need_someone_to_ask(fmt == "json", what)  # before contacting anything
     try:
         cluster = app.cluster()
+        if fix and not cluster.live:
+            raise click.UsageError("--fix needs the live cluster, not --cib FILE")
         with out.progress_later("checking") as progress:
             result = action.run_doctor(cluster, list(names), runner_for=app.ssh_runner if cluster.live else None,
                                        on_progress=progress.advance, timeout=timeout,
                                        progress_total=progress.start)
+        if fix:
+            result = _fix(app, out, cluster, result, list(names), timeout, yes, what)
     except RemotectlError as exc:
         if exc.exit_code == ExitCode.USAGE:
             raise click.UsageError(exc.message) from None
@@ -91,8 +111,35 @@ def doctor_command(app, names, fmt, json_mode, timeout):
         click.echo(render_prometheus(result), nl=False)
         return result.exit_code()
     out.reports(result.reports)
+    if result.fixes is not None:
+        render_fixes(out, result.fixes)
     render_text(out, result)
     return result.exit_code()
+
+
+def _fix(app, out, cluster, before, names, timeout, yes, what):
+    """The plan (findings with a safe fix), a yes on the terminal unless --yes, the fixes, the check after them."""
+    from remotectl.actions import doctor_fix
+
+    fixes = doctor_fix.plan_fixes(before)
+    if not any(item.status == "planned" for item in fixes):
+        before.fixes = fixes
+        return before
+    if not yes:
+        render_text(out, before)
+        render_fixes(out, fixes)
+        ask(what, "Apply the fixes marked [plan]?")
+    return doctor_fix.apply_fixes(cluster, fixes, names, runner_for=app.ssh_runner, timeout=timeout)
+
+
+_MARK = {"planned": "plan", "applied": "done", "failed": "FAILED", "skipped": "skip"}
+
+
+def render_fixes(out, fixes) -> None:
+    for item in fixes:
+        on = {"here": "here", "cluster": "on a cluster node"}.get(item.fix_on or "", f"on {item.fix_on}")
+        line = f"[{_MARK[item.status]}] {item.check} {item.node or '-'}: {item.fix} ({on})"
+        out.line(line + (f": {item.reason}" if item.reason else ""))
 
 
 def _one_line(text: str) -> str:

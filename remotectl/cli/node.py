@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import click
 
 from remotectl.cli.app import json_option, pass_app
 from remotectl.cli.completion import complete_node_names
+from remotectl.cli.confirm import ask, need_someone_to_ask
 from remotectl.cli.options import DEFAULT_WAIT, wait_option
 
 _MARK = {"done": "done", "unchanged": "ok", "checked": "ok", "would": "plan", "failed": "FAILED",
@@ -44,24 +44,6 @@ def _steps(out, steps) -> None:
             out.error_line(line)
         else:
             out.line(line)
-
-
-def _need_someone_to_ask(json_mode: bool, what: str) -> None:
-    """Without --yes a change needs a yes on the terminal; with --json or no terminal nobody can say it."""
-    from remotectl.reports import RefusedError
-
-    if json_mode:
-        raise RefusedError(f"{what}: add --yes to confirm (--json never asks)")
-    if not sys.stdin.isatty():
-        raise RefusedError(f"{what}: add --yes to confirm (no terminal to ask on)")
-
-
-def _ask(what: str, question: str) -> None:
-    """A yes on the terminal, asked on stderr so that stdout stays the command's output."""
-    from remotectl.reports import RefusedError
-
-    if not click.confirm(question, default=False, err=True):
-        raise RefusedError(f"{what}: not confirmed, nothing was changed")
 
 
 @click.group("node")
@@ -113,7 +95,7 @@ def _plan_then_apply(app, json_mode: bool, go_ahead: bool, what: str, where: str
     ``work(cluster, plan_only)`` returns the LifecycleResult."""
     if go_ahead:
         return render(app, json_mode, work(app.cluster(), False))
-    _need_someone_to_ask(json_mode, what)  # before contacting anything
+    need_someone_to_ask(json_mode, what)  # before contacting anything
     cluster = app.cluster()
     plan = work(cluster, True)
     if plan.outcome != "dry-run":  # refused (or failed) before any change: nothing to ask about
@@ -123,7 +105,7 @@ def _plan_then_apply(app, json_mode: bool, go_ahead: bool, what: str, where: str
     out = app.output(json_mode)
     _steps(out, plan.steps)
     out.reports(plan.reports)
-    _ask(what, f"Apply the steps marked [plan] to {where}?")
+    ask(what, f"Apply the steps marked [plan] to {where}?")
     return render(app, json_mode, work(cluster, False))
 
 

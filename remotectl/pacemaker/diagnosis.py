@@ -13,13 +13,16 @@ When a node is offline, :func:`mark_causes` marks the finding that explains it.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from remotectl.pacemaker import values
-from remotectl.pacemaker.authkey import KEY_GROUP, KEY_OWNER, LOCATION_VARIABLE, Problem, Version, key_size_error
+from remotectl.jsonable import json_field
+from remotectl.pacemaker import tools, values
+from remotectl.pacemaker.authkey import (KEY_GROUP, KEY_MODE, KEY_OWNER, LOCATION_VARIABLE, Problem, Version,
+                                         key_size_error)
 from remotectl.pacemaker.constraints import CibIndex, connection_misuse
 from remotectl.pacemaker.lifecycle import version_compatibility
 
@@ -56,6 +59,20 @@ _PERMISSION_CODES = ("world-readable", "writable-by-others", "unreadable-by-hacl
 _TCP_FAILURES = ("refused", "timeout", "unreachable", "unresolved")
 
 
+@dataclass(frozen=True)
+class Repair:
+    """A fix ``doctor --fix`` may apply: safe and reversible, as argv lists run on ``on`` (``cluster``: through the
+    cluster runner; else that node over SSH), one after the other. Only findings whose cause is known to be gone get
+    one (see :func:`failure_findings`, :func:`key_file_findings`, :func:`keep_safe_repairs`)."""
+
+    on: str
+    argvs: Tuple[Tuple[str, ...], ...]
+
+    @property
+    def command(self) -> str:
+        return " && ".join(_sh(*argv) for argv in self.argvs)
+
+
 @dataclass
 class Finding:
     """One problem. Fields in JSON order."""
@@ -67,6 +84,11 @@ class Finding:
     fix: Optional[str] = None  # a command line for sh, or None when it needs a person
     fix_on: Optional[str] = None  # here | cluster | a node name
     cause: bool = False  # explains why `node` is offline
+    repair: Optional[Repair] = json_field(omit=True, default=None)  # what --fix may apply; its command is `fix`
+
+
+def _repairable(check: str, severity: str, node: Optional[str], message: str, repair: Repair) -> Finding:
+    return Finding(check, severity, node, message, repair.command, repair.on, repair=repair)
 
 
 def _sh(*argv: str) -> str:
@@ -113,21 +135,23 @@ def stale_nodes(index: CibIndex) -> List[Finding]:
     configured = set(index.inventory.names())
     for node in index.inventory.nodes:
         if node.type in ("remote", "guest") and node.connection is None:
-            found.append(Finding("stale-node", "warning", node.name,
-                                 f"node entry {node.name} (type remote) is left in the CIB without a connection "
-                                 "resource or remote-node meta attribute",
-                                 _sh("crm_node", "--force", "--remove", node.name), "cluster"))
+            found.append(_repairable("stale-node", "warning", node.name,
+                                     f"node entry {node.name} (type remote) is left in the CIB without a "
+                                     "connection resource or remote-node meta attribute", _forget(node.name)))
     seen: Set[str] = set()
     for state in index.root.findall("status/node_state"):  # the CIB's status section
         name = state.get("uname") or state.get("id") or ""
         if not values.is_true(state.get("remote_node")) or not name or name in configured or name in seen:
             continue
         seen.add(name)
-        found.append(Finding("stale-node", "warning", name,
-                             f"status section still holds node {name}, which no connection resource or remote-node "
-                             "meta attribute defines any more",
-                             _sh("crm_node", "--force", "--remove", name), "cluster"))
+        found.append(_repairable("stale-node", "warning", name,
+                                 f"status section still holds node {name}, which no connection resource or "
+                                 "remote-node meta attribute defines any more", _forget(name)))
     return found
+
+
+def _forget(name: str) -> Repair:
+    return Repair("cluster", (tuple(tools.node_forget(name)),))
 
 
 @dataclass(frozen=True)
@@ -204,20 +228,27 @@ def connection_failures(index: CibIndex) -> List[ConnectionFailure]:
 
 
 def failure_findings(failures: Sequence[ConnectionFailure], *, live: bool, healthy: Set[str],
-                     offline: Set[str]) -> List[Finding]:
+                     offline: Set[str], reachable: Set[str] = frozenset()) -> List[Finding]:
     """``healthy``: nodes that are online with no other finding (the cause is gone, so cleaning up is the fix);
-    ``offline``: offline nodes (the failure may be why, or the symptom of another finding)."""
+    ``offline``: offline nodes (the failure may be why, or the symptom of another finding); ``reachable``: nodes
+    every cluster node reaches with the matching key and no other finding (offline ones among them are kept out by
+    the failure alone: the cleanup is safe too)."""
     found = []
     for failure in failures:
-        fix = _sh("crm_resource", "--cleanup", "--resource", failure.resource, "--node", failure.on)
+        cleanup = Repair("cluster", (tuple(tools.resource_cleanup(failure.resource, failure.on)),))
+        fix = cleanup.command
         if not live:
             found.append(Finding("failed-connection", "warning", failure.node,
                                  failure.describe() + "; clean it up once the cause is gone (a CIB file cannot "
                                  "tell whether it is)", fix, "cluster"))
-        elif failure.node in healthy:
-            found.append(Finding("failed-connection", "warning", failure.node,
-                                 failure.describe() + f" remains although {failure.node} is online and its "
-                                 "checks pass now", fix, "cluster"))
+        elif failure.node in healthy:  # the cause is gone: the cleanup is safe
+            found.append(_repairable("failed-connection", "warning", failure.node,
+                                     failure.describe() + f" remains although {failure.node} is online and its "
+                                     "checks pass now", cleanup))
+        elif failure.node in offline and failure.node in reachable:
+            found.append(_repairable("failed-connection", "critical", failure.node,
+                                     failure.describe() + f"; {failure.node} is offline although every cluster "
+                                     "node reaches it with the matching key: the failure keeps it out", cleanup))
         elif failure.node in offline:
             found.append(Finding("failed-connection", "critical", failure.node,
                                  failure.describe() + f"; {failure.node} is offline: clean it up once the cause "
@@ -243,17 +274,37 @@ class ProbeCell:
     verdict: str
 
 
-def key_findings(fingerprints: Mapping[str, Optional[str]], cells: Sequence[ProbeCell]) -> List[Finding]:
-    """``fingerprints``: node -> the fingerprint of the key its Pacemaker loads (nodes read over SSH). A node whose
-    key is not the majority's holds the odd key; a remote whose file matches but whose daemon answers the probe with
-    another key holds a stale key in memory; one not read over SSH is judged by the probes alone."""
-    found: List[Finding] = []
+def _key_groups(fingerprints: Mapping[str, Optional[str]]):
+    """(fingerprint -> nodes, those groups largest first, the fingerprint most nodes hold or None on a tie)."""
     groups: Dict[str, List[str]] = {}
     for node, fp in fingerprints.items():
         if fp:
             groups.setdefault(fp, []).append(node)
     ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
     majority = ranked[0][0] if ranked and (len(ranked) == 1 or len(ranked[0][1]) > len(ranked[1][1])) else None
+    return groups, ranked, majority
+
+
+def keep_safe_repairs(findings: List[Finding], fingerprints: Mapping[str, Optional[str]]) -> List[Finding]:
+    """An owner/mode fix is safe only on a key with the right bytes: the fingerprint most nodes hold, and no
+    key-mismatch named there. Otherwise the printed command stays, and --fix skips it."""
+    majority = _key_groups(fingerprints)[2]
+    odd = {f.node for f in findings if f.check == "key-mismatch"}
+    out = []
+    for finding in findings:
+        if finding.check == "key-unreadable" and finding.repair is not None and (
+                majority is None or fingerprints.get(finding.node or "") != majority or finding.node in odd):
+            finding = dataclasses.replace(finding, repair=None)
+        out.append(finding)
+    return out
+
+
+def key_findings(fingerprints: Mapping[str, Optional[str]], cells: Sequence[ProbeCell]) -> List[Finding]:
+    """``fingerprints``: node -> the fingerprint of the key its Pacemaker loads (nodes read over SSH). A node whose
+    key is not the majority's holds the odd key; a remote whose file matches but whose daemon answers the probe with
+    another key holds a stale key in memory; one not read over SSH is judged by the probes alone."""
+    found: List[Finding] = []
+    groups, ranked, majority = _key_groups(fingerprints)
     mismatched: Dict[str, List[str]] = {}
     for cell in cells:
         if cell.verdict == "mismatch":
@@ -373,14 +424,14 @@ def key_file_findings(files: Sequence[KeyFile]) -> List[Finding]:
         if not problems:
             continue
         severity = "critical" if any(p.severity == "error" for p in problems) else "warning"
-        fix = where = None
-        if key.path and all(p.code in _PERMISSION_CODES for p in problems):
-            fix = (_sh("chown", f"{KEY_OWNER}:{KEY_GROUP}", key.path) + " && " + _sh("chmod", "0400", key.path))
-            where = key.node
         message = "; ".join(p.message for p in problems)
-        if fix is None:
-            message += " (install the cluster's key there: needs a person)"
-        found.append(Finding("key-unreadable", severity, key.node, message, fix, where))
+        if key.path and all(p.code in _PERMISSION_CODES for p in problems):  # the file is there, only its mode
+            found.append(_repairable("key-unreadable", severity, key.node, message, Repair(key.node, (
+                tuple(tools.file_owner(f"{KEY_OWNER}:{KEY_GROUP}", key.path)),
+                tuple(tools.file_mode(KEY_MODE, key.path))))))
+        else:
+            found.append(Finding("key-unreadable", severity, key.node,
+                                 message + " (install the cluster's key there: needs a person)"))
     for key in files:
         for problem in key.problems:
             if problem.code in ("env-conflict", "x509-mode"):

@@ -189,10 +189,23 @@ def resource_meta_delete(resource: str, name: str) -> List[str]:
     return ["crm_resource", f"--resource={resource}", "--meta", f"--delete-parameter={name}"]
 
 
-def resource_cleanup(resource: str) -> List[str]:
-    return ["crm_resource", "--cleanup", f"--resource={resource}"]
+def resource_cleanup(resource: str, node: Optional[str] = None) -> List[str]:
+    """Forget the resource's failures and operation history (on ``node`` only, when given)."""
+    argv = ["crm_resource", "--cleanup", f"--resource={resource}"]
+    return argv + [f"--node={node}"] if node else argv
 
 
 def node_forget(node: str) -> List[str]:
     """Remove a node from the CIB's nodes and status sections and from the cluster's caches."""
     return ["crm_node", "--force", f"--remove={node}"]
+
+
+# --- a key file's owner and mode (doctor --fix; the same owner and mode authkey push gives a key) --------------------
+
+
+def file_owner(owner: str, path: str) -> List[str]:
+    return ["chown", owner, "--", path]
+
+
+def file_mode(mode: int, path: str) -> List[str]:
+    return ["chmod", f"{mode:04o}", "--", path]

@@ -42,13 +42,20 @@ def test_faults_cib_names_each_fault_and_its_fix():
     assert reconnect.fix == ("crm_resource --resource remote2 --set-parameter reconnect_interval "
                              "--parameter-value 60s")
     (stale,) = dx.stale_nodes(cib)
-    assert (stale.check, stale.node, stale.fix) == ("stale-node", "remote9", "crm_node --force --remove remote9")
+    assert (stale.check, stale.node, stale.fix) == ("stale-node", "remote9", "crm_node --force --remove=remote9")
+    assert stale.repair.argvs == (("crm_node", "--force", "--remove=remote9"),) and stale.repair.on == "cluster"
     (failure,) = dx.connection_failures(cib)
     assert (failure.resource, failure.node, failure.on, failure.fail_count) == ("remote1", "remote1", "node1", 1)
     assert failure.rc == 1 and failure.exit_reason == "Simulated failure"
     (finding,) = dx.failure_findings([failure], live=False, healthy=set(), offline=set())
-    assert finding.fix == "crm_resource --cleanup --resource remote1 --node node1"
-    assert "cannot tell" in finding.message
+    assert finding.fix == "crm_resource --cleanup --resource=remote1 --node=node1"
+    assert "cannot tell" in finding.message and finding.repair is None  # --fix only when the cause is known gone
+    (live,) = dx.failure_findings([failure], live=True, healthy={"remote1"}, offline=set())
+    assert live.repair.argvs == (("crm_resource", "--cleanup", "--resource=remote1", "--node=node1"),)
+    (offline,) = dx.failure_findings([failure], live=True, healthy=set(), offline={"remote1"})
+    assert offline.repair is None and offline.fix == live.fix
+    (kept_out,) = dx.failure_findings([failure], live=True, healthy=set(), offline={"remote1"}, reachable={"remote1"})
+    assert kept_out.repair == live.repair and kept_out.severity == "critical"
 
 
 def test_failure_severity_depends_on_whether_the_cause_is_gone():
@@ -150,8 +157,16 @@ def test_key_file_problems():
                         (Problem("missing", "error", "/etc/pacemaker/authkey is missing"),))]
     found = {f.node: f for f in dx.key_file_findings(files)}
     assert set(found) == {"node1", "remote2", "node2"}
-    assert found["node1"].fix == ("chown hacluster:haclient /etc/pacemaker/authkey && chmod 0400 "
+    assert found["node1"].fix == ("chown hacluster:haclient -- /etc/pacemaker/authkey && chmod 0400 -- "
                                   "/etc/pacemaker/authkey") and found["node1"].fix_on == "node1"
+    assert found["node1"].repair.on == "node1" and found["node2"].repair is None
+    # owner/mode is applied by --fix only on a key with the right bytes
+    majority = {"node1": "sha256:aa", "node2": "sha256:aa", "remote1": "sha256:aa"}
+    kept = {f.node: f for f in dx.keep_safe_repairs(list(found.values()), majority)}
+    assert kept["node1"].repair is not None and kept["node1"].fix == found["node1"].fix
+    odd = dict(majority, node1="sha256:bb", remote2="sha256:bb")
+    assert {f.node: f for f in dx.keep_safe_repairs(list(found.values()), odd)}["node1"].repair is None
+    assert {f.node: f for f in dx.keep_safe_repairs(list(found.values()), {})}["node1"].repair is None
     assert found["node2"].fix is None and "needs a person" in found["node2"].message
     assert found["remote2"].severity == "critical"
 
@@ -278,3 +293,42 @@ def test_usage_errors(capsys):
     assert run(["--cib", str(CIBS / "healthy.xml"), "doctor", "--json", "--format", "nagios"]) == 2
     assert run(["--cib", str(CIBS / "missing.xml"), "doctor", "--format", "nagios"]) == 3
     assert capsys.readouterr().out.startswith("REMOTECTL DOCTOR UNKNOWN - ")
+
+
+# --- --fix -----------------------------------------------------------------------------------------------------------
+
+
+def test_fix_plan_applies_only_the_safe_fixes():
+    from remotectl.actions.doctor_fix import plan_fixes
+
+    cib = index("faults.xml")
+    (failure,) = dx.connection_failures(cib)
+    findings = (dx.stale_nodes(cib) + dx.no_reconnect_interval(cib)
+                + dx.failure_findings([failure], live=True, healthy={"remote1"}, offline=set())
+                + dx.key_findings({"node1": "sha256:aa", "node2": "sha256:aa", "remote1": "sha256:bb"}, [])
+                + [dx.Finding("port-unreachable", "critical", "remote2", "dropped (needs a person)")])
+    result = DoctorResult(findings, [], list(dx.CHECKS), [], "live")
+    fixes = {(f.check, f.node): f for f in plan_fixes(result)}
+    assert {key: f.status for key, f in fixes.items()} == {
+        ("stale-node", "remote9"): "planned", ("failed-connection", "remote1"): "planned",
+        ("no-reconnect-interval", "remote2"): "skipped", ("key-mismatch", "remote1"): "skipped"}
+    assert fixes[("key-mismatch", "remote1")].reason == "changes every node: run it yourself"
+    assert fixes[("stale-node", "remote9")].repair.argvs == (("crm_node", "--force", "--remove=remote9"),)
+    result.fixes = list(fixes.values())
+    doc = result.to_json()
+    assert doc["fixes"][0] == {"check": "stale-node", "node": "remote9", "fix": "crm_node --force --remove=remote9",
+                               "fix_on": "cluster", "status": "planned", "reason": None}
+    assert "repair" not in json.dumps(doc) and "fixes" not in DoctorResult([], [], [], [], "live").to_json()
+
+
+def test_fix_usage_and_refusal(capsys):
+    dump = str(CIBS / "faults.xml")
+    assert run(["--cib", dump, "doctor", "--yes"]) == 2
+    assert "--yes goes with --fix" in capsys.readouterr().err
+    assert run(["--cib", dump, "doctor", "--fix", "--yes", "--format", "nagios"]) == 2
+    assert run(["--cib", dump, "doctor", "--fix", "--yes"]) == 2
+    assert "--fix needs the live cluster" in capsys.readouterr().err
+    # --json never asks, and is refused before anything is contacted (here: a cluster that does not exist)
+    assert run(["--cluster", "ssh:nowhere.invalid", "doctor", "--fix", "--json"]) == 4
+    captured = capsys.readouterr()
+    assert captured.out == "" and "add --yes to confirm (--json never asks)" in captured.err
