@@ -183,6 +183,27 @@ def _silence_stdout() -> None:
         pass
 
 
+def _interrupted(_signum, _frame) -> None:
+    """The first Ctrl-C: from now on another one ends the process at once (swapped before anything else can run,
+    so no second KeyboardInterrupt can land in the reporting of the first), then a KeyboardInterrupt, which the
+    command turns into its report of what was done."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted_again)
+    raise KeyboardInterrupt
+
+
+def _interrupted_again(_signum, _frame) -> None:
+    import os
+
+    os.write(2, b"remotectl: interrupted again: exiting now\n")
+    os._exit(int(ExitCode.INTERRUPTED))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """The console script: the only place that exits."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when Ctrl-C is ignored (nohup, &)
+        signal.signal(signal.SIGINT, _interrupted)
     sys.exit(run(argv))

@@ -6,14 +6,12 @@ waiting for connections stuck in a handshake or a remote command (a thread pool'
 
 from __future__ import annotations
 
-import os
 import queue
-import signal
 import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, List, Optional, Sequence, TypeVar
 
-from remotectl.reports import ExitCode, RemotectlError
+from remotectl.reports import RemotectlError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,16 +37,6 @@ class FanOutInterrupted(KeyboardInterrupt):
     def __init__(self, outcomes: List[Optional[Outcome]]) -> None:
         super().__init__()
         self.outcomes = outcomes
-
-
-def exit_on_next_interrupt() -> None:
-    """After a first Ctrl-C, the next one ends the process at once (the first one is still being reported)."""
-    def now(_signum, _frame) -> None:
-        os.write(2, b"remotectl: interrupted again: exiting now\n")
-        os._exit(int(ExitCode.INTERRUPTED))
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, now)
 
 
 def _run_one(fn: Callable, item) -> Outcome:
@@ -95,8 +83,7 @@ def fan_out(
             index = done.get()
             if on_done is not None:
                 on_done(outcomes[index])
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # (a second Ctrl-C ends the process at once: remotectl.cli.main's handler)
         stop.set()
-        exit_on_next_interrupt()
         raise FanOutInterrupted(list(outcomes)) from None
     return [o for o in outcomes if o is not None]

@@ -419,7 +419,11 @@ def test_ctrl_c_twice_during_a_push_exits_at_once_and_the_table_says_what_is_kno
     assert [row[1] for row in rows] == ["written", "unknown", "written", "not-written"], once.stdout
     assert b"interrupted: 2 node(s) written, 1 not written, 1 unknown" in once.stderr
     twice, elapsed = _interrupted_push(fresh, tmp_path, signals=2)
-    assert twice.returncode == 130 and elapsed < 8 and b"Traceback" not in twice.stderr, twice.stderr
+    # the second Ctrl-C exits at once (130), or, when the first one's report was done and the interpreter was
+    # already shutting down (default SIGINT disposition again), the process dies of SIGINT, which a shell shows as
+    # 130 too
+    assert twice.returncode in (130, -signal.SIGINT), (twice.returncode, twice.stderr)
+    assert elapsed < 8 and b"Traceback" not in twice.stderr, twice.stderr
 
 
 def test_ctrl_c_during_a_rotation_reports_each_node_rolls_nothing_back_and_exits_130(fresh):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.authkey_helpers import remotectl
 
-pytestmark = pytest.mark.hosts_lab
+pytestmark = [pytest.mark.hosts_lab, pytest.mark.lab_pacemaker("3.0")]  # deselected on other versions
 
 REMOTE_DIR = "/etc/pacemaker/tls"
 
@@ -19,8 +19,6 @@ def rctl(lab, *args):
 
 @pytest.fixture
 def clean_tls(hosts_lab):
-    if hosts_lab.variant != "3.0":
-        pytest.skip("X.509 for remote nodes needs Pacemaker 3.0 (LAB_PACEMAKER=3.0)")
     for name in hosts_lab.node_names:
         hosts_lab.host_run(name, ["rm", "-rf", "--", REMOTE_DIR])
     yield hosts_lab

@@ -211,7 +211,6 @@ def test_ctrl_c_during_a_push_says_which_nodes_were_written_and_starts_no_more_w
                                   actions.PushOptions(), workers=2, on_done=on_done)
     finally:
         release.set()
-        assert signal.getsignal(signal.SIGINT) is not previous  # a second Ctrl-C now exits at once
         signal.signal(signal.SIGINT, previous)
     assert result.interrupted and done == ["a"]
     statuses = [n.status for n in result.nodes]
@@ -734,3 +733,20 @@ def test_fan_out_interrupted_returns_what_finished_and_never_starts_the_rest():
     while any(t.name == "remotectl-fan-out" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert 3 not in started
+
+
+def test_the_first_ctrl_c_makes_the_next_one_exit_at_once_before_anything_else_runs():
+    """remotectl.cli.main's SIGINT handler swaps itself for the exit-now one before it raises, so a second Ctrl-C
+    can never land as a KeyboardInterrupt in the middle of reporting the first (it used to: rc -SIGINT)."""
+    import signal
+
+    from remotectl import cli
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, cli._interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli._interrupted(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGINT) is cli._interrupted_again
+    finally:
+        signal.signal(signal.SIGINT, previous)
