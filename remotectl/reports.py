@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from remotectl.jsonable import jsonable
 
@@ -18,6 +18,16 @@ class ExitCode(enum.IntEnum):
     PARTIAL = 3
     REFUSED = 4
     INTERRUPTED = 130
+
+
+def per_node_exit(results: Sequence) -> "ExitCode":
+    """The exit status of a fan-out over nodes: 0 when every node is OK, 1 when none is, 3 (partial) otherwise;
+    results with status "skipped" do not count. Every per-node command (authkey, tls) uses this one rule."""
+    considered = [r for r in results if getattr(r, "status", None) != "skipped"]
+    failed = [r for r in considered if not r.ok]
+    if not failed:
+        return ExitCode.OK
+    return ExitCode.FAILURE if len(failed) == len(considered) else ExitCode.PARTIAL
 
 
 class Severity(str, enum.Enum):

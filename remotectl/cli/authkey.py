@@ -8,7 +8,7 @@ import click
 
 from remotectl.cli.app import json_option, pass_app
 from remotectl.cli.completion import complete_node_names
-from remotectl.reports import ExitCode, RefusedError
+from remotectl.reports import ExitCode, RefusedError, per_node_exit
 
 DEFAULT_KEY = "/etc/pacemaker/authkey"
 DEFAULT_BYTES = 256
@@ -174,7 +174,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     options = actions.PushOptions(path=remote_path, dry_run=dry_run, backup=not no_backup)
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
         result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
-    code = ExitCode.INTERRUPTED if result.interrupted else actions.outcome_exit(result.nodes)
+    code = ExitCode.INTERRUPTED if result.interrupted else per_node_exit(result.nodes)
     if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.status, _short(n.fingerprint), n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,

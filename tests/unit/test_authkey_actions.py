@@ -9,7 +9,7 @@ import pytest
 from remotectl.actions import authkey as actions
 from remotectl.actions import targets as targeting
 from remotectl.pacemaker import authkey as model
-from remotectl.reports import ExitCode, RefusedError, Reporter, RemotectlError, Severity
+from remotectl.reports import ExitCode, RefusedError, Reporter, RemotectlError, Severity, per_node_exit
 from tests.fakes import FakeClock, FakeHost, scripted_cluster
 
 KEY_A = bytes(range(256))
@@ -107,7 +107,7 @@ def test_push_writes_backs_up_then_reports_unchanged():
     assert node_json["previous_fingerprint"] == model.fingerprint(KEY_B)
     again = actions.push_key(targets, factory(hosts), KEY_A, actions.PushOptions(stamp="STAMP2"))
     assert [n.status for n in again.nodes] == ["unchanged", "unchanged"]
-    assert actions.outcome_exit(again.nodes) == ExitCode.OK
+    assert per_node_exit(again.nodes) == ExitCode.OK
     assert not [path for path in hosts["a"].files if ".bak-STAMP2" in path]
     assert_no_key_anywhere(hosts, result.to_json(), again.to_json())
 
@@ -135,10 +135,10 @@ def test_push_partial_and_total_failure_exit_codes():
     result = actions.push_key([target(n) for n in "abc"], factory(hosts), KEY_A, actions.PushOptions())
     assert [n.status for n in result.nodes] == ["written", "failed", "written"]
     assert result.nodes[1].error == "cannot connect: Connection refused"
-    assert actions.outcome_exit(result.nodes) == ExitCode.PARTIAL
+    assert per_node_exit(result.nodes) == ExitCode.PARTIAL
     for host in hosts.values():
         host.unreachable = True
-    assert actions.outcome_exit(actions.push_key([target(n) for n in "abc"], factory(hosts), KEY_A,
+    assert per_node_exit(actions.push_key([target(n) for n in "abc"], factory(hosts), KEY_A,
                                                  actions.PushOptions()).nodes) == ExitCode.FAILURE
 
 
@@ -156,12 +156,12 @@ def test_push_leaves_a_key_that_changed_after_it_looked_and_says_so():
     assert model.fingerprint(newer) in a.error and not a.changed
     assert [(r.code, r.node, r.severity) for r in result.reports] == [("key-changed-underneath", "a",
                                                                        Severity.ERROR)]
-    assert actions.outcome_exit(result.nodes) == ExitCode.PARTIAL
+    assert per_node_exit(result.nodes) == ExitCode.PARTIAL
     gone = make_hosts("c")
     gone["c"].before_write = lambda host: host.files.pop(model.DEFAULT_KEY_PATH)
     only = actions.push_key([target("c")], factory(gone), KEY_A, actions.PushOptions())
     assert only.nodes[0].status == "changed-underneath" and only.nodes[0].fingerprint is None
-    assert gone["c"].data(model.DEFAULT_KEY_PATH) is None and actions.outcome_exit(only.nodes) == ExitCode.FAILURE
+    assert gone["c"].data(model.DEFAULT_KEY_PATH) is None and per_node_exit(only.nodes) == ExitCode.FAILURE
 
 
 def test_a_malformed_cib_address_fails_that_node_alone_in_push_verify_and_rotate():
@@ -179,7 +179,7 @@ def test_a_malformed_cib_address_fails_that_node_alone_in_push_verify_and_rotate
     pushed = actions.push_key(targets, runner_factory, KEY_A, actions.PushOptions())
     assert [n.status for n in pushed.nodes] == ["written", "written", "failed", "failed", "failed"]
     assert pushed.nodes[2].error.startswith("cannot reach it over SSH: its address in the CIB, 'bad host'")
-    assert actions.outcome_exit(pushed.nodes) == ExitCode.PARTIAL
+    assert per_node_exit(pushed.nodes) == ExitCode.PARTIAL
     verified = actions.verify_keys(targets, runner_factory)
     assert [n.ok for n in verified.nodes] == [True, True, False, False, False]
     assert verified.exit_code() == ExitCode.PARTIAL

@@ -9,7 +9,7 @@ that is returned, reported or raised carries `sha256:<hex>` fingerprints, never 
 from remotectl.actions.authkey.facts import NodeFacts, inspect_node
 from remotectl.actions.authkey.keys import (KeyFileResult, fingerprint_bytes, fingerprint_file, generate_key,
                                             generate_to_file, read_key)
-from remotectl.actions.authkey.push import NodeKeyResult, PushOptions, PushResult, outcome_exit, push_key, push_one
+from remotectl.actions.authkey.push import NodeKeyResult, PushOptions, PushResult, push_key, push_one
 from remotectl.actions.authkey.restart import Restarter, RestartOutcome, run_restarts
 from remotectl.actions.authkey.rotate import RotateResult, RotationPlan, execute_rotation, prepare_rotation, rotate_key
 from remotectl.actions.authkey.verify import VerifyNodeResult, VerifyResult, verify_keys
@@ -18,6 +18,6 @@ __all__ = [
     "KeyFileResult", "NodeFacts", "NodeKeyResult", "PushOptions", "PushResult", "Restarter", "RestartOutcome",
     "RotateResult", "RotationPlan", "VerifyNodeResult", "VerifyResult", "execute_rotation",
     "fingerprint_bytes", "fingerprint_file", "generate_key", "generate_to_file", "inspect_node",
-    "outcome_exit", "prepare_rotation", "push_key", "push_one", "read_key", "rotate_key",
+    "prepare_rotation", "push_key", "push_one", "read_key", "rotate_key",
     "run_restarts", "verify_keys",
 ]

@@ -95,17 +95,6 @@ class PushResult:
         return jsonable(self, extra=("summary",))
 
 
-def outcome_exit(results: Sequence) -> int:
-    """0 when every node is OK, 1 when none is, 3 (partial) otherwise. Skipped nodes do not count as failed."""
-    considered = [r for r in results if getattr(r, "status", None) != "skipped"]
-    failed = [r for r in considered if not r.ok]
-    if not failed:
-        return ExitCode.OK
-    if len(failed) == len(considered):
-        return ExitCode.FAILURE
-    return ExitCode.PARTIAL
-
-
 @dataclass
 class PushOptions:
     path: Optional[str] = None  # --path; None: the node's configured location

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import x509 as model
-from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report
+from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, per_node_exit
 from remotectl.transport import localfiles
 
 
@@ -115,11 +115,7 @@ class IssueResult:
     reports: List[Report] = json_field(omit=True, default_factory=list)
 
     def exit_code(self) -> int:
-        considered = [n for n in self.nodes if n.status != "skipped"]
-        failed = [n for n in considered if not n.ok]
-        if not failed:
-            return ExitCode.OK
-        return ExitCode.FAILURE if len(failed) == len(considered) else ExitCode.PARTIAL
+        return per_node_exit(self.nodes)
 
     def to_json(self) -> dict:
         return jsonable(self)

@@ -16,7 +16,7 @@ from remotectl.actions.tls.local import node_paths, read_ca_certificate
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import x509 as model
 from remotectl.pacemaker.authkey import FileFacts, fingerprint, format_mode
-from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
+from remotectl.reports import RemotectlError, Report, Reporter, per_node_exit
 from remotectl.transport import files, localfiles, tls_files
 from remotectl.transport.base import Runner
 
@@ -62,11 +62,7 @@ class TlsPushResult:
     reports: List[Report] = json_field(omit=True, default_factory=list)
 
     def exit_code(self) -> int:
-        considered = [n for n in self.nodes if n.status != "skipped"]
-        failed = [n for n in considered if not n.ok]
-        if not failed:
-            return ExitCode.OK
-        return ExitCode.FAILURE if len(failed) == len(considered) else ExitCode.PARTIAL
+        return per_node_exit(self.nodes)
 
     def to_json(self) -> dict:
         return jsonable(self)
