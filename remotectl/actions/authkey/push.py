@@ -18,7 +18,7 @@ from remotectl.actions.authkey.keys import check_size
 from remotectl.actions.targets import Target
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import authkey as model
-from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
+from remotectl.reports import RemotectlError, Report, Reporter
 from remotectl.transport import files
 from remotectl.transport.base import Runner
 
