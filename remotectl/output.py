@@ -94,6 +94,15 @@ class Output:
         where = f"{report.node}: " if report.node else ""
         self.error_line(f"{prefix}: {where}{report.message}")
 
+    def json_or_reports(self, result: Any, reports: Sequence[Report]) -> bool:
+        """With --json, print the whole result as the JSON document and return True (nothing more to print);
+        otherwise print the reports and return False, for the caller to go on with the human output."""
+        if self.json_mode:
+            self.json_document(result.to_json(), reports)
+            return True
+        self.reports(reports)
+        return False
+
     def reports(self, reports: Sequence[Report]) -> None:
         for report in reports:
             self.report(report)

@@ -53,16 +53,6 @@ def _load(app, targets, all_nodes, reporter):
     return load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
 
 
-def _json_or_reports(out, json_mode, result, reports):
-    """With --json, print the whole result as the JSON document and return True (nothing more to print);
-    otherwise print the reports and return False, for the caller to go on with the human output."""
-    if json_mode:
-        out.json_document(result.to_json(), reports)
-        return True
-    out.reports(reports)
-    return False
-
-
 @click.group("authkey")
 def authkey_group():
     """Generate, fingerprint, push, verify and rotate the Pacemaker remote authkey.
@@ -107,7 +97,7 @@ def generate_command(app, output, size, force, json_mode):
         out.error_line(f"wrote a {size}-byte key to stdout: {fingerprint(data)}")
         return ExitCode.OK
     result = actions.generate_to_file(output, size=size, force=force)
-    if _json_or_reports(out, json_mode, result, result.reports):
+    if out.json_or_reports(result, result.reports):
         return ExitCode.OK
     out.line(f"wrote a new {result.size}-byte key to {result.path} "
              f"({result.owner}:{result.group} {result.mode_text})")
@@ -136,7 +126,7 @@ def fingerprint_command(app, path, json_mode):
         result = actions.fingerprint_bytes(data)
     else:
         result = actions.fingerprint_file(path)
-    if not _json_or_reports(out, json_mode, result, result.reports):
+    if not out.json_or_reports(result, result.reports):
         out.line(result.fingerprint)
     return ExitCode.OK
 
@@ -175,7 +165,7 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
         result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
     code = ExitCode.INTERRUPTED if result.interrupted else per_node_exit(result.nodes)
-    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
+    if out.json_or_reports(result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.status, _short(n.fingerprint), n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
              n.path, n.detail) for n in result.nodes]
@@ -224,7 +214,7 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
         result = actions.verify_keys(resolved, app.ssh_runner, path=remote_path, key=key, key_path=key_path,
                                      on_done=lambda _o: advance())
     code = result.exit_code()
-    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
+    if out.json_or_reports(result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.state, _short(n.fingerprint), n.size, n.mode_text, f"{n.owner}:{n.group}" if n.owner else None,
              n.path, n.pacemaker_version) for n in result.nodes]
@@ -311,7 +301,7 @@ def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path
                                     restart=restart, restart_all=restart_all, resume=resume, restarter=restarter,
                                     on_done=lambda _o: advance(), on_plan=show_plan)
     code = result.exit_code()
-    if _json_or_reports(out, json_mode, result, reporter.reports + result.reports):
+    if out.json_or_reports(result, reporter.reports + result.reports):
         return code
     if result.dry_run:
         out.line("dry run: nothing was changed")

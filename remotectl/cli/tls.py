@@ -47,14 +47,6 @@ def _short(fp):
     return fp[: len("sha256:") + 16] + "…" if fp else None
 
 
-def _emit(out, json_mode, result, reports):
-    if json_mode:
-        out.json_document(result.to_json(), reports)
-        return True
-    out.reports(reports)
-    return False
-
-
 @click.group("tls")
 def tls_group():
     """X.509 certificates for remote connections (Pacemaker 3.0): a cluster CA, a key and certificate per node,
@@ -91,7 +83,7 @@ def ca_create_command(app, directory, days, name, key_type, force, json_mode):
 
     out = app.output(json_mode)
     result = create_ca(_directory(directory), name=name, days=days, key_type=key_type, force=force)
-    if _emit(out, json_mode, result, result.reports):
+    if out.json_or_reports(result, result.reports):
         return ExitCode.OK
     out.line(f"created CA {result.ca.subject} in {result.directory} (valid until {result.ca.not_after[:10]})")
     out.line(result.ca.fingerprint)
@@ -122,7 +114,7 @@ def issue_command(app, targets, all_nodes, directory, days, key_type, force, jso
     requests = local.requests_from_nodes(targets, list_nodes(app.cluster()).nodes, all_nodes=all_nodes)
     result = local.issue(requests, _directory(directory), days=days, key_type=key_type, force=force)
     code = result.exit_code()
-    if _emit(out, json_mode, result, result.reports):
+    if out.json_or_reports(result, result.reports):
         return code
     rows = [(n.node, n.status, ", ".join(n.dns_names + n.ip_addresses) or None,
              n.not_after[:10] if n.not_after else None, n.error or n.message) for n in result.nodes]
@@ -155,7 +147,7 @@ def push_command(app, targets, all_nodes, directory, remote_dir, json_mode):
     with out.progress(len([t for t in resolved if not t.skip]), "pushing certificates") as advance:
         result = push(resolved, app.ssh_runner, _directory(directory), remote_dir, on_done=lambda _o: advance())
     code = result.exit_code()
-    if _emit(out, json_mode, result, reporter.reports + result.reports):
+    if out.json_or_reports(result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.status, n.tls_mode, " ".join(f"{f.role}:{f.status}" for f in n.files) or None, n.detail)
             for n in result.nodes]
@@ -191,7 +183,7 @@ def verify_command(app, targets, all_nodes, directory, remote_dir, json_mode):
     with out.progress(len([t for t in resolved if not t.skip]), "checking certificates") as advance:
         result = verify(resolved, app.ssh_runner, remote_dir, local_ca=local_ca, on_done=lambda _o: advance())
     code = result.exit_code()
-    if _emit(out, json_mode, result, reporter.reports + result.reports):
+    if out.json_or_reports(result, reporter.reports + result.reports):
         return code
     rows = [(n.node, n.state, n.tls_mode, n.certificate.subject if n.certificate else None, n.days_left,
              _short(n.ca_fingerprint)) for n in result.nodes]
