@@ -85,28 +85,27 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
 
     options = AddOptions(name=name, address=address, port=port, reconnect_interval=reconnect_interval,
                          dry_run=dry_run, firewall=not no_firewall, wait=_wait(wait))
-    return _plan_then_apply(app, json_mode, yes or dry_run, f"add {host} as a remote node", host,
-                            lambda cluster, plan_only: add_node(cluster, app.ssh_runner, host, dataclasses.replace(
-                                options, dry_run=options.dry_run or plan_only)))
+    return _plan_then_apply(app, json_mode, yes, f"add {host} as a remote node", host, options,
+                            lambda cluster, opts: add_node(cluster, app.ssh_runner, host, opts))
 
 
-def _plan_then_apply(app, json_mode: bool, go_ahead: bool, what: str, where: str, work) -> int:
-    """--yes / --dry-run: just run. Otherwise run the checks and show the plan, ask, then do it.
-    ``work(cluster, plan_only)`` returns the LifecycleResult."""
-    if go_ahead:
-        return render(app, json_mode, work(app.cluster(), False))
+def _plan_then_apply(app, json_mode: bool, yes: bool, what: str, where: str, options, work) -> int:
+    """--yes / --dry-run: just run. Otherwise run the checks and show the plan (``options`` with dry_run), ask,
+    then do it. ``work(cluster, options)`` returns the LifecycleResult."""
+    if yes or options.dry_run:
+        return render(app, json_mode, work(app.cluster(), options))
     need_someone_to_ask(json_mode, what)  # before contacting anything
     cluster = app.cluster()
-    plan = work(cluster, True)
+    plan = work(cluster, dataclasses.replace(options, dry_run=True))
     if plan.outcome != "dry-run":  # refused (or failed) before any change: nothing to ask about
         return render(app, json_mode, plan)
     if not any(step.status == "would" for step in plan.steps):  # nothing would change: say so, as --yes would
-        return render(app, json_mode, work(cluster, False))
+        return render(app, json_mode, work(cluster, options))
     out = app.output(json_mode)
     _steps(out, plan.steps)
     out.reports(plan.reports)
     ask(what, f"Apply the steps marked [plan] to {where}?")
-    return render(app, json_mode, work(cluster, False))
+    return render(app, json_mode, work(cluster, options))
 
 
 @node_group.command("add-guest", short_help="Make a running VM or container resource a guest node.")
@@ -134,9 +133,8 @@ def add_guest_command(app, host, resource, name, address, port, no_firewall, dry
 
     options = GuestOptions(name=name, address=address, port=port, dry_run=dry_run, firewall=not no_firewall,
                            wait=_wait(wait), resource=resource)
-    return _plan_then_apply(app, json_mode, yes or dry_run, f"add {host} as a guest node of {resource}", host,
-                            lambda cluster, plan_only: add_guest(cluster, app.ssh_runner, host, dataclasses.replace(
-                                options, dry_run=options.dry_run or plan_only)))
+    return _plan_then_apply(app, json_mode, yes, f"add {host} as a guest node of {resource}", host, options,
+                            lambda cluster, opts: add_guest(cluster, app.ssh_runner, host, opts))
 
 
 @node_group.command("drain", short_help="Standby, wait until nothing runs there, stop its connection.")
@@ -187,6 +185,5 @@ def remove_command(app, node, host, keep_key, remove_constraints, dry_run, yes, 
 
     options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, dry_run=dry_run,
                             wait=_wait(wait))
-    return _plan_then_apply(app, json_mode, yes or dry_run, f"remove {node} from the cluster", node,
-                            lambda cluster, plan_only: remove_node(cluster, app.ssh_runner, node, dataclasses.replace(
-                                options, dry_run=options.dry_run or plan_only)))
+    return _plan_then_apply(app, json_mode, yes, f"remove {node} from the cluster", node, options,
+                            lambda cluster, opts: remove_node(cluster, app.ssh_runner, node, opts))
