@@ -68,6 +68,19 @@ def instance_busy(n: int) -> bool:
     return Path(f"/run/netns/{prefix}-lan").exists()
 
 
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_INSTANCES_NEEDED = 1024
+
+
+def _raise_inotify_instances() -> None:
+    """Every host's systemd and journald take inotify instances, all counted against root (the hosts share the
+    machine's users): Debian's default of 128 lasts for about one lab, so a second instance (CI runs one per
+    Pacemaker version side by side) would fail to boot its hosts. Raised, never lowered."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(INOTIFY_INSTANCES.read_text()) < INOTIFY_INSTANCES_NEEDED:
+            INOTIFY_INSTANCES.write_text(f"{INOTIFY_INSTANCES_NEEDED}\n")
+
+
 def _cgroup_dirs(name: str) -> List[Path]:
     return [Path("/sys/fs/cgroup") / h / f"{PREFIX}-{name}" for h in ("unified", "systemd")]
 
@@ -607,6 +620,7 @@ class HostsLab:
         for version in sorted(set(self.versions().values())):
             images.ensure(version)
         self._progress(started, "images ready")
+        _raise_inotify_instances()
         setup.prepare(self)
         self._progress(started, "hosts prepared (overlays, keys, network)")
         supervisor = subprocess.Popen([sys.executable, str(HERE / "supervisor.py"), str(self.state_dir)],
