@@ -135,3 +135,103 @@ def test_json_without_yes_is_refused_before_anything_is_contacted(command, capsy
     assert run(["--cluster", "ssh:nowhere.invalid", "tls", command, "--json"]) == 4
     captured = capsys.readouterr()
     assert captured.out == "" and "add --yes to confirm (--json never asks)" in captured.err
+
+
+def test_rotate_restart_waits_for_an_interrupted_switch():
+    from remotectl.actions import authkey as actions
+    from remotectl.reports import RefusedError
+    from tests.unit.test_authkey_actions import factory, make_hosts, target
+
+    hosts = make_hosts("n1", "r1", version="Pacemaker 3.0.3")
+    journal = procedure.Journal(["n1", "r1"], "sha256:ca", kind="tls-switch")
+    journal.extra = {"mode": "x509"}
+    journal.save()
+    with pytest.raises(RefusedError, match="tls enable"):
+        actions.rotate_key([target("n1", "cluster"), target("r1", "remote")], factory(hosts), restart=True,
+                           restarter=FakeRestarter())
+
+
+# -- disable end to end on fake hosts (the same code path as enable after its preflight) -----------------------
+ENV = "/etc/default/pacemaker"
+X509_ENV = DEBIAN + "PCMK_ca_file=/etc/pacemaker/tls/ca.pem\nPCMK_cert_file=/etc/pacemaker/tls/cert.pem\n" \
+    "PCMK_key_file=/etc/pacemaker/tls/key.pem\n"
+
+
+def _x509_hosts():
+    from tests.fakes import FakeHost
+    from tests.unit.test_authkey_actions import KEY_B
+
+    class EnvHost(FakeHost):
+        """The env file is a file like any other: read by the probe, written and restored by the scripts."""
+
+        def _probe(self, argv, args):
+            self.env = {p: self.files[p][0].decode() for p in ("/etc/sysconfig/pacemaker", ENV) if p in self.files}
+            return super()._probe(argv, args)
+
+        def run(self, argv, **kwargs):
+            if argv[:1] == ["chmod"]:
+                self.files[argv[-1]][1] = int(argv[1], 8)
+                return self._result(argv)
+            return super().run(argv, **kwargs)
+
+    hosts = {}
+    for name in ("n1", "r1"):
+        hosts[name] = EnvHost(name, version="Pacemaker 3.0.3")
+        hosts[name].put("/etc/pacemaker/authkey", KEY_B)
+        hosts[name].put(ENV, X509_ENV.encode(), mode=0o644, owner="root", group="root")
+    return hosts
+
+
+def _disable(hosts, restarter):
+    from remotectl.actions.tls import switch
+    from tests.fakes import FakeClock
+    from tests.unit.test_authkey_actions import factory, target
+
+    clock = FakeClock()
+    restarter.clock, restarter.sleep, restarter.poll = clock, clock.sleep, 1.0
+
+    targets = [target("n1", "cluster"), target("r1", "remote")]
+    plan = switch.prepare_switch(targets, factory(hosts), mode="psk", remote_dir="/etc/pacemaker/tls",
+                                 restarter=restarter)
+    assert [e.path for e in plan.edits["n1"]] == [ENV] and not plan.nothing_to_do
+    return switch.execute_switch(plan, restarter)
+
+
+def test_disable_edits_restarts_and_proves_with_the_psk_probe():
+    hosts = _x509_hosts()
+    restarter = FakeRestarter()
+    result = _disable(hosts, restarter)
+    assert result.ok and result.exit_code() == 0, result.reports
+    assert {n.node: n.status for n in result.nodes} == {"n1": "edited", "r1": "edited"}
+    for host in hosts.values():
+        assert host.data(ENV).decode() == DEBIAN and host.files[ENV][1] == 0o644
+        (backup,) = [p for p in host.files if p.startswith(ENV + ".bak-")]
+        assert host.data(backup).decode() == X509_ENV
+    assert [p.verdict for p in result.probes] == ["match"]
+    mm_on, mm_off = restarter.log.index(MM_ON), restarter.log.index(MM_OFF)
+    assert mm_on < restarter.log.index(("run", "n1", "systemctl restart pacemaker")) < mm_off
+
+
+def test_a_switch_the_probe_does_not_prove_is_rolled_back_before_maintenance_ends():
+    hosts = _x509_hosts()
+    restarter = FakeRestarter(verdicts={"r1": "tls-not-psk"})
+    result = _disable(hosts, restarter)
+    assert not result.ok and result.rolled_back and result.exit_code() == 3
+    codes = [r.code for r in result.reports]
+    assert "tls-switch-not-proven" in codes and "restart-rollback" in codes
+    for host in hosts.values():
+        assert host.data(ENV).decode() == X509_ENV and host.files[ENV][1] == 0o644
+    assert {n.node: n.status for n in result.nodes} == {"n1": "restored", "r1": "restored"}
+    runs = [i for i, entry in enumerate(restarter.log) if entry[0] == "run"]
+    assert len(runs) == 4 and runs[-1] < restarter.log.index(MM_OFF)
+    assert restarter.clock() >= 30  # the probe was given its time before the rollback
+
+
+def test_disable_is_refused_without_the_same_authkey_everywhere():
+    from remotectl.reports import RefusedError
+
+    hosts = _x509_hosts()
+    del hosts["r1"].files["/etc/pacemaker/authkey"]
+    with pytest.raises(RefusedError, match="authkey on every node"):
+        _disable(hosts, FakeRestarter())
+    assert all(h.data(ENV).decode() == X509_ENV for h in hosts.values())
