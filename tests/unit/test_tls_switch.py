@@ -235,3 +235,30 @@ def test_disable_is_refused_without_the_same_authkey_everywhere():
     with pytest.raises(RefusedError, match="authkey on every node"):
         _disable(hosts, FakeRestarter())
     assert all(h.data(ENV).decode() == X509_ENV for h in hosts.values())
+
+
+def test_an_interrupted_disable_stays_in_maintenance_and_resume_finishes_it():
+    from remotectl.actions.tls import switch
+    from remotectl.reports import RefusedError
+    from tests.unit.test_authkey_actions import Interrupted, factory, target
+
+    hosts = _x509_hosts()
+    with pytest.raises(KeyboardInterrupt):
+        _disable(hosts, Interrupted("r1"))
+    assert all(h.data(ENV).decode() == DEBIAN for h in hosts.values())  # edited, n1 restarted, r1 not yet
+    targets = [target("n1", "cluster"), target("r1", "remote")]
+    with pytest.raises(RefusedError, match="tls disable --resume"):
+        switch.prepare_switch(targets, factory(hosts), mode="psk", remote_dir="/etc/pacemaker/tls")
+    with pytest.raises(RefusedError, match="not `tls enable`"):
+        switch.prepare_switch(targets, factory(hosts), mode="x509", remote_dir="/etc/pacemaker/tls", resume=True)
+    restarter = FakeRestarter(maintenance="true", node_maintenance={"r1": "true"})
+    plan = switch.prepare_switch(targets, factory(hosts), mode="psk", remote_dir="/etc/pacemaker/tls", resume=True,
+                                 restarter=restarter)
+    assert plan.edits == {"n1": [], "r1": []} and plan.lines[0].startswith("resume")
+    result = switch.execute_switch(plan, restarter)
+    assert result.ok, result.reports
+    assert [entry[1] for entry in restarter.log if entry[0] == "run"] == ["r1"]  # n1 was restarted before
+    assert MM_OFF in restarter.log  # maintenance back to what it was before the interrupted run (unset)
+    assert ("cluster", "crm_attribute --node=r1 --name=maintenance --delete --lifetime=forever") in restarter.log
+    with pytest.raises(RefusedError, match="nothing to resume"):
+        switch.prepare_switch(targets, factory(hosts), mode="psk", remote_dir="/etc/pacemaker/tls", resume=True)
