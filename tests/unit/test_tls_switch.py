@@ -262,3 +262,18 @@ def test_an_interrupted_disable_stays_in_maintenance_and_resume_finishes_it():
     assert ("cluster", "crm_attribute --node=r1 --name=maintenance --delete --lifetime=forever") in restarter.log
     with pytest.raises(RefusedError, match="nothing to resume"):
         switch.prepare_switch(targets, factory(hosts), mode="psk", remote_dir="/etc/pacemaker/tls", resume=True)
+
+
+def test_a_rollback_that_cannot_restore_an_env_file_keeps_the_cluster_in_maintenance():
+    from remotectl.actions.authkey.restart import Journal
+
+    hosts = _x509_hosts()
+    hosts["r1"].fail_restore = True
+    restarter = FakeRestarter(verdicts={"r1": "tls-not-psk"})
+    result = _disable(hosts, restarter)
+    assert not result.ok and result.exit_code() == 3
+    codes = [r.code for r in result.reports]
+    assert "tls-rollback-failed" in codes and "maintenance-kept" in codes
+    assert MM_ON in restarter.log and MM_OFF not in restarter.log  # mixed modes: ending maintenance could fence
+    assert result.restarts[-1].kind == "maintenance-mode" and result.restarts[-1].status == "failed"
+    assert Journal(["n1", "r1"], kind="tls-switch").load()  # for --resume

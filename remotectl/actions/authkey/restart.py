@@ -335,13 +335,15 @@ class Procedure:
 def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target], restarter: Restarter,
                  reporter: Reporter, journal: Optional[Journal] = None, *,
                  prepare: Optional[Callable[[Procedure], bool]] = None,
-                 finish: Optional[Callable[[Procedure, List[str]], List[str]]] = None) -> List[RestartOutcome]:
+                 finish: Optional[Callable[[Procedure, List[str]], Optional[List[str]]]] = None
+                 ) -> List[RestartOutcome]:
     """The procedure of the module docstring over the steps that are needed; one row per step taken. A cluster
     node that does not come back stops it before any other daemon is restarted; maintenance is always put back.
     `journal`: recorded as it goes; one loaded from an interrupted run gives the maintenance values to put back
     and the daemons not to restart again. Hooks, both run under maintenance: `prepare(run)` before the first
     restart (False: restart nothing, put maintenance back); `finish(run, done)` after the last (it may prove,
-    undo and restart again; it returns the nodes that must be online once maintenance ends)."""
+    undo and restart again; it returns the nodes that must be online once maintenance ends, or None to leave the
+    cluster in maintenance, the journal kept for --resume)."""
     outcomes = [RestartOutcome.of(s, status="not-needed", command=False) for s in steps if not s.needed]
     needed = [s for s in steps if s.needed]
     if not needed:
@@ -371,7 +373,12 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
         return outcomes + run.rows
     done, _failed = run.restart_each(needed, journal if resumed else None, journal)
     if finish is not None:
-        done = finish(run, done)
+        kept = finish(run, done)
+        if kept is None:  # the hook could not make the daemons agree: ending maintenance could fence; the journal stays
+            run.rows.append(_row("cluster", "maintenance-mode", "failed", "maintenance kept on: the daemons may not "
+                                 "all be in the same mode; fix that, then run the same command with --resume"))
+            return outcomes + run.rows
+        done = kept
     if any(s.kind == "cluster" and not s.needed for s in steps) and peers:
         # a cluster node before 3.0.2 is not restarted: its controller may have read the old key up to
         # CACHE_SECONDS before; let that run out before maintenance ends and it connects to a new remoted

@@ -379,7 +379,7 @@ def execute_switch(plan: SwitchPlan, restarter: Restarter, *, workers: int = 16)
         _restore_env(plan, rows, workers, reporter)
         return False
 
-    def finish(run: Procedure, done: List[str]) -> List[str]:
+    def finish(run: Procedure, done: List[str]) -> Optional[List[str]]:
         failed = restart_rows_failed(run.rows)
         if not failed:
             state["probes"] = _prove(plan, restarter, reporter, wait=PROBE_WAIT)
@@ -390,7 +390,12 @@ def execute_switch(plan: SwitchPlan, restarter: Restarter, *, workers: int = 16)
         restarted = {r.node for r in run.rows if r.kind in ("cluster", "remote", "guest")
                      and r.status in ("done", "failed")}
         again = [s for s in plan.steps if s.node in restarted]
-        if not state["rolled_back"] or not again:
+        if not state["rolled_back"]:
+            reporter.error("the cluster stays in maintenance-mode: with an env file not restored, the daemons "
+                           "cannot all be put back in one mode; fix it, then run the same command with --resume",
+                           code="maintenance-kept")
+            return None
+        if not again:
             return done
         reporter.warning("restarting " + ", ".join(s.node for s in again) + " again in the previous mode, before "
                          "maintenance ends", code="restart-rollback")
