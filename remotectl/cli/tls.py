@@ -53,8 +53,9 @@ def tls_group():
     pushed to the nodes and verified there.
 
     Pacemaker 3.0 uses X.509 instead of the authkey when PCMK_ca_file, PCMK_cert_file and PCMK_key_file are all
-    set in /etc/sysconfig/pacemaker or /etc/default/pacemaker, on every node at once. These commands prepare and
-    check the files; they do not switch the cluster to X.509.
+    set in /etc/sysconfig/pacemaker or /etc/default/pacemaker, on every node at once. `ca create`, `issue`,
+    `push` and `verify` prepare and check the files; `enable` switches the whole cluster to X.509 and `disable`
+    back to the authkey.
     """
 
 
@@ -194,3 +195,120 @@ def verify_command(app, targets, all_nodes, directory, remote_dir, json_mode):
     out.line(f"mode: {result.mode}; CA {_short(result.ca) or 'unknown'}"
              f"{' (' + result.ca_source + ')' if result.ca_source else ''}; {'ok' if result.ok else 'NOT ok'}")
     return code
+
+
+# -- enable / disable: the whole cluster to X.509 and back (remotectl/actions/tls/switch.py) ------------------------
+def _switch_options(func):
+    func = click.option("--dry-run", is_flag=True, help="Check every node and print the plan; change nothing.")(func)
+    func = click.option("--yes", is_flag=True, help="Apply the plan without asking (--json needs it).")(func)
+    func = click.option("--resume", is_flag=True,
+                        help="Finish an interrupted switch (recorded in remotectl's cache on this machine): edit "
+                             "what is left, restart what was not restarted, put maintenance back.")(func)
+    return func
+
+
+def _switch(app, mode, directory, remote_dir, dry_run, yes, resume, json_mode):
+    """Preflight and plan, a yes (or --yes), then the switch; the output of both commands."""
+    import sys
+
+    from remotectl.actions.authkey.restart import Restarter
+    from remotectl.actions.targets import load_targets
+    from remotectl.actions.tls import switch
+    from remotectl.actions.tls.local import read_ca_certificate
+    from remotectl.cli.confirm import ask, need_someone_to_ask
+    from remotectl.reports import Reporter
+
+    what = f"tls {'enable' if mode == 'x509' else 'disable'}"
+    if not (yes or dry_run):
+        need_someone_to_ask(json_mode, what)  # before contacting anything
+    out = app.output(json_mode)
+    reporter = Reporter()
+    resolved = load_targets([], all_nodes=True, cluster_factory=app.cluster, reporter=reporter)
+    restarter = Restarter(app.ssh_runner, app.cluster)
+    local_ca = read_ca_certificate(_directory(directory)) if mode == "x509" else None
+    plan = switch.prepare_switch(resolved, app.ssh_runner, mode=mode, remote_dir=remote_dir, local_ca=local_ca,
+                                 resume=resume, restarter=restarter)
+    shown = 0
+    if not json_mode:
+        out.line("Plan:")
+        for line in plan.lines:
+            out.line("  " + line)
+        sys.stdout.flush()
+        out.reports(reporter.reports + plan.reports)
+        shown = len(plan.reports)
+        reporter.reports.clear()
+    if dry_run or plan.nothing_to_do:
+        result = switch.planned_result(plan)
+    else:
+        if not yes:
+            ask(what, "Switch every node now (under maintenance-mode)?")
+        result = switch.execute_switch(plan, restarter)
+    code = result.exit_code()
+    if out.json_or_reports(result, reporter.reports + result.reports[shown:]):
+        return code
+    if result.dry_run:
+        out.line("dry run: nothing was changed")
+        return code
+    out.table(["NODE", "STATUS", "VERSION", "ENV FILES", "DETAIL"],
+              [(n.node, n.status, n.pacemaker_version, ", ".join(n.files) or None, n.error) for n in result.nodes])
+    for r in result.restarts:
+        out.line(f"{r.kind} {r.node}: {r.status}: {r.message}")
+    for p in result.probes:
+        out.line(f"safe probe {p.node} ({p.address}): {p.verdict}")
+    name = "X.509" if mode == "x509" else "the PSK authkey"
+    if result.ok:
+        out.line(f"every node uses {name} now" if not plan.nothing_to_do else f"every node already uses {name}")
+    elif result.rolled_back:
+        out.line("the switch failed; every env file was restored and the daemons restarted in the previous mode")
+    else:
+        out.line("the switch did not complete: see the errors above")
+    return code
+
+
+@tls_group.command("enable", short_help="Switch the whole cluster from the PSK authkey to X.509.")
+@_dir_option
+@_remote_dir_option
+@_switch_options
+@json_option
+@pass_app
+def enable_command(app, directory, remote_dir, dry_run, yes, resume, json_mode):
+    """Switch every cluster, remote and guest node to X.509 together, with the files `tls push` installed in
+    REMOTE_DIR.
+
+    \b
+    1. check every node (nothing changed yet): reachable, Pacemaker 3.0 or later, its files pass `tls verify`
+       (chain to the cluster CA: DIR's ca.pem, else the CA most nodes hold), an env file to edit
+       (/etc/sysconfig/pacemaker and/or /etc/default/pacemaker); else refuse;
+    2. print the plan and ask (--yes: do not ask; --dry-run: stop here);
+    3. node maintenance on the remote and guest nodes, then maintenance-mode=true;
+    4. set PCMK_ca_file, PCMK_cert_file and PCMK_key_file in every env file of every node (atomically, every
+       other line kept, the previous file kept as FILE.bak-<timestamp>);
+    5. restart pacemaker on the cluster nodes one at a time (each waited for until it is a member again), then
+       pacemaker_remote on the remote and guest nodes;
+    6. prove it with the X.509 safe probe against every remoted (its certificate chains to the CA and names the
+       node; the probe never completes a handshake, so no connection is taken over);
+    7. on any failure in 4-6: restore every env file and restart the daemons again, still under maintenance;
+    8. maintenance back, wait until every node is online and every resource is where it was.
+
+    The mode is all-or-nothing per daemon: a PSK cluster node facing an X.509 remote fails hard and fences it,
+    hence maintenance until every node has switched. Pacemaker 3.0.2 and 3.0.3 accept a client certificate of
+    any CA in X.509 mode (a warning in the plan, code tls-client-auth-bypass).
+
+    Exit status: 0 done (or nothing to do); 1 nothing was changed; 3 failed after changes (rolled back); 4
+    refused (a check failed, or not confirmed: --json needs --yes); 130 interrupted (the cluster stays in
+    maintenance; --resume finishes the switch)."""
+    return _switch(app, "x509", directory, remote_dir, dry_run, yes, resume, json_mode)
+
+
+@tls_group.command("disable", short_help="Switch the whole cluster from X.509 back to the PSK authkey.")
+@_switch_options
+@json_option
+@pass_app
+def disable_command(app, dry_run, yes, resume, json_mode):
+    """Switch every cluster, remote and guest node back to the PSK authkey together: the same procedure as
+    `tls enable`, removing PCMK_ca_file, PCMK_cert_file, PCMK_key_file and PCMK_crl_file from the env files,
+    proven with the PSK safe probe (the cluster's key). Refused unless every node holds the same authkey
+    (`authkey verify`). The certificate files stay on the nodes.
+
+    Exit status: as `tls enable`."""
+    return _switch(app, "psk", None, REMOTE_DIR, dry_run, yes, resume, json_mode)

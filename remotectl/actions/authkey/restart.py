@@ -1,5 +1,8 @@
 """The restart half of `authkey rotate --restart`: make every daemon that keeps the key in memory (Pacemaker
-3.0.2+) load the new one without the cluster losing a node, fencing one, or moving resources.
+3.0.2+) load the new one without the cluster losing a node, fencing one, or moving resources. `tls enable` and
+`tls disable` (remotectl/actions/tls/switch.py) run the same procedure to switch every daemon's mode (PSK or
+X.509, read once at start), through its hooks: edit the env files once maintenance is set, prove the new mode
+with the safe probe and roll back before it ends.
 
 Why this order (measured on the hosts lab, 3.0.3; facts in controld_remote_ra.c, controld_execd_state.c and
 pacemaker-execd.c of Pacemaker 3.0.2):
@@ -167,6 +170,13 @@ class Restarter:
 
         return [result.verdict for result in psk_probe.probe_many(list(addresses), key)]
 
+    def probe_x509(self, targets: Sequence[Tuple[str, int, Sequence[str]]], ca_path: str) -> List[str]:
+        """The X.509 safe probe's verdicts against the CA file here (host, port, names the certificate must carry);
+        raises psk_probe.ProbeError when it cannot run here."""
+        from remotectl.transport import x509_probe
+
+        return [result.verdict for result in x509_probe.probe_many(list(targets), ca_path)]
+
     def placement(self) -> Optional[Dict[str, Tuple[str, ...]]]:
         status = self.status() if self.cluster_factory is not None else None
         return None if status is None else _placement(status)
@@ -174,20 +184,23 @@ class Restarter:
 
 # -- the journal: what an interrupted procedure leaves for --resume ---------------------------------------------------
 class Journal:
-    """The procedure's progress in the private cache (``rotate-restart-<cluster>.json``): the new key's fingerprint,
-    the maintenance values to put back, and the daemons already restarted. Written before the first change and
-    after every restart, removed when the procedure ends, so a run cut short (Ctrl-C, a lost SSH connection) can be
-    finished with `rotate --restart --resume` instead of leaving the cluster in maintenance."""
+    """The procedure's progress in the private cache (``<kind>-<cluster>.json``): what it leads to (the new key's
+    or the CA's fingerprint), the maintenance values to put back, the daemons already restarted, and what the
+    procedure itself needs to go on or undo (`extra`, e.g. the env file backups of `tls enable`). Written before
+    the first change and after every restart, removed when the procedure ends, so a run cut short (Ctrl-C, a lost
+    SSH connection) can be finished with `--resume` instead of leaving the cluster in maintenance."""
 
-    def __init__(self, nodes: Sequence[str], fingerprint: Optional[str] = None) -> None:
+    def __init__(self, nodes: Sequence[str], fingerprint: Optional[str] = None, *,
+                 kind: str = "rotate-restart") -> None:
         import hashlib
 
-        self.name = "rotate-restart-" + hashlib.sha256("\0".join(sorted(nodes)).encode()).hexdigest()[:16] + ".json"
+        self.name = kind + "-" + hashlib.sha256("\0".join(sorted(nodes)).encode()).hexdigest()[:16] + ".json"
         self.fingerprint = fingerprint
         self.previous_mode: Optional[str] = None
         self.previous_nodes: Dict[str, Optional[str]] = {}
         self.done: List[str] = []
         self.entered = False
+        self.extra: Dict[str, object] = {}
 
     def load(self) -> bool:
         """Take over what an interrupted run stored; False when there is none."""
@@ -201,6 +214,7 @@ class Journal:
         self.previous_nodes = dict(document.get("node_maintenance") or {})
         self.done = [str(n) for n in document.get("done") or []]
         self.entered = bool(document.get("entered"))
+        self.extra = dict(document.get("extra") or {})
         return True
 
     def save(self) -> None:
@@ -208,7 +222,7 @@ class Journal:
 
         cache.write_json(self.name, {"fingerprint": self.fingerprint, "maintenance_mode": self.previous_mode,
                                      "node_maintenance": self.previous_nodes, "done": self.done,
-                                     "entered": self.entered})
+                                     "entered": self.entered, "extra": self.extra})
 
     def remove(self) -> None:
         from remotectl.transport import cache
@@ -222,8 +236,9 @@ def _row(node: str, kind: str, status: str, message: str, argv: Optional[Sequenc
                           status=status, message=message)
 
 
-class _Procedure:
-    """One run of the restart procedure; `rows` is its per-step record, in order."""
+class Procedure:
+    """One run of the restart procedure; `rows` is its per-step record, in order. The hooks of run_restarts get
+    it to add their own rows and restart daemons again."""
 
     def __init__(self, targets: Dict[str, Target], restarter: Restarter, reporter: Reporter) -> None:
         self.targets = targets
@@ -282,18 +297,58 @@ class _Procedure:
             self.reporter.error(f"restart failed: {message}", node=step.node, code="restart-failed")
         return ok
 
+    def restart_each(self, steps: Sequence[model.RestartStep], resumed: Optional[Journal] = None,
+                     journal: Optional[Journal] = None) -> Tuple[List[str], bool]:
+        """Cluster nodes one at a time, then the rest; the first cluster node that does not come back stops it.
+        `resumed`: the interrupted run's journal (its daemons are not restarted again); `journal`: recorded as it
+        goes. Returns (the nodes restarted, whether a cluster node failed)."""
+        done: List[str] = []
+        failed = False  # a cluster node did not come back: stop (every other daemon still holds the old key)
+        for step in [s for s in steps if s.kind == "cluster"] + [s for s in steps if s.kind != "cluster"]:
+            if failed:
+                self.rows.append(RestartOutcome.of(step, status="skipped", message="not restarted: a cluster node "
+                                                   "did not come back"))
+                continue
+            if resumed is not None and step.node in resumed.done:
+                self.rows.append(RestartOutcome.of(step, status="done", message="restarted before the "
+                                                   "interruption"))
+                done.append(step.node)
+                continue
+            try:
+                ok = self.restart(step)
+            except RemotectlError as exc:
+                self.rows.append(RestartOutcome.of(step, status="failed", message=exc.message))
+                self.reporter.error(f"restart failed: {exc.message}", node=step.node, code="restart-failed")
+                ok = False
+            if ok:
+                done.append(step.node)
+                if journal is not None:
+                    journal.done.append(step.node)
+                    journal.save()
+            elif step.kind == "cluster":
+                failed = True
+            # a remoted that fails does not stop the others: the cluster nodes hold the new key by now, so every
+            # remoted left on the old one would be refused ("Key was rejected") once maintenance ends
+        return done, failed
+
 
 def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target], restarter: Restarter,
-                 reporter: Reporter, journal: Optional[Journal] = None) -> List[RestartOutcome]:
+                 reporter: Reporter, journal: Optional[Journal] = None, *,
+                 prepare: Optional[Callable[[Procedure], bool]] = None,
+                 finish: Optional[Callable[[Procedure, List[str]], Optional[List[str]]]] = None
+                 ) -> List[RestartOutcome]:
     """The procedure of the module docstring over the steps that are needed; one row per step taken. A cluster
     node that does not come back stops it before any other daemon is restarted; maintenance is always put back.
     `journal`: recorded as it goes; one loaded from an interrupted run gives the maintenance values to put back
-    and the daemons not to restart again."""
+    and the daemons not to restart again. Hooks, both run under maintenance: `prepare(run)` before the first
+    restart (False: restart nothing, put maintenance back); `finish(run, done)` after the last (it may prove,
+    undo and restart again; it returns the nodes that must be online once maintenance ends, or None to leave the
+    cluster in maintenance, the journal kept for --resume)."""
     outcomes = [RestartOutcome.of(s, status="not-needed", command=False) for s in steps if not s.needed]
     needed = [s for s in steps if s.needed]
     if not needed:
         return outcomes
-    run = _Procedure(targets, restarter, reporter)
+    run = Procedure(targets, restarter, reporter)
     started = restarter.clock()
     before = restarter.placement()
     peers = [s.node for s in needed if s.kind != "cluster"]
@@ -308,32 +363,22 @@ def run_restarts(steps: Sequence[model.RestartStep], targets: Dict[str, Target],
         journal.previous_mode, journal.previous_nodes, journal.entered = entered[0], dict(entered[1]), True
         journal.save()
     previous_mode, previous_nodes = entered
-    done: List[str] = []
-    failed = False  # a cluster node did not come back: stop (every other daemon still holds the old key)
-    for step in [s for s in needed if s.kind == "cluster"] + [s for s in needed if s.kind != "cluster"]:
-        if failed:
-            run.rows.append(RestartOutcome.of(step, status="skipped", message="not restarted: a cluster node did "
-                                              "not come back"))
-            continue
-        if resumed and step.node in journal.done:
-            run.rows.append(RestartOutcome.of(step, status="done", message="restarted before the interruption"))
-            done.append(step.node)
-            continue
-        try:
-            ok = run.restart(step)
-        except RemotectlError as exc:
-            run.rows.append(RestartOutcome.of(step, status="failed", message=exc.message))
-            reporter.error(f"restart failed: {exc.message}", node=step.node, code="restart-failed")
-            ok = False
-        if ok:
-            done.append(step.node)
-            if journal is not None:
-                journal.done.append(step.node)
-                journal.save()
-        elif step.kind == "cluster":
-            failed = True
-        # a remoted that fails does not stop the others: the cluster nodes hold the new key by now, so every
-        # remoted left on the old one would be refused ("Key was rejected") once maintenance ends
+    if prepare is not None and not prepare(run):
+        run.rows.extend(RestartOutcome.of(s, status="skipped", message="no daemon restarted: the preparation "
+                                          "failed") for s in needed)
+        run.leave_mode(previous_mode)
+        run.leave_nodes(previous_nodes)
+        if journal is not None:
+            journal.remove()
+        return outcomes + run.rows
+    done, _failed = run.restart_each(needed, journal if resumed else None, journal)
+    if finish is not None:
+        kept = finish(run, done)
+        if kept is None:  # the hook could not make the daemons agree: ending maintenance could fence; the journal stays
+            run.rows.append(_row("cluster", "maintenance-mode", "failed", "maintenance kept on: the daemons may not "
+                                 "all be in the same mode; fix that, then run the same command with --resume"))
+            return outcomes + run.rows
+        done = kept
     if any(s.kind == "cluster" and not s.needed for s in steps) and peers:
         # a cluster node before 3.0.2 is not restarted: its controller may have read the old key up to
         # CACHE_SECONDS before; let that run out before maintenance ends and it connects to a new remoted
@@ -388,27 +433,33 @@ class ProbeOutcome:
         return jsonable(self)
 
 
-def probe_new_key(targets: Sequence[Target], key: bytes, *, wait: float, restarter: Restarter) -> List[ProbeOutcome]:
-    """The safe probe (never completes the handshake: no takeover) against every remote and guest node's remoted,
-    with the new key, until each says `match` or `wait` seconds have passed (up to 3.0.1 remoted keeps the key it
-    read for 60 s)."""
+def probe_until(peers: Sequence[Target], probe: Callable[[List[Target]], List[str]], good: str, *, wait: float,
+                restarter: Restarter) -> List[ProbeOutcome]:
+    """`probe(targets)` (a safe probe: never completes the handshake, so no takeover) over the peers not yet
+    `good`, again and again until each is or `wait` seconds have passed; one outcome per peer."""
     from remotectl.transport import psk_probe
 
-    peers = [t for t in targets if t.type in ("remote", "guest") and not t.skip]
-    if not peers:
-        return []
     verdicts: Dict[str, str] = {}
 
     def check() -> bool:
-        pending = [t for t in peers if verdicts.get(t.label) != "match"]
+        pending = [t for t in peers if verdicts.get(t.label) != good]
         try:
-            results = restarter.probe([(t.host, t.port or REMOTE_PORT) for t in pending], key)
+            results = probe(pending)
         except psk_probe.ProbeError as exc:
             verdicts.update({t.label: f"not-checked ({exc})" for t in pending})
             return True
         verdicts.update((t.label, verdict) for t, verdict in zip(pending, results))
-        return all(verdicts[t.label] == "match" for t in peers)
+        return all(verdicts[t.label] == good for t in peers)
 
-    restarter.wait_until(check, timeout=wait)
+    if peers:
+        restarter.wait_until(check, timeout=wait)
     return [ProbeOutcome(t.label, f"{t.host}:{t.port or REMOTE_PORT}", verdicts.get(t.label, "not-checked"))
             for t in peers]
+
+
+def probe_new_key(targets: Sequence[Target], key: bytes, *, wait: float, restarter: Restarter) -> List[ProbeOutcome]:
+    """The PSK safe probe against every remote and guest node's remoted, with the new key, until each says
+    `match` or `wait` seconds have passed (up to 3.0.1 remoted keeps the key it read for 60 s)."""
+    peers = [t for t in targets if t.type in ("remote", "guest") and not t.skip]
+    return probe_until(peers, lambda pending: restarter.probe([(t.host, t.port or REMOTE_PORT) for t in pending], key),
+                       "match", wait=wait, restarter=restarter)

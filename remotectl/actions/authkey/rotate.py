@@ -189,6 +189,9 @@ def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *
     refusal = bundle_refusal(targets, steps) if restart else None
     if refusal:
         raise RefusedError(refusal)
+    if restart and Journal([t.label for t in active], kind="tls-switch").load():
+        raise RefusedError("an interrupted `tls enable` or `tls disable` left the cluster in maintenance; finish it "
+                           "with its --resume first")
     journal = Journal([t.label for t in active])
     if journal.load() != resume:
         raise RefusedError(

@@ -1,0 +1,95 @@
+"""`tls enable` then `tls disable` for real on the hosts lab (LAB_PACEMAKER=3.0): from the PSK cluster, `tls ca
+create`, `issue --all`, `push --all`, `enable` → every remote online over X.509 (the PSK probe now says
+tls-not-psk); `disable` → PSK again (match), the env files exactly as they were. Throughout: quorum on every
+sample, no unclean node, nothing fenced (logs and fenced's history), no guest recovered, every resource where it
+was. One test for both directions: each switch restarts every daemon of the lab once."""
+
+import pytest
+
+from tests.integration.test_hosts_lab import as_json, remotectl
+from tests.integration.test_hosts_rotate_lab import BAD_LINES, QuorumSampler, placement
+
+pytestmark = [pytest.mark.hosts_lab, pytest.mark.lab_pacemaker("3.0")]  # deselected on other versions
+
+REMOTE_DIR = "/etc/pacemaker/tls"
+ENV_FILE = "/etc/default/pacemaker"
+
+
+def _env(lab):
+    return {name: lab.host_run(name, ["cat", ENV_FILE]).stdout for name in lab.node_names}
+
+
+def _psk_verdicts(lab):
+    proc = remotectl(lab, "check", "--all", "--json", "--key", str(lab.authkey))
+    return {r["target"]: r["verdict"] for r in as_json(proc)["results"]}
+
+
+def _fence_events(lab):
+    proc = lab.cluster_run(["stonith_admin", "--history", "*", "--output-as=xml"], check=False)
+    return proc.stdout.count("<fence_event ")
+
+
+@pytest.fixture
+def psk_lab(hosts_lab, tmp_path, monkeypatch):
+    """The lab on PSK; afterwards PSK again (`tls disable` if the test stopped half-way), the env files as they
+    were, no certificate or backup left. Its own remotectl cache: the switch's journal is nobody else's."""
+    lab = hosts_lab
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lab.restore_baseline()
+    lab.settle()
+    before = _env(lab)
+    yield lab
+    if _env(lab) != before:
+        remotectl(lab, "tls", "disable", "--yes", timeout=900)
+    for name, text in before.items():
+        lab.host_run(name, ["sh", "-c", 'cat > "$1"', "-", ENV_FILE], input=text)
+        lab.host_run(name, ["sh", "-c", 'rm -rf -- "$1" "$2".bak-*', "-", REMOTE_DIR, ENV_FILE])
+    lab.restore_baseline()
+
+
+def test_enable_then_disable_switches_every_node_without_fencing(psk_lab, tmp_path):
+    lab = psk_lab
+    directory = str(tmp_path / "ca")
+    env_before = _env(lab)
+    where = placement(lab)
+    boots = {name: lab.boots(name) for name in lab.node_names}
+    fenced = _fence_events(lab)
+    mark = lab.log_mark()
+    peers = lab.remote_names + lab.guest_names
+    for args in (("ca", "create"), ("issue", "--all"), ("push", "--all")):
+        proc = remotectl(lab, "tls", *args, "--dir", directory)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    with QuorumSampler(lab) as sampler:
+        enabled = remotectl(lab, "tls", "enable", "--dir", directory, "--yes", "--json", timeout=900)
+        doc = as_json(enabled)
+        assert enabled.returncode == 0 and doc["ok"] is True, enabled.stdout + enabled.stderr
+        assert doc["mode"] == "x509" and doc["rolled_back"] is False
+        assert {n["node"]: n["status"] for n in doc["nodes"]} == {n: "edited" for n in lab.node_names}
+        assert {r["node"] for r in doc["restarts"] if r["kind"] in ("cluster", "remote", "guest")
+                and r["status"] == "done"} == set(lab.node_names)
+        assert {p["node"]: p["verdict"] for p in doc["probes"]} == {n: "x509-trusted" for n in peers}
+        assert "tls-client-auth-bypass" in [r["code"] for r in doc["reports"]]  # the lab runs 3.0.3
+        assert lab.nodes_online()
+        assert set(_psk_verdicts(lab).values()) == {"tls-not-psk"}  # no remoted speaks PSK any more
+        for name in lab.node_names:
+            assert "PCMK_cert_file=/etc/pacemaker/tls/cert.pem" in lab.host_run(name, ["cat", ENV_FILE]).stdout
+
+        disabled = remotectl(lab, "tls", "disable", "--yes", "--json", timeout=900)
+        doc = as_json(disabled)
+        assert disabled.returncode == 0 and doc["ok"] is True, disabled.stdout + disabled.stderr
+        assert {p["node"]: p["verdict"] for p in doc["probes"]} == {n: "match" for n in peers}
+    assert _env(lab) == env_before  # disable gives back the files enable edited
+    assert set(_psk_verdicts(lab).values()) == {"match"}
+
+    assert sampler.samples, "crm_mon never answered during the switch"
+    assert all(quorate for _node, quorate, _unclean in sampler.samples), sampler.samples
+    assert not any(unclean for _node, _quorate, unclean in sampler.samples), sampler.samples
+    assert _fence_events(lab) == fenced
+    assert {name: lab.boots(name) for name in lab.node_names} == boots  # no guest recovered, no host rebooted
+    log = lab.log_since(mark)
+    assert not [line for line in log.splitlines() if any(bad in line for bad in BAD_LINES)]
+    lab.settle()
+    assert placement(lab) == where
+    assert lab.nodes_online()
+    assert not lab.fail_counts()
