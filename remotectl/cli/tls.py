@@ -194,3 +194,8 @@ def verify_command(app, targets, all_nodes, directory, remote_dir, json_mode):
     out.line(f"mode: {result.mode}; CA {_short(result.ca) or 'unknown'}"
              f"{' (' + result.ca_source + ')' if result.ca_source else ''}; {'ok' if result.ok else 'NOT ok'}")
     return code
+
+
+from remotectl.cli.tls_renew import renew_command  # noqa: E402 - its own module, so that merges stay easy
+
+tls_group.add_command(renew_command)
