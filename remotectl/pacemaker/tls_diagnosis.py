@@ -74,19 +74,19 @@ def mode_findings(nodes: Sequence[NodeTls]) -> List[Finding]:
         by_mode.setdefault(n.mode, []).append(n.node)
     if len(by_mode) < 2:
         return []
-    fix = _sh("remotectl", "tls", "verify", "--all")
+    # no fix command: the whole cluster must switch together (a plan under maintenance), which needs a person
     found = [Finding("tls-mode-mixed", "warning", None,
                      f"X.509 on {_names(by_mode.get('x509', []))}, PSK on {_names(by_mode.get('psk', []))}: all "
-                     "nodes must switch together", fix, "here")]
+                     "nodes must switch together (needs a person; `remotectl tls verify --all` shows each node)")]
     cluster = [n for n in nodes if n.type == "cluster"]
     for peer in (n for n in nodes if n.type in PEER_TYPES):
         other = [c.node for c in cluster if c.mode != peer.mode]
         if other:
             found.append(Finding("tls-mode-mismatch", "critical", peer.node,
-                                 f"{peer.node} uses {_label(peer.mode)} but {_names(other)} "
-                                 f"{'uses' if len(other) == 1 else 'use'} "
-                                 f"{_label('psk' if peer.mode == 'x509' else 'x509')}: the handshake fails and "
-                                 f"the cluster fences {peer.node}", fix, "here"))
+                                 f"{peer.node} is set to {_label(peer.mode)} but {_names(other)} to "
+                                 f"{_label('psk' if peer.mode == 'x509' else 'x509')}: once the daemons run with "
+                                 f"these settings the handshake fails and the cluster fences {peer.node} (needs a "
+                                 "person)"))
     return found
 
 

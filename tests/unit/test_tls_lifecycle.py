@@ -51,7 +51,7 @@ def test_modes_mixed_and_a_psk_cluster_node_facing_an_x509_remote():
     assert findings(found) == [("tls-mode-mismatch", "critical", "g1"), ("tls-mode-mismatch", "critical", "r1"),
                                ("tls-mode-mixed", "warning", None)]
     r1 = next(f for f in found if f.node == "r1")
-    assert "r1 uses X.509 but n2 uses PSK" in r1.message and "fences r1" in r1.message
+    assert "r1 is set to X.509 but n2 to PSK" in r1.message and "fences r1" in r1.message and r1.fix is None
     # remotes that differ only from each other: every cluster node still faces one of them
     only_remotes = [tdx.NodeTls("n1", "cluster", "psk"), tdx.NodeTls("r1", "remote", "psk"),
                     tdx.NodeTls("r2", "remote", "x509")]
