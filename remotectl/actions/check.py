@@ -110,6 +110,7 @@ class CheckEntry:
     ip_addresses: Optional[List[str]] = None
     not_after: Optional[str] = None
     days_left: Optional[int] = None
+    ca: Optional[str] = None  # the CA file the certificate was checked against, or whose PCMK_ca_file it was
     full: bool = json_field(omit=True, default=False)
     x509: bool = json_field(omit=True, default=False)
 
@@ -130,7 +131,7 @@ class CheckEntry:
         return out
 
 
-X509_FIELDS = ("subject", "issuer", "dns_names", "ip_addresses", "not_after", "days_left")
+X509_FIELDS = ("subject", "issuer", "dns_names", "ip_addresses", "not_after", "days_left", "ca")
 
 
 def _entries_json(entries: Sequence[CheckEntry]) -> List[Dict[str, Any]]:
@@ -417,7 +418,7 @@ def entry_from_probe(target: Target, result: Dict[str, Any], source: Optional[st
         lrmd_rc=result.get("lrmd_rc") if full else None,
         full=full,
         x509=x509,
-        **{name: _listify(result.get(name)) for name in X509_FIELDS if x509},
+        **{name: _listify(result.get(name)) for name in X509_FIELDS if x509 and name != "ca"},
     )
 
 
@@ -483,15 +484,25 @@ def run_check(plan: CheckPlan, *, runner_for: Optional[Callable[[str], Any]] = N
         return _run_from_cluster(plan, runner_for, tick)
     if plan.mode == "x509":
         return CheckRun(plan=plan, entries=_run_x509(plan, tick), reports=list(plan.reports))
-    key, info, key_warnings = load_key(plan.key_path)
+    from remotectl.actions import check_x509
+
     reporter = Reporter(list(plan.reports))
+    try:
+        key, info, key_warnings = load_key(plan.key_path)
+    except RemotectlError as exc:
+        entries = check_x509.x509_only(plan, tick) if plan.mode == "here" and not plan.key_path else None
+        if entries is None:
+            raise
+        reporter.warning(f"no authkey here ({exc.message}): every target got the certificate probe with this "
+                         "machine's PCMK_ca_file (PSK nodes answer tls-not-x509)", code="check-no-key")
+        return CheckRun(plan=plan, entries=entries, reports=reporter.reports)
     for warning in key_warnings:
         reporter.warning(f"key: {warning}", code="key-warning")
     try:
         if plan.mode == "full":
             entries = _run_full(plan, key, tick)
         else:
-            entries = _run_here(plan, key, tick)
+            entries = check_x509.follow_x509(plan, _run_here(plan, key, tick), runner_for, reporter)
     except psk_probe.ProbeError as exc:  # no libgnutls, no TLS 1.3: nothing could run
         raise RemotectlError(f"the key probe cannot run here: {exc}") from None
     finally:
@@ -522,7 +533,10 @@ def _run_x509(plan: CheckPlan, tick: Callable[[], None]) -> List[CheckEntry]:
                                         callback=lambda _result: tick())
     except psk_probe.ProbeError as exc:
         raise RemotectlError(f"the certificate probe cannot run here: {exc}") from None
-    return [entry_from_probe(t, r.to_dict(), x509=True) for t, r in zip(plan.targets, results)]
+    entries = [entry_from_probe(t, r.to_dict(), x509=True) for t, r in zip(plan.targets, results)]
+    for entry in entries:
+        entry.ca = plan.ca_path
+    return entries
 
 
 def _run_full(plan: CheckPlan, key: bytes, tick: Callable[[], None]) -> List[CheckEntry]:

@@ -1,13 +1,15 @@
 """`remotectl doctor`: gather the facts about every remote and guest node with the actions that already exist, and
 let :mod:`remotectl.pacemaker.diagnosis` say what is wrong.
 
-Three gatherings run at the same time, each through the bounded fan-out of the action it reuses:
+Four gatherings run at the same time, each through the bounded fan-out of the action it reuses:
 
 * the safe probe from every online cluster node against every remote/guest/bundle node (``check --from cluster``:
   never a completed handshake, so no connected node is disturbed);
 * the key file, env-file settings and Pacemaker version of every cluster, remote and guest node over SSH
   (``authkey verify``);
-* the pacemaker-remoted service and its listening port on each remote and guest host over SSH (``hostops``).
+* the pacemaker-remoted service and its listening port on each remote and guest host over SSH (``hostops``);
+* each node's X.509 mode, Pacemaker version and certificate (``tls.node_certs``: no private key is read), for
+  :mod:`remotectl.pacemaker.tls_diagnosis`.
 
 With ``--cib FILE`` only :data:`~remotectl.pacemaker.diagnosis.CIB_CHECKS` run; the result lists the others as
 skipped, with the reason.
@@ -152,15 +154,16 @@ class _Live:
         self.hosts = [(n, ssh_destination(n)) for n in selected if n.type in ("remote", "guest")]
         self.probe = self.verify = None
         self.services: List[Any] = []
+        self.tls: Optional[List[Any]] = None  # tls_diagnosis.NodeTls per node that answered
 
     def units(self) -> int:
-        return len(self.sources) + len(self.ssh_targets) + len(self.hosts)
+        return len(self.sources) + 2 * len(self.ssh_targets) + len(self.hosts)
 
     def gather(self) -> None:
         from remotectl.transport.fanout import fan_out
 
-        tasks = {"probe": self._probe, "verify": self._verify, "service": self._services}
-        for outcome in fan_out(lambda name: tasks[name](), list(tasks), workers=3):
+        tasks = {"probe": self._probe, "verify": self._verify, "service": self._services, "tls": self._tls}
+        for outcome in fan_out(lambda name: tasks[name](), list(tasks), workers=len(tasks)):
             if not outcome.ok:
                 self.reporter.error(f"{outcome.item} checks could not run: {outcome.error}", code="doctor-gather-failed")
                 self._skip_for(outcome.item, outcome.error or "failed")
@@ -168,7 +171,7 @@ class _Live:
     def _skip_for(self, task: str, reason: str) -> None:
         checks = {"probe": ("key-mismatch", "port-unreachable"), "verify": ("key-unreadable", "config-drift",
                                                                             "version-skew"),
-                  "service": ("service-down",)}[task]
+                  "service": ("service-down",), "tls": dx.TLS_CHECKS}[task]
         self.skipped.extend({"check": check, "reason": reason} for check in checks)
 
     def _probe(self) -> None:
@@ -184,6 +187,14 @@ class _Live:
         from remotectl.actions.authkey.verify import verify_keys
 
         self.verify = verify_keys(self.ssh_targets, self.runner_for, on_done=lambda _o: self.tick())
+
+    def _tls(self) -> None:
+        from remotectl.actions.tls import node_certs
+
+        self.tls, failed = node_certs.gather(self.ssh_targets, self.runner_for, on_done=lambda _o: self.tick())
+        for node, error in failed.items():
+            self.reporter.warning(f"could not read its X.509 settings and certificate over SSH: {error}", node=node,
+                                  code="doctor-tls-unchecked")
 
     def _services(self) -> None:
         from remotectl.transport import hostops
@@ -207,14 +218,18 @@ class _Live:
                                                  state.listening))
 
     def findings(self, health: Dict[str, NodeHealth]) -> List[dx.Finding]:
+        from remotectl.pacemaker import tls_diagnosis
+
         found = dx.service_findings(self.services)
         down = {f.node for f in found}
+        # an X.509 remoted answers the PSK probe with tls-not-psk: its mode and certificate are judged below
+        x509 = {n.node for n in self.tls or () if n.mode == "x509"}
         cells: List[dx.ProbeCell] = []
         if self.probe is not None:
             self.reporter.reports.extend(self.probe.reports)
             for entry in self.probe.entries:
                 target = entry.node or entry.target
-                if entry.verdict == "not-checked":
+                if entry.verdict == "not-checked" or (entry.verdict == "tls-not-psk" and target in x509):
                     continue
                 endpoint = f"{entry.address or '-'}:{entry.port}"
                 cells.append(dx.ProbeCell(entry.source or "?", target, endpoint, entry.tcp, entry.verdict))
@@ -237,4 +252,5 @@ class _Live:
             found += dx.version_findings({n.node: n.version for n in checked}, types)
         found += dx.key_findings(fingerprints, cells)
         found += dx.port_findings(cells, down)
+        found += tls_diagnosis.tls_findings(self.tls or [])
         return dx.keep_safe_repairs(found, fingerprints)

@@ -31,7 +31,9 @@ def _endpoint(address, port):
               help="For nodes in X.509 mode (Pacemaker 3): check each node's certificate against this CA file "
               "(chain, validity, names) instead of a key, safely: no client certificate is sent and the handshake "
               "never completes. Verdicts x509-trusted, x509-untrusted, x509-expired, x509-name-mismatch, "
-              "tls-not-x509.")
+              "tls-not-x509. [default: nodes that answer the key probe with tls-not-psk get this probe with the "
+              "PCMK_ca_file of this machine, when it is in X.509 mode, else with each node's own, read over "
+              "SSH.]")
 @click.option("--port", type=click.IntRange(1, 65535), metavar="N",
               help="Port to probe [default: the node's port from the CIB; 3121 for hosts without :PORT].")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=5.0, show_default=True, metavar="S",
@@ -67,7 +69,10 @@ def check_command(app, targets, all_nodes, key_path, ca_path, port, timeout, sou
     With --ca FILE (nodes in Pacemaker 3's X.509 mode) the probe checks the node's certificate instead: it must
     chain to FILE, be valid now and name the address probed or the node (x509-trusted; else x509-untrusted,
     x509-expired, x509-name-mismatch, or tls-not-x509 for a PSK node). It aborts before sending a certificate or
-    Finished of its own, so a connected node is never taken over.
+    Finished of its own, so a connected node is never taken over. Without --ca, each node gets the probe of
+    its mode: the key probe first, then, for the nodes that answer tls-not-psk (X.509 mode), the certificate
+    probe with the CA their cluster trusts (PCMK_ca_file here, else the node's own over SSH). With no authkey
+    here and PCMK_ca_file set here, every target gets the certificate probe.
 
     --from cluster runs the same probe on every online cluster node over SSH (each with its own key) against
     every target and prints a cluster-node x target matrix: a remote that only one cluster node cannot reach is

@@ -32,8 +32,8 @@ def doctor_command(app, names, fmt, json_mode, timeout, fix, yes):
     """Say what is wrong with each remote and guest node (or the NODEs named), why, and the command that fixes it.
 
     Read-only, and without disturbing any node: the key is checked with the safe probe from every online cluster
-    node (the handshake is never completed), key files, env files and versions are read over SSH, and the
-    pacemaker-remoted service is asked about on each host. With --cib FILE only the checks that need no live node
+    node (the handshake is never completed), key files, env files, versions and (X.509 mode) certificates are read
+    over SSH, and the pacemaker-remoted service is asked about on each host. With --cib FILE only the checks that need no live node
     run (no-reconnect-interval, connection-misuse, stale-node, failed-connection); the others are listed as
     skipped.
 
@@ -50,9 +50,16 @@ def doctor_command(app, names, fmt, json_mode, timeout, fix, yes):
       failed-connection      failed operations / fail counts of a connection resource
       stale-node             node entry or status left without a connection resource
       connection-misuse      a connection resource in a group, order or colocation
-      config-drift           PCMK_remote_port, PCMK_authkey_location, PCMK_tls_priorities
-                             or PSK/X.509 mode differ between nodes (or from the CIB)
+      config-drift           PCMK_remote_port, PCMK_authkey_location or PCMK_tls_priorities
+                             differ between nodes (or from the CIB)
       version-skew           Pacemaker versions that do not go together well
+      cert-expiry            X.509: a node's certificate expired (critical) or ends
+                             within 30 days (warning)
+      tls-mode-mixed         some nodes use X.509, others the PSK authkey
+      tls-mode-mismatch      a remote/guest node in another mode than a cluster node
+                             that connects to it (the cluster fences it)
+      x509-client-unverified Pacemaker 3.0.2/3.0.3 in X.509 mode on a remote/guest node
+                             accepts client certificates of any CA (takeover risk)
       node-offline           a node is offline and no other check explains it
 
     Each finding has a severity (critical, warning, info), the node, one line of evidence, and a fix: a command

@@ -312,3 +312,7 @@ def disable_command(app, dry_run, yes, resume, json_mode):
 
     Exit status: as `tls enable`."""
     return _switch(app, "psk", None, REMOTE_DIR, dry_run, yes, resume, json_mode)
+
+from remotectl.cli.tls_renew import renew_command  # noqa: E402 - its own module, so that merges stay easy
+
+tls_group.add_command(renew_command)

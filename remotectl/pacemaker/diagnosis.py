@@ -42,14 +42,23 @@ CHECKS: Dict[str, str] = {
     "failed-connection": "failed operations and fail counts of a connection resource that remain",
     "stale-node": "a node entry or status left for a remote or guest node without a connection resource",
     "connection-misuse": "a connection resource in a group, order or colocation constraint",
-    "config-drift": "PCMK_remote_port, PCMK_authkey_location, PCMK_tls_priorities or PSK/X.509 mode differ "
-                    "between nodes (or from the CIB's port)",
+    "config-drift": "PCMK_remote_port, PCMK_authkey_location or PCMK_tls_priorities differ between nodes (or "
+                    "from the CIB's port)",
     "version-skew": "Pacemaker versions across cluster and remote nodes that do not work together well",
+    "cert-expiry": "a node's certificate (the PCMK_cert_file its daemons load) has expired (critical) or expires "
+                   "within 30 days (warning)",
+    "tls-mode-mixed": "some nodes use X.509 (PCMK_ca_file, PCMK_cert_file, PCMK_key_file set) and others the PSK "
+                      "authkey",
+    "tls-mode-mismatch": "a remote or guest node uses another mode (PSK or X.509) than a cluster node that "
+                         "connects to it: the handshake fails and the cluster fences the node",
+    "x509-client-unverified": "Pacemaker 3.0.2 or 3.0.3 in X.509 mode accepts a client certificate that fails "
+                              "verification (any CA): whoever reaches the port can take the connection over",
     "node-offline": "a remote or guest node is offline and no other check explains why",
 }
+TLS_CHECKS = ("cert-expiry", "tls-mode-mixed", "tls-mode-mismatch", "x509-client-unverified")  # tls_diagnosis
 CIB_CHECKS = ("no-reconnect-interval", "connection-misuse", "stale-node", "failed-connection")
 LIVE_CHECKS = ("key-mismatch", "port-unreachable", "service-down", "key-unreadable", "config-drift",
-               "version-skew")
+               "version-skew") + TLS_CHECKS
 PEER_TYPES = ("remote", "guest", "bundle")
 RECONNECT_FIX_VALUE = "60s"
 # authkey verify problem codes -> doctor check
@@ -434,7 +443,7 @@ def key_file_findings(files: Sequence[KeyFile]) -> List[Finding]:
                                  message + " (install the cluster's key there: needs a person)"))
     for key in files:
         for problem in key.problems:
-            if problem.code in ("env-conflict", "x509-mode"):
+            if problem.code == "env-conflict":  # X.509 mode: the tls_diagnosis checks
                 found.append(Finding("config-drift", "warning", key.node, problem.message))
     return found
 
@@ -443,19 +452,17 @@ def drift_findings(settings: Mapping[str, Mapping[str, str]], types: Mapping[str
                    ports: Mapping[str, Optional[int]]) -> List[Finding]:
     """``settings``: node -> authkey.remote_settings(); ``ports``: remote/guest node -> the port the CIB connects to."""
     found: List[Finding] = []
-    for name in ("mode", LOCATION_VARIABLE, "PCMK_tls_priorities"):
+    for name in (LOCATION_VARIABLE, "PCMK_tls_priorities"):  # the mode: tls_diagnosis.mode_findings
         groups: Dict[str, List[str]] = {}
         for node, values_ in settings.items():
             groups.setdefault(values_[name], []).append(node)
         if len(groups) < 2:
             continue
         ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
-        severity = "critical" if name == "mode" else "warning"
-        what = "PSK/X.509 mode" if name == "mode" else name
         for value, nodes in ranked[1:]:
             for node in nodes:
-                found.append(Finding("config-drift", severity, node,
-                                     f"{what} is {value!r} on {node} but {ranked[0][0]!r} on "
+                found.append(Finding("config-drift", "warning", node,
+                                     f"{name} is {value!r} on {node} but {ranked[0][0]!r} on "
                                      f"{_names(ranked[0][1])}"))
     for node, values_ in settings.items():
         port = ports.get(node)

@@ -211,10 +211,11 @@ def new_ca(name: str, days: int, *, key_type: str = DEFAULT_KEY_TYPE,
 
 
 def new_node_certificate(ca_key_pem: bytes, ca_cert_pem: bytes, node: str, dns: Sequence[str], ips: Sequence[str],
-                         days: int, *, key_type: str = DEFAULT_KEY_TYPE,
-                         now: Optional[datetime] = None) -> Tuple[bytes, bytes, List[str]]:
+                         days: int, *, key_type: str = DEFAULT_KEY_TYPE, now: Optional[datetime] = None,
+                         key_pem: Optional[bytes] = None) -> Tuple[bytes, bytes, List[str]]:
     """(key PEM, certificate PEM, notes) for one node, signed by the CA: CN = the node name, the SANs given,
-    usable as TLS server and client (every Pacemaker node is both). The lifetime ends at the CA's at the latest."""
+    usable as TLS server and client (every Pacemaker node is both). The lifetime ends at the CA's at the latest.
+    `key_pem`: certify this key (a renewal) instead of a new one of `key_type`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -233,7 +234,7 @@ def new_node_certificate(ca_key_pem: bytes, ca_cert_pem: bytes, node: str, dns: 
         notes.append(f"the certificate ends with the CA on {not_after:%Y-%m-%d}")
     if not_after <= now:
         raise CertificateError("the CA has expired: create a new one")
-    key = _new_key(key_type)
+    key = load_private_key(key_pem, "the node key") if key_pem is not None else _new_key(key_type)
     names = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     if not names:
         raise CertificateError(f"no usable name or address for {node}")
@@ -255,7 +256,7 @@ def new_node_certificate(ca_key_pem: bytes, ca_cert_pem: bytes, node: str, dns: 
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                               critical=False))
     cert = builder.sign(ca_key, hashes.SHA256())
-    return _key_pem(key), _cert_pem(cert), notes
+    return key_pem if key_pem is not None else _key_pem(key), _cert_pem(cert), notes
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

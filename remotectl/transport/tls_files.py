@@ -1,7 +1,11 @@
 """The directory that holds a node's TLS files: created root:haclient 0750 when missing, so that the daemons'
-group can reach the files in it (transport.files.write_file_atomic would create it 0750 root:root)."""
+group can reach the files in it (transport.files.write_file_atomic would create it 0750 root:root); and this
+machine's own X.509 settings and CA file, for `check`."""
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 from remotectl.transport.base import Runner, TransportError
 
@@ -24,3 +28,42 @@ def ensure_directory(runner: Runner, path: str, *, mode: int, group: str = "") -
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot create {path}: {result.first_error_line()}")
     return result.stdout.strip().endswith("created")
+
+
+def local_tls_settings(env_files=None):
+    """This machine's X.509 settings (pacemaker.x509.TlsSettings) from its env files, as its own daemons read
+    them: what `check` uses when --ca is not given and this machine is a cluster node in X.509 mode."""
+    from remotectl.pacemaker import x509
+    from remotectl.pacemaker.authkey import ENV_FILES
+
+    texts = {}
+    for name, path in zip(ENV_FILES, env_files or ENV_FILES):  # `env_files`: the same two, elsewhere (tests)
+        try:
+            with open(path, "rb") as handle:
+                texts[name] = handle.read(x509.MAX_PEM_BYTES).decode("utf-8", "replace")
+        except OSError:
+            continue
+    return x509.tls_settings(texts)
+
+
+def read_local_ca(path: str) -> bytes:
+    """A CA file here (public; read with the checks of a secret file: a regular file, bounded)."""
+    from remotectl.pacemaker.x509 import MAX_PEM_BYTES
+    from remotectl.transport.localfiles import read_secret_file
+
+    return read_secret_file(path, MAX_PEM_BYTES, what="CA file")
+
+
+@contextlib.contextmanager
+def ca_file(data: bytes):
+    """A node's CA certificates (public) in a private temporary file for GnuTLS' trust-file loader; removed
+    on exit."""
+    import tempfile
+
+    handle, path = tempfile.mkstemp(prefix="remotectl-ca-", suffix=".pem")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        yield path
+    finally:
+        os.unlink(path)

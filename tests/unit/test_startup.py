@@ -65,16 +65,18 @@ def _command_modules(modules):
     return sorted(m for m in modules if m.startswith("remotectl.cli.") and m not in infrastructure)
 
 
-def _cli_imports_of(module):
-    """The remotectl.cli modules that ``module`` imports at its top level (shared options and the like)."""
+def _cli_imports_of(module, found=None):
+    """The remotectl.cli modules that ``module`` imports at its top level (shared options and the like), and those
+    they import in turn (a group that registers a command module which imports the group's options is a cycle)."""
+    found = set() if found is None else found
     if not module:
-        return set()
+        return found
     path = ROOT / (module.replace(".", "/") + ".py")
-    found = set()
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("remotectl.cli."):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("remotectl.cli.") \
+                and node.module not in found:
             found.add(node.module)
-            found |= _cli_imports_of(node.module)
+            _cli_imports_of(node.module, found)
     return found
 
 
