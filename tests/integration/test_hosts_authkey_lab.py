@@ -153,7 +153,7 @@ def test_sigkill_midway_leaves_old_or_new(hosts_lab, test_files, tmp_path):
     duration = time.monotonic() - start
     previous = {n: host_file(lab, n).read_bytes() for n in lab.node_names}
     seen = {"old": 0, "new": 0}
-    for round_number in range(12):
+    for round_number in range(8):
         new = os.urandom(65536)
         process = rctl(lab, "authkey", "push", "--key", key_file(tmp_path, new, f"k{round_number}"), "--path",
                        TEST_PATH, "--all", "--no-backup", popen=True)

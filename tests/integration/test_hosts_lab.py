@@ -166,10 +166,14 @@ def test_400_probes_of_a_live_remote_do_not_disturb_it(hosts_lab, tmp_path):
     started = time.monotonic()
     with Sampler(lab, "remote1") as sampler:
         for which, key in (("right", lab.authkey), ("wrong", wrong)):
-            for targets in [["remote1"]] * 20 + [["remote1"] * 60] * 3:
+            # 200 per key: a few processes of one probe each (the reconnects a monitoring loop makes), the rest
+            # concurrent in one process; each process costs a cluster round trip, not worth more of them
+            for targets in [["remote1"]] * 5 + [["remote1"] * 65] * 3:
                 proc = remotectl(lab, "check", "--json", "--key", key, "--timeout", "10", *targets)
                 doc = as_json(proc)
-                assert proc.returncode == (0 if which == "right" else 3), proc.stderr
+                expected = "match" if which == "right" else "mismatch"
+                odd = [r for r in doc["results"] if r["verdict"] != expected]
+                assert proc.returncode == (0 if which == "right" else 3), (proc.stderr, odd, doc["reports"])
                 for result in doc["results"]:
                     assert (result["address"], result["port"], result["tcp"]) == (lab.host("remote1").address, 3121, "open")
                     verdicts[which].append(result["verdict"])
@@ -188,7 +192,7 @@ def test_400_probes_of_a_live_remote_do_not_disturb_it(hosts_lab, tmp_path):
     assert remoted_text.count(ACCEPTED_LINE) == 0
     assert remoted_text.count(FAILED) >= 400, figures
     assert lab.fail_counts() == fails_before
-    assert len(sampler.samples) >= 20 and all(sampler.samples), figures
+    assert len(sampler.samples) >= 10 and all(sampler.samples), figures
 
 
 def test_connection_resource_moves_between_cluster_nodes(clean):
