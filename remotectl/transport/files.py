@@ -49,7 +49,7 @@ tmp=$(mktemp "$dir/.remotectl.$$.XXXXXXXX")
 trap 'rm -f -- "$tmp"' EXIT HUP INT TERM PIPE
 chmod "$mode" "$tmp"
 cat > "$tmp"
-got=$(sha256sum < "$tmp" | cut -d" " -f1)
+got=$(sha256sum < "$tmp"); got=${got%% *}
 if [ "$got" != "$want" ]; then echo "content check failed (incomplete transfer)" >&2; exit 65; fi
 [ -z "$owner" ] || chown -- "$owner" "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
@@ -75,7 +75,7 @@ mv -f -- "$tmp" "$target"
 trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
 info=$(stat -L -c "%s %a %U %G" -- "$target")
-sum=$(sha256sum < "$target" | cut -d" " -f1)
+sum=$(sha256sum < "$target"); sum=${sum%% *}
 echo "file $info $sum -"
 }
 """
@@ -148,7 +148,6 @@ def _written(runner: Runner, path: str, result: CommandResult, lines: Sequence[s
 _STALE_TEMPS_FUNCTION = r"""
 remove_stale_temps() {
   # variables are global in sh: every name here starts with st_ so the caller's are left alone
-  st_now=$(date +%s)
   for st_f in "$1"/.remotectl.*; do
     [ -e "$st_f" ] || [ -L "$st_f" ] || continue
     st_base=${st_f##*/}
@@ -157,6 +156,7 @@ remove_stale_temps() {
     case $st_pid in
       ''|*[!0-9]*|"$st_rest")
         st_mtime=$(stat -c %Y -- "$st_f") || continue
+        [ -n "${st_now:-}" ] || st_now=$(date +%s)
         [ $((st_now - st_mtime)) -ge 900 ] || continue ;;
       *)
         if kill -0 "$st_pid" 2>/dev/null || [ -d "/proc/$st_pid" ]; then continue; fi ;;
@@ -175,8 +175,10 @@ file_states() {
   if [ -n "$fs_reader" ] && [ "$(id -u)" = 0 ] && id -u -- "$fs_reader" >/dev/null 2>&1 \
      && command -v runuser >/dev/null 2>&1; then fs_check=yes; fi
   for fs_f in "$@"; do
-    fs_d=$(dirname -- "$fs_f")
-    if [ "$fs_clean" = yes ] && [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
+    if [ "$fs_clean" = yes ]; then
+      fs_d=$(dirname -- "$fs_f")
+      if [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
+    fi
     if [ -e "$fs_f" ] && [ ! -f "$fs_f" ]; then  # never hash a FIFO (hangs) or a device (endless)
       if [ -d "$fs_f" ]; then fs_last="notfile directory"; elif [ -p "$fs_f" ]; then fs_last="notfile fifo"
       elif [ -c "$fs_f" ]; then fs_last="notfile char"; elif [ -b "$fs_f" ]; then fs_last="notfile block"
@@ -251,8 +253,9 @@ pw_defer=no
 if [ -n "$pw_defer_on" ]; then
   pw_n=$3; shift 3; pw_i=0
   while [ "$pw_i" -lt "$pw_n" ]; do
-    # a line naming it that is not plainly a comment (printable ASCII after # or ;); Python's line breaks too
-    if [ -f "$1" ] && [ -r "$1" ] && head -c 262144 -- "$1" | tr '\r\013\014\034\035\036' '\n\n\n\n\n\n' \
+    # a line naming it that is not plainly a comment (printable ASCII after # or ;), after Python's line breaks
+    # too, in the whole file (the probe reads 256 KiB: more lines can only defer more)
+    if [ -f "$1" ] && [ -r "$1" ] && tr '\r\013\014\034\035\036' '\n\n\n\n\n\n' < "$1" \
        | grep -F -- "$pw_defer_on" | LC_ALL=C grep -qv '^[[:space:]]*[#;][ -~[:space:]]*$'; then pw_defer=yes; fi
     shift; pw_i=$((pw_i + 1))
   done
