@@ -186,12 +186,14 @@ def main() -> int:
                       f"{(client + server) * 1000 / n:.1f} ms per host; lower bound {bound:.2f} s on {cores} cores "
                       f"-> {wall / bound:.2f}x the bound (proxy {proxied:.2f} s more CPU; with it "
                       f"{wall / (bound + proxied / cores):.2f}x)")
+                verdict = ("met" if loop / wall >= 20 and wall / bound <= 3 else "NOT met")
                 if name == "push":
                     print(f"    sequential scp loop {loop:7.2f} s -> {loop / wall:.1f}x faster")
                 else:
                     print(f"    sequential `ssh sha256sum` loop {loop:7.2f} s -> {loop / wall:.1f}x faster "
                           f"(scp loop {statistics.median(loops['scp']):.2f} s -> "
                           f"{statistics.median(loops['scp']) / wall:.1f}x)")
+                print(f"    acceptance (>= 20x the sequential loop, <= 3x the CPU bound): {verdict}")
             sys.stdout.flush()
     finally:
         if proxy is not None:

@@ -223,7 +223,7 @@ def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
     """Install data on one node, skipping it when it is already there. One round trip
     (transport.files.probe_and_write: the probe — root?, hacluster?, env files, state of the key file, stale temp
     files removed — and the atomic write in one script, which reports the installed file's sha256/mode/owner read
-    back after the rename). With `node` (what a preflight learnt), only the write; a dry run only probes. Two
+    back after the rename). With `node` (what a preflight learnt), only the write; a dry run only probes. More
     round trips when an env file sets PCMK_authkey_location: the key's place is decided here, not on the node."""
     result = NodeKeyResult.of(target, ok=False, status="failed")
     try:
@@ -285,7 +285,7 @@ def _probe_and_write(result: NodeKeyResult, target: Target, runner: Runner, data
     change = _decide(node, model.fingerprint(data))
     if change.nothing_to_do != (done.action == "unchanged") or node.location.path != guess.path:
         raise RemotectlError(f"{guess.path}: the node's write script and this push disagree on what to do "
-                             f"({done.action}); nothing can be said about the key there")
+                             f"(the node: {done.action}); check the key there with authkey verify")
     if done.action == "unchanged":
         return _unchanged(result, node)
     if isinstance(done.failure, files.ChangedUnderneath):
