@@ -66,7 +66,13 @@ def run_measured(argv, **kwargs):
         process.returncode = code
         if code != 0:
             errors.seek(0)
-            raise SystemExit(f"failed ({code}): {shlex.join(argv[:12])} ...\n{errors.read().decode()[-3000:]}")
+            try:
+                nodes = json.loads(stdout)["nodes"]
+                problems = sorted({n.get("error") or "" for n in nodes if not n.get("ok")})[:5]
+            except (ValueError, KeyError):
+                problems = []
+            raise SystemExit(f"failed ({code}): {shlex.join(argv[:12])} ...\n{errors.read().decode()[-3000:]}"
+                             f"{problems}")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
