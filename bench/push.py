@@ -13,8 +13,8 @@ path, like separate machines. Lab mode pushes to the cluster, remote and guest n
 Every run pushes a fresh random key (so no target is skipped as unchanged) with each tool, alternating which goes
 first; the figures are medians of wall-clock time of the whole command, including process start-up. The `scp`
 loop does less than remotectl: one plain copy per target (SFTP, OpenSSH's default), no temp file + rename, no
-mode/owner, no backup, no read-back; remotectl also makes 2 SSH round trips per target (the probe: facts and state;
-the atomic write, which reads the installed file back), concurrently over all targets.
+mode/owner, no backup, no read-back; remotectl makes 1 SSH round trip per target (one script: the probe, facts and
+state, then the atomic write, which reads the installed file back), concurrently over all targets.
 
 Every remotectl round trip is a command run by root's login shell on the target (sshd always runs commands that
 way), and bash sources ~/.bashrc for commands started by sshd. On the development machines root's ~/.bashrc runs

@@ -205,6 +205,8 @@ class FakeHost(Runner):
                 return self._states(argv, args)
             if script == files._WRITE_SCRIPT:
                 return self._write(argv, args, stdin)
+            if script == files._PUSH_SCRIPT:
+                return self._push(argv, args, stdin)
             if script == hostops._READ_KEY_SCRIPT:
                 if args[0] not in self.files:
                     return self._result(argv, 66, err=f"{args[0]} does not exist")
@@ -275,3 +277,22 @@ class FakeHost(Runner):
         if self.tamper_after_write:
             self.files[target][0] = b"tampered" + bytes(stdin[8:])
         return self._result(argv, out=self._states(argv, ["", "no", target]).stdout)
+
+    def _push(self, argv, args, stdin):
+        """probe_and_write: the probe, push's rule, then the write, in one answer."""
+        target, mode, owner, want, prefix, defer_on = args[:6]
+        probe = self._probe(argv, args[6:])
+        out = probe.stdout
+        n = int(args[8])
+        if defer_on and any(defer_on in line and not line.lstrip().startswith(("#", ";"))
+                            for path in args[9:9 + n] for line in self.env.get(path, "").splitlines()):
+            return self._result(argv, out=out + "push deferred\n")
+        if not (self.root and self.account):
+            owner = ""
+        state = self.files.get(target)
+        sha = hashlib.sha256(state[0]).hexdigest() if state else None
+        if sha == want and f"{state[1]:o}" == mode and (not owner or f"{state[2]}:{state[3]}" == owner):
+            return self._result(argv, out=out + "push unchanged\n")
+        backup = f"{prefix}-{sha[:12]}" if prefix and state and sha != want else ""
+        written = self._write(argv, [target, mode, owner, want, backup, sha or "absent"], stdin)
+        return self._result(argv, written.rc, out + f"push write {backup or '-'}\n" + written.stdout, written.stderr)

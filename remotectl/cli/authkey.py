@@ -28,6 +28,12 @@ def _targets_args(func):
     return func
 
 
+_parallel_option = click.option(
+    "--parallel", "workers", type=click.IntRange(1, 256), metavar="N",
+    help="Nodes worked on at the same time (one SSH connection each) [default: 64, fewer when the open-file "
+         "limit is low].")
+
+
 def _remote_path(ctx, param, value):
     """--path is a path on the nodes: absolute, naming a file (checked before any node is asked)."""
     if value is None:
@@ -142,9 +148,10 @@ def fingerprint_command(app, path, json_mode):
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--no-backup", is_flag=True,
               help="Do not keep the replaced key as <path>.bak-<timestamp>-<its fingerprint>.")
+@_parallel_option
 @json_option
 @pass_app
-def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_backup, json_mode):
+def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_backup, workers, json_mode):
     """Install the key on nodes: atomically (private temp file with the final mode, content checked against
     its sha256, fsync, owner hacluster:haclient, rename), mode 0400, the previous key kept as a backup.
     Nodes that already have it are reported as unchanged. Each node is re-read afterwards to confirm. The write is
@@ -163,7 +170,8 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
     resolved = _load(app, targets, all_nodes, reporter)
     options = actions.PushOptions(path=remote_path, dry_run=dry_run, backup=not no_backup)
     with out.progress(len([t for t in resolved if not t.skip]), "pushing authkey") as advance:
-        result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance())
+        result = actions.push_key(resolved, app.ssh_runner, data, options, on_done=lambda _o: advance(),
+                                  workers=actions.ssh_workers(workers))
     code = ExitCode.INTERRUPTED if result.interrupted else per_node_exit(result.nodes)
     if out.json_or_reports(result, reporter.reports + result.reports):
         return code
@@ -190,9 +198,10 @@ def push_command(app, key_path, remote_path, targets, all_nodes, dry_run, no_bac
                    "/etc/sysconfig/pacemaker or /etc/default/pacemaker, else /etc/pacemaker/authkey, with the "
                    "pre-3.0 fallback to /etc/corosync/authkey].")
 @_targets_args
+@_parallel_option
 @json_option
 @pass_app
-def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
+def verify_command(app, key_path, remote_path, targets, all_nodes, workers, json_mode):
     """Compare the key on nodes by fingerprint (the key never leaves the nodes) and report owner, mode, size,
     location problems (missing, unreadable by hacluster, world-readable, silent fallback to
     /etc/corosync/authkey before Pacemaker 3.0).
@@ -212,7 +221,7 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
     resolved = _load(app, targets, all_nodes, reporter)
     with out.progress(len([t for t in resolved if not t.skip]), "checking authkeys") as advance:
         result = actions.verify_keys(resolved, app.ssh_runner, path=remote_path, key=key, key_path=key_path,
-                                     on_done=lambda _o: advance())
+                                     on_done=lambda _o: advance(), workers=actions.ssh_workers(workers))
     code = result.exit_code()
     if out.json_or_reports(result, reporter.reports + result.reports):
         return code
@@ -248,9 +257,10 @@ def verify_command(app, key_path, remote_path, targets, all_nodes, json_mode):
 @click.option("--path", "remote_path", metavar="REMOTE_PATH", callback=_remote_path,
               help="Write the key here on every node [default: each node's configured location].")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...", shell_complete=complete_node_names)
+@_parallel_option
 @json_option
 @pass_app
-def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path, targets, json_mode):
+def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path, targets, workers, json_mode):
     """Replace the key on every node (all cluster, remote and guest nodes; TARGETs only to work on a subset,
     which splits the cluster's keys).
 
@@ -299,7 +309,8 @@ def rotate_command(app, dry_run, restart, restart_all, resume, size, remote_path
     with out.progress(len([t for t in resolved if not t.skip]), "pushing new authkey") as advance:
         result = actions.rotate_key(resolved, app.ssh_runner, size=size, path=remote_path, dry_run=dry_run,
                                     restart=restart, restart_all=restart_all, resume=resume, restarter=restarter,
-                                    on_done=lambda _o: advance(), on_plan=show_plan)
+                                    on_done=lambda _o: advance(), on_plan=show_plan,
+                                    workers=actions.ssh_workers(workers))
     code = result.exit_code()
     if out.json_or_reports(result, reporter.reports + result.reports):
         return code

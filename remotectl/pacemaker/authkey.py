@@ -463,4 +463,9 @@ def backup_name(path: str, stamp: str, replaced: Optional[str]) -> str:
     fingerprint, so that two pushes in the same millisecond (a push, then a rotation) never want the same name,
     and an operator can tell which key a backup holds."""
     digest = replaced.split(":", 1)[-1][:12] if replaced else "unreadable"
-    return f"{path}.bak-{stamp}-{digest}"
+    return f"{backup_prefix(path, stamp)}-{digest}"
+
+
+def backup_prefix(path: str, stamp: str) -> str:
+    """backup_name without its last part, for a script on the node that appends it (transport.files.probe_and_write)."""
+    return f"{path}.bak-{stamp}"

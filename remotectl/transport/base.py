@@ -45,6 +45,10 @@ class Runner:
     ) -> CommandResult:
         raise NotImplementedError
 
+    def connect(self) -> None:
+        """Open the connection now (run() opens it when needed): a caller that must know whether a command may
+        have started can tell a handshake that never ended from a command under way."""
+
     def close(self) -> None:
         """Release connections; safe to call twice."""
 
@@ -56,6 +60,9 @@ class UnusableRunner(Runner):
     def __init__(self, name: str, error: str) -> None:
         self.name = name
         self.error = error
+
+    def connect(self) -> None:
+        raise TransportError(f"{self.name}: {self.error}")
 
     def run(self, argv, *, stdin=None, timeout=None, env=None) -> CommandResult:
         raise TransportError(f"{self.name}: {self.error}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 from remotectl.pacemaker.authkey import FileFacts
 from remotectl.transport.base import CommandResult, Runner, TransportError
@@ -24,8 +24,10 @@ from remotectl.transport.base import CommandResult, Runner, TransportError
 _CHANGED_UNDERNEATH = 76
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-_WRITE_SCRIPT = r"""
-set -eu
+# write_atomic TARGET MODE OWNER WANT BACKUP EXPECT (stdin: the content), under set -eu; the last step of a script
+# (it exits on failure, with the codes write_file_atomic reads)
+_WRITE_FUNCTION = r"""
+write_atomic() {
 target=$1 mode=$2 owner=$3 want=$4 backup=$5 expect=$6
 dir=$(dirname -- "$target")
 umask 077
@@ -47,7 +49,7 @@ tmp=$(mktemp "$dir/.remotectl.$$.XXXXXXXX")
 trap 'rm -f -- "$tmp"' EXIT HUP INT TERM PIPE
 chmod "$mode" "$tmp"
 cat > "$tmp"
-got=$(sha256sum < "$tmp" | cut -d" " -f1)
+got=$(sha256sum < "$tmp"); got=${got%% *}
 if [ "$got" != "$want" ]; then echo "content check failed (incomplete transfer)" >&2; exit 65; fi
 [ -z "$owner" ] || chown -- "$owner" "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
@@ -73,8 +75,14 @@ mv -f -- "$tmp" "$target"
 trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
 info=$(stat -L -c "%s %a %U %G" -- "$target")
-sum=$(sha256sum < "$target" | cut -d" " -f1)
+sum=$(sha256sum < "$target"); sum=${sum%% *}
 echo "file $info $sum -"
+}
+"""
+
+_WRITE_SCRIPT = _WRITE_FUNCTION + r"""
+set -eu
+write_atomic "$@"
 """
 
 
@@ -116,14 +124,20 @@ def write_file_atomic(
     want = hashlib.sha256(data).hexdigest()
     result = _sh(runner, _WRITE_SCRIPT, path, f"{mode:o}", owner or "", want, backup_path or "", expect or "",
                  stdin=data)
-    if result.rc == _CHANGED_UNDERNEATH and expect:
-        now = next((line[4:].strip() for line in result.stdout.splitlines() if line.startswith("now ")), "")
+    return _written(runner, path, result, result.stdout.splitlines(), conditional=bool(expect))
+
+
+def _written(runner: Runner, path: str, result: CommandResult, lines: Sequence[str], *,
+             conditional: bool) -> FileFacts:
+    """What write_atomic's exit status and its lines of stdout say: the installed file, or why there is none."""
+    if result.rc == _CHANGED_UNDERNEATH and conditional:
+        now = next((line[4:].strip() for line in lines if line.startswith("now ")), "")
         digest = f"sha256:{now}" if _SHA256.fullmatch(now) else None
         shown = digest or {"absent": "no file", "unreadable": "an unreadable file"}.get(now, "something else")
         raise ChangedUnderneath(f"{runner.name}: {path} changed underneath: it now holds {shown}", digest)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot write {path}: {result.first_error_line()}")
-    for line in result.stdout.splitlines():
+    for line in lines:
         if line.startswith("file "):
             return _parse_state(runner, path, line)
     raise TransportError(f"{runner.name}: wrote {path} but the installed file was not reported back")
@@ -134,7 +148,6 @@ def write_file_atomic(
 _STALE_TEMPS_FUNCTION = r"""
 remove_stale_temps() {
   # variables are global in sh: every name here starts with st_ so the caller's are left alone
-  st_now=$(date +%s)
   for st_f in "$1"/.remotectl.*; do
     [ -e "$st_f" ] || [ -L "$st_f" ] || continue
     st_base=${st_f##*/}
@@ -143,6 +156,7 @@ remove_stale_temps() {
     case $st_pid in
       ''|*[!0-9]*|"$st_rest")
         st_mtime=$(stat -c %Y -- "$st_f") || continue
+        [ -n "${st_now:-}" ] || st_now=$(date +%s)
         [ $((st_now - st_mtime)) -ge 900 ] || continue ;;
       *)
         if kill -0 "$st_pid" 2>/dev/null || [ -d "/proc/$st_pid" ]; then continue; fi ;;
@@ -161,12 +175,14 @@ file_states() {
   if [ -n "$fs_reader" ] && [ "$(id -u)" = 0 ] && id -u -- "$fs_reader" >/dev/null 2>&1 \
      && command -v runuser >/dev/null 2>&1; then fs_check=yes; fi
   for fs_f in "$@"; do
-    fs_d=$(dirname -- "$fs_f")
-    if [ "$fs_clean" = yes ] && [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
+    if [ "$fs_clean" = yes ]; then
+      fs_d=$(dirname -- "$fs_f")
+      if [ -d "$fs_d" ]; then remove_stale_temps "$fs_d"; fi
+    fi
     if [ -e "$fs_f" ] && [ ! -f "$fs_f" ]; then  # never hash a FIFO (hangs) or a device (endless)
-      if [ -d "$fs_f" ]; then echo "notfile directory"; elif [ -p "$fs_f" ]; then echo "notfile fifo"
-      elif [ -c "$fs_f" ]; then echo "notfile char"; elif [ -b "$fs_f" ]; then echo "notfile block"
-      else echo "notfile other"; fi
+      if [ -d "$fs_f" ]; then fs_last="notfile directory"; elif [ -p "$fs_f" ]; then fs_last="notfile fifo"
+      elif [ -c "$fs_f" ]; then fs_last="notfile char"; elif [ -b "$fs_f" ]; then fs_last="notfile block"
+      else fs_last="notfile other"; fi
     elif fs_info=$(stat -L -c "%s %a %U %G" -- "$fs_f" 2>/dev/null); then
       fs_sum=-
       if [ -r "$fs_f" ] && fs_out=$(sha256sum < "$fs_f" 2>/dev/null); then fs_sum=${fs_out%% *}; fi
@@ -174,10 +190,11 @@ file_states() {
       if [ "$fs_check" = yes ]; then
         if runuser -u "$fs_reader" -- test -r "$fs_f" 2>/dev/null; then fs_can=yes; else fs_can=no; fi
       fi
-      echo "file $fs_info $fs_sum $fs_can"
+      fs_last="file $fs_info $fs_sum $fs_can"
     else
-      echo "missing"
+      fs_last="missing"
     fi
+    echo "$fs_last"
   done
 }
 """
@@ -187,13 +204,18 @@ file_states "$@"
 exit 0
 """
 
-# host_probe: USER GROUP NREAD FILE... NTOOLS TOOL... READER CLEAN PATH...
-_PROBE_SCRIPT = _STALE_TEMPS_FUNCTION + _STATES_FUNCTION + r"""
+# host_probe USER GROUP NREAD FILE... NTOOLS TOOL... READER CLEAN PATH...; leaves pr_root and pr_account (yes|no)
+# and fs_last (the last state line) for a script that goes on (_PUSH_SCRIPT)
+_PROBE_FUNCTION = r"""
+host_probe() {
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
 user=$1 group=$2 n=$3; shift 3
-if [ "$(id -u)" = 0 ]; then echo "root yes"; else echo "root no"; fi
+if [ "$(id -u)" = 0 ]; then pr_root=yes; else pr_root=no; fi
+echo "root $pr_root"
+pr_account=no
 if [ -n "$user" ] && id -u -- "$user" >/dev/null 2>&1 && getent group -- "$group" >/dev/null 2>&1; then
-  echo "account yes"; else echo "account no"; fi
+  pr_account=yes; fi
+echo "account $pr_account"
 i=0
 while [ "$i" -lt "$n" ]; do
   f=$1; shift; i=$((i + 1))
@@ -209,7 +231,54 @@ while [ "$i" -lt "$n" ]; do
 done
 echo "states"
 file_states "$@"
+}
+"""
+
+_PROBE_SCRIPT = _STALE_TEMPS_FUNCTION + _STATES_FUNCTION + _PROBE_FUNCTION + r"""
+host_probe "$@"
 exit 0
+"""
+
+# probe_and_write TARGET MODE OWNER WANT BACKUP_PREFIX DEFER_ON, then host_probe's arguments (one path: TARGET).
+# The rule of actions.authkey.push._decide, on the host, so that probe and write are one round trip: nothing to do
+# when the key, its mode and (when the probe says it can be given: root, the account exists) its owner are
+# right; else the write, over what the probe saw (compare-and-swap). When an env file it read names DEFER_ON
+# (PCMK_authkey_location) outside a comment, the key may belong elsewhere: it writes nothing and lets the caller
+# decide (pacemaker.authkey.key_location reads the file; this only has to err on the side of deferring).
+_PUSH_SCRIPT = _STALE_TEMPS_FUNCTION + _STATES_FUNCTION + _PROBE_FUNCTION + _WRITE_FUNCTION + r"""
+pw_target=$1 pw_mode=$2 pw_owner=$3 pw_want=$4 pw_prefix=$5 pw_defer_on=$6; shift 6
+fs_last=
+host_probe "$@" </dev/null
+pw_defer=no
+if [ -n "$pw_defer_on" ]; then
+  pw_n=$3; shift 3; pw_i=0
+  while [ "$pw_i" -lt "$pw_n" ]; do
+    # a line naming it that is not plainly a comment (printable ASCII after # or ;), after Python's line breaks
+    # too, in the whole file (the probe reads 256 KiB: more lines can only defer more)
+    if [ -f "$1" ] && [ -r "$1" ] && tr '\r\013\014\034\035\036' '\n\n\n\n\n\n' < "$1" \
+       | grep -F -- "$pw_defer_on" | LC_ALL=C grep -qv '^[[:space:]]*[#;][ -~[:space:]]*$'; then pw_defer=yes; fi
+    shift; pw_i=$((pw_i + 1))
+  done
+fi
+set -f; set -- $fs_last; set +f
+pw_kind=${1:-} pw_sum=- pw_fmode= pw_fown=
+if [ "$pw_kind" = file ]; then pw_fmode=$3 pw_fown=$4:$5 pw_sum=$6; fi
+case $pw_kind in
+  missing) pw_expect=absent ;;
+  file) if [ "$pw_sum" = - ]; then pw_expect=unreadable; else pw_expect=$pw_sum; fi ;;
+  *) pw_expect=unreadable ;;
+esac
+if [ "$pr_root" = yes ] && [ "$pr_account" = yes ]; then pw_own=$pw_owner; else pw_own=; fi
+if [ "$pw_defer" = yes ]; then cat >/dev/null; echo "push deferred"; exit 0; fi
+if [ "$pw_sum" = "$pw_want" ] && [ "$pw_fmode" = "$pw_mode" ] && { [ -z "$pw_own" ] || [ "$pw_fown" = "$pw_own" ]; }
+then cat >/dev/null; echo "push unchanged"; exit 0; fi
+pw_backup=
+if [ -n "$pw_prefix" ] && [ "$pw_kind" != missing ] && [ "$pw_sum" != "$pw_want" ]; then
+  if [ "$pw_sum" = - ]; then pw_backup=$pw_prefix-unreadable; else pw_backup=$pw_prefix-$(printf %.12s "$pw_sum"); fi
+fi
+echo "push write ${pw_backup:--}"
+set -eu
+write_atomic "$pw_target" "$pw_mode" "$pw_own" "$pw_want" "$pw_backup" "$pw_expect"
 """
 
 _RESTORE_SCRIPT = r"""
@@ -257,7 +326,8 @@ def _parse_state(runner: Runner, path: str, line: str) -> FileFacts:
                            readable=digest != "-", reader_can_read={"yes": True, "no": False}.get(can))
 
 
-def _parse_states(runner: Runner, paths: Sequence[str], lines: List[str]) -> StateList:
+def _parse_states(runner: Runner, paths: Sequence[str], lines: Iterable[str]) -> StateList:
+    """From lines (an iterator is left just after the last state line)."""
     states = StateList()
     stream = iter(lines)
     for path in paths:
@@ -295,23 +365,32 @@ class HostProbe:
     states: StateList
 
 
+def _probe_args(user: str, group: str, read: Sequence[str], version_tools: Sequence[str], paths: Sequence[str],
+                reader: Optional[str], clean_temps: bool) -> List[str]:
+    return [user, group, str(len(read)), *read, str(len(version_tools)), *version_tools, reader or "",
+            "yes" if clean_temps else "no", *paths]
+
+
 def host_probe(runner: Runner, *, user: str = "", group: str = "", read: Sequence[str] = (),
                version_tools: Sequence[str] = (), paths: Sequence[str] = (), reader: Optional[str] = None,
                clean_temps: bool = False) -> HostProbe:
     """One round trip: are we root, do `user` and `group` exist, the content of small non-secret text files
     (up to 256 KiB each, e.g. /etc/default/pacemaker), the first line of `--version` of the first of
     `version_tools` found, and file_states() of `paths` (with `reader` and `clean_temps` as there)."""
-    import base64
-
-    result = _sh(runner, _PROBE_SCRIPT, user, group, str(len(read)), *read, str(len(version_tools)),
-                 *version_tools, reader or "", "yes" if clean_temps else "no", *paths)
+    result = _sh(runner, _PROBE_SCRIPT, *_probe_args(user, group, read, version_tools, paths, reader, clean_temps))
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}")
-    lines = result.stdout.splitlines()
+    return _parse_probe(runner, read, paths, iter(result.stdout.splitlines()))
+
+
+def _parse_probe(runner: Runner, read: Sequence[str], paths: Sequence[str], stream: Iterator[str]) -> HostProbe:
+    """host_probe's answer from stream, which is left just after it."""
+    import base64
+
     root = account = False
     contents: dict = {path: None for path in read}
     version = None
-    for index, line in enumerate(lines):
+    for line in stream:
         word, _, rest = line.partition(" ")
         if word == "root":
             root = rest == "yes"
@@ -323,11 +402,53 @@ def host_probe(runner: Runner, *, user: str = "", group: str = "", read: Sequenc
         elif word == "version":
             version = rest.strip() or None
         elif word == "states":
-            states = _parse_states(runner, paths, lines[index + 1:])
+            states = _parse_states(runner, paths, stream)
             break
     else:
         raise TransportError(f"{runner.name}: incomplete answer while inspecting the host")
     return HostProbe(root, account, contents, version, states)
+
+
+@dataclass(frozen=True)
+class ProbeWrite:
+    """What probe_and_write did on one host, in one round trip."""
+
+    probe: HostProbe  # as host_probe() with paths=[path]: the state before any write
+    action: str  # "unchanged" (nothing to do), "deferred" (an env file may move the key: nothing written), "write"
+    backup: Optional[str] = None  # where the replaced file was kept (action "write")
+    installed: Optional[FileFacts] = None  # the file read back after the rename
+    failure: Optional[TransportError] = None  # why the write did not happen (ChangedUnderneath among others)
+
+
+def probe_and_write(runner: Runner, path: str, data: bytes, *, mode: int, owner: str, user: str, group: str,
+                    read: Sequence[str] = (), defer_on: str = "", backup_prefix: str = "",
+                    clean_temps: bool = True) -> ProbeWrite:
+    """host_probe() of `path` and, in the same script, write_file_atomic() of data there unless it already holds
+    it with `mode` and (when root and `user`/`group` exist there) `owner`, conditional on what the probe saw.
+    A replaced file is kept as `<backup_prefix>-<first 12 hex digits of its sha256, or unreadable>` (model's
+    backup_name). Content on stdin only; one SSH command, so one shell start-up and one round trip."""
+    want = hashlib.sha256(data).hexdigest()
+    result = _sh(runner, _PUSH_SCRIPT, path, f"{mode:o}", owner, want, backup_prefix, defer_on,
+                 *_probe_args(user, group, read, (), [path], None, clean_temps), stdin=data)
+    stream = iter(result.stdout.splitlines())
+    try:
+        probe = _parse_probe(runner, read, [path], stream)
+        word, _, action = next(stream, "").partition(" ")
+    except TransportError:
+        if result.rc != 0:
+            raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}") from None
+        raise
+    if word != "push" or (result.rc != 0 and not action.startswith("write ")):
+        raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}")
+    if action in ("unchanged", "deferred"):
+        return ProbeWrite(probe, action)
+    if not action.startswith("write "):
+        raise TransportError(f"{runner.name}: unexpected answer while writing {path}: {action[:80]!r}")
+    backup = action[len("write "):] if action != "write -" else None
+    try:
+        return ProbeWrite(probe, "write", backup, _written(runner, path, result, list(stream), conditional=True))
+    except TransportError as exc:
+        return ProbeWrite(probe, "write", backup, failure=exc)
 
 
 def restore_file_atomic(runner: Runner, source: str, target: str) -> None:

@@ -14,7 +14,7 @@ import shlex
 import socket
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
@@ -203,38 +203,15 @@ class SshRunner(Runner):
             self._client = client
             return client
 
+    def connect(self) -> None:
+        self._connect()
+
     def _load_known_hosts(self, client, path: str, *, primary: bool) -> None:
         """Load a known_hosts file; a malformed line is skipped (with a warning), as OpenSSH skips it, instead of
         making every connection fail."""
-        import paramiko
-        from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
-
-        try:
-            (client.load_host_keys if primary else client.load_system_host_keys)(path)
-            return
-        except InvalidHostKey:
-            pass
-        except (OSError, paramiko.SSHException) as exc:
-            raise TransportError(f"cannot read known_hosts file {path}: {exc}") from None
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                lines = handle.read().splitlines()
-        except OSError as exc:
-            raise TransportError(f"cannot read known_hosts file {path}: {exc.strerror or exc}") from None
+        entries, skipped = _known_hosts_entries(path)
         keys = client.get_host_keys() if primary else client._system_host_keys
-        skipped = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                entry = HostKeyEntry.from_line(line, number)
-            except (InvalidHostKey, paramiko.SSHException, ValueError):
-                entry = None
-            if entry is None:
-                skipped.append(number)
-                continue
-            for hostname in entry.hostnames:
-                keys.add(hostname, entry.key.get_name(), entry.key)
+        keys._entries.extend(entries)
         if primary:
             client._host_keys_filename = path  # accept-new records new keys here, as load_host_keys would
         if skipped and self.options.on_warning is not None:
@@ -275,6 +252,54 @@ class SshRunner(Runner):
             if client is not None:
                 client.close()
         self._client = None
+
+
+_known_hosts_cache: Dict[Tuple[str, int, int, int], Tuple[list, List[int]]] = {}
+_known_hosts_lock = threading.Lock()
+
+
+def _known_hosts_entries(path: str) -> Tuple[list, List[int]]:
+    """(paramiko HostKeyEntry list, numbers of the malformed lines skipped) of a known_hosts file, parsed once per
+    version of the file for the whole run: a fan-out to hundreds of hosts would parse it once per connection."""
+    import paramiko
+    from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise TransportError(f"cannot read known_hosts file {path}: {exc.strerror or exc}") from None
+    version = (path, info.st_ino, info.st_mtime_ns, info.st_size)
+    with _known_hosts_lock:
+        if version in _known_hosts_cache:
+            entries, skipped = _known_hosts_cache[version]
+            return list(entries), skipped
+        keys = paramiko.HostKeys()
+        skipped: List[int] = []
+        try:
+            keys.load(path)
+        except InvalidHostKey:
+            keys = paramiko.HostKeys()
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    lines = handle.read().splitlines()
+            except OSError as exc:
+                raise TransportError(f"cannot read known_hosts file {path}: {exc.strerror or exc}") from None
+            for number, line in enumerate(lines, 1):
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                try:
+                    entry = HostKeyEntry.from_line(line, number)
+                except (InvalidHostKey, paramiko.SSHException, ValueError):
+                    entry = None
+                if entry is None:
+                    skipped.append(number)
+                    continue
+                for hostname in entry.hostnames:
+                    keys.add(hostname, entry.key.get_name(), entry.key)
+        except (OSError, paramiko.SSHException) as exc:
+            raise TransportError(f"cannot read known_hosts file {path}: {exc}") from None
+        _known_hosts_cache[version] = (keys._entries, skipped)
+        return list(keys._entries), skipped
 
 
 def _exchange(channel, stdin: bytes) -> Tuple[bytes, bytes]:

@@ -205,11 +205,15 @@ def start_hosts(workdir: Path, count: int, *, private_env: bool = False) -> Host
     known_hosts = workdir / "known_hosts"
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     hosts: List[Host] = []
+    taken = set()
     try:
         for index in range(count):
             host_key = workdir / f"host{index}_ed25519"
             keygen(host_key, f"remotectl-authkey-host{index}")
             port = free_port()
+            while port in taken:  # free now, but an sshd started just before may not have bound it yet
+                port = free_port()
+            taken.add(port)
             config = workdir / f"sshd{index}.conf"
             write_config(config, port=port, host="127.0.0.1", host_key=host_key, pid_file="none",
                          authorized=authorized, log_level="INFO", extra="MaxStartups 100:30:200\nMaxSessions 100\n")

@@ -417,3 +417,69 @@ def test_generate_relative_output_is_written_where_the_user_is(tmp_path):
 
     assert json.loads(result.stdout)["path"] == str(tmp_path / "sub" / "authkey")
     assert len((tmp_path / "sub" / "authkey").read_bytes()) == 256
+
+
+def test_push_in_one_round_trip_follows_push_rule_on_a_real_shell(tmp_path):
+    """The node applies push's rule itself (transport.files._PUSH_SCRIPT); push_one checks it against _decide and
+    fails the node when they disagree, so every state below also checks that the two rules agree."""
+    from remotectl.actions import authkey as actions
+    from remotectl.actions.targets import Target
+
+    runner = LocalRunner()
+    path = tmp_path / "key"
+    old, new = b"o" * 64, b"n" * 64
+
+    def push(data):
+        runner_calls.clear()
+        result = actions.push_key([Target(label="n", host="n", type="remote")], lambda _h: counting, data,
+                                  actions.PushOptions(path=str(path)))
+        return result.nodes[0]
+
+    runner_calls = []
+
+    class Counting(LocalRunner):
+        def run(self, argv, **kwargs):
+            runner_calls.append(argv)
+            return runner.run(argv, **kwargs)
+
+    counting = Counting()
+    first = push(old)
+    assert first.status == "written" and first.backup is None and path.read_bytes() == old, first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400 and len(runner_calls) == 1
+    assert push(old).status == "unchanged" and len(runner_calls) == 1
+    path.chmod(0o640)
+    fixed = push(old)
+    assert fixed.status == "written" and fixed.message.startswith("same key; fixing") and fixed.backup is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400
+    replaced = push(new)
+    assert replaced.status == "written" and replaced.previous_fingerprint == model.fingerprint(old)
+    assert replaced.backup.startswith(f"{path}.bak-") and replaced.backup.endswith("-" + model.fingerprint(old)[7:19])
+    assert open(replaced.backup, "rb").read() == old and path.read_bytes() == new and len(runner_calls) == 1
+    if os.geteuid() == 0 and localfiles.account_ids("hacluster", "haclient"):
+        assert (replaced.owner, replaced.group) == ("hacluster", "haclient")
+    path.unlink()
+    path.mkdir()
+    refused = push(new)
+    assert refused.status == "failed" and "not a regular file" in refused.error and path.is_dir()
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".remotectl")] == []
+
+
+def test_probe_and_write_leaves_the_key_alone_when_an_env_file_may_move_it(tmp_path):
+    env = tmp_path / "pacemaker"
+    env.write_text("PCMK_authkey_location=/elsewhere/authkey\n")
+    path = tmp_path / "authkey"
+    done = files.probe_and_write(LocalRunner(), str(path), b"k" * 64, mode=0o400, owner="", user="", group="",
+                                 read=[str(env)], defer_on=model.LOCATION_VARIABLE)
+    assert done.action == "deferred" and not path.exists()
+    assert done.probe.files[str(env)] == env.read_bytes() and not done.probe.states[0].exists
+    for text in ("  export PCMK_authkey_location=/elsewhere/authkey\n", "# a comment\rPCMK_authkey_location=/x\n",
+                 "# PCMK_authkey_location=/x \u2028 PCMK_authkey_location=/y\n"):
+        env.write_text(text)  # an assignment, also after one of Python's line breaks: deferred
+        done = files.probe_and_write(LocalRunner(), str(path), b"k" * 64, mode=0o400, owner="", user="", group="",
+                                     read=[str(env)], defer_on=model.LOCATION_VARIABLE)
+        assert done.action == "deferred" and not path.exists(), text
+    env.write_text("# PCMK_authkey_location=/etc/pacemaker/authkey\n  ; PCMK_authkey_location=/x\nPCMK_remote_port=3121\n")
+    done = files.probe_and_write(LocalRunner(), str(path), b"k" * 64, mode=0o400, owner="", user="", group="",
+                                 read=[str(env)], defer_on=model.LOCATION_VARIABLE)
+    assert done.action == "write" and done.installed.fingerprint == model.fingerprint(b"k" * 64)
+    assert path.read_bytes() == b"k" * 64

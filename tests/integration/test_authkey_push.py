@@ -134,9 +134,17 @@ def test_verify_missing_key_and_unreadable_by_hacluster(fresh):
     assert "unreadable-by-hacluster" in [p["code"] for p in doc["nodes"][1]["problems"]]
 
 
+def _logins(hosts):
+    """SSH logins each host's sshd has accepted so far."""
+    return [h.log.read_text().count("Accepted publickey for") for h in hosts.hosts]
+
+
 def test_rotate_on_explicit_targets_and_rollback(fresh):
+    before = _logins(fresh)
     result = remotectl(fresh, "authkey", "rotate", "--path", KEY_PATH, *fresh.destinations, "--json")
     assert result.returncode == 0, result.stderr
+    # preflight, push and verify over one connection per node
+    assert [after - was for after, was in zip(_logins(fresh), before)] == [1, 1, 1]
     doc = json.loads(result.stdout)
     new = fresh.hosts[0].read()
     assert len(new) == 256 and new != OLD and all(h.read() == new for h in fresh.hosts)

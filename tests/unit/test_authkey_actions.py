@@ -557,8 +557,12 @@ def test_restart_refuses_bundle_replicas_on_3_0_2():
 
 def test_round_trips_per_node():
     hosts = make_hosts("a")
-    actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
-    assert len(hosts["a"].commands) == 2  # probe, then the atomic write that reads the installed file back
+    pushed = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert len(hosts["a"].commands) == 1  # probe and atomic write (which reads the installed file back) in one
+    assert pushed.nodes[0].status == "written"
+    hosts["a"].commands.clear()
+    again = actions.push_key([target("a")], factory(hosts), KEY_A, actions.PushOptions())
+    assert len(hosts["a"].commands) == 1 and again.nodes[0].status == "unchanged"
     hosts["a"].commands.clear()
     actions.verify_keys([target("a")], factory(hosts))
     assert len(hosts["a"].commands) == 1
@@ -566,6 +570,10 @@ def test_round_trips_per_node():
     moved["b"].put("/srv/key", KEY_A)
     actions.verify_keys([target("b")], factory(moved))
     assert len(moved["b"].commands) == 2  # the configured location was not among the guessed paths
+    moved["b"].commands.clear()
+    pushed = actions.push_key([target("b")], factory(moved), KEY_B, actions.PushOptions())
+    assert pushed.nodes[0].status == "written" and moved["b"].data("/srv/key") == KEY_B
+    assert len(moved["b"].commands) == 3  # the node defers to this push: probe, the moved key's state, write
     rotated = make_hosts("c")
     actions.rotate_key([target("c")], factory(rotated))
     assert len(rotated["c"].commands) == 3  # preflight probe (reused by the push), atomic write, verify

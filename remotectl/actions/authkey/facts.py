@@ -15,6 +15,19 @@ from remotectl.transport.base import Runner, UnusableRunner
 RunnerFactory = Callable[[str], Runner]
 ProgressCallback = Optional[Callable[[object], None]]
 
+# Nodes worked on at once by push, verify and rotate, each one SSH connection (one socket: capped by the open-file
+# limit). bench/push_latency.py: a node costs ~60 ms of CPU (sshd and the script there ~47, remotectl ~13), so two
+# cores do ~33 nodes/s, and one node takes ~15 round trips: 0.3 s at 20 ms RTT, 1.5 s at 100 ms, i.e. ~50 in
+# flight keep the cores busy even at 100 ms; at 20 ms, 16 to 128 ran within 10% of each other (CPU-bound).
+DEFAULT_SSH_WORKERS = 64
+
+
+def ssh_workers(requested: Optional[int] = None) -> int:
+    """--parallel, else DEFAULT_SSH_WORKERS as far as the open-file limit allows."""
+    from remotectl.transport.limits import cap_workers
+
+    return requested or cap_workers(DEFAULT_SSH_WORKERS)
+
 
 @dataclass
 class NodeFacts:
@@ -42,10 +55,21 @@ def inspect_node(runner: Runner, override: Optional[str], *, version: bool = Tru
     file of Pacemaker's fallback chain). One round trip when the key is where it is expected, two otherwise."""
     guess = model.key_location({}, override)
     guessed_paths = model.fallback_chain(guess, None) if chain else [guess.path]
-    probe = files.host_probe(runner, user=model.KEY_OWNER, group=model.KEY_GROUP,
-                             read=() if override else model.ENV_FILES,
+    probe = files.host_probe(runner, user=model.KEY_OWNER, group=model.KEY_GROUP, read=env_files(override),
                              version_tools=model.VERSION_TOOLS if version else (), paths=guessed_paths,
                              reader=reader, clean_temps=clean_temps)
+    return facts_from_probe(runner, probe, override, chain=chain, reader=reader, clean_temps=clean_temps)
+
+
+def env_files(override: Optional[str]) -> Sequence[str]:
+    """The env files a probe reads: none when --path says where the key is."""
+    return () if override else model.ENV_FILES
+
+
+def facts_from_probe(runner: Runner, probe: files.HostProbe, override: Optional[str], *, chain: bool = False,
+                     reader: Optional[str] = None, clean_temps: bool = False) -> NodeFacts:
+    """NodeFacts from what host_probe said; a second round trip only for paths it was not asked about (the env
+    files moved the key)."""
     texts = {path: data.decode("utf-8", "replace") for path, data in probe.files.items() if data is not None}
     location = model.key_location(texts, override)
     parsed_version = model.parse_version(probe.version_line or "")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, RunnerFactory, active_runners, inspect_node,
-                                             without_prefix)
+from remotectl.actions.authkey.facts import (NodeFacts, ProgressCallback, RunnerFactory, active_runners, env_files,
+                                             facts_from_probe, inspect_node, without_prefix)
 from remotectl.actions.authkey.keys import check_size
 from remotectl.actions.targets import Target
 from remotectl.jsonable import json_field, jsonable
@@ -164,10 +164,21 @@ def _write(result: NodeKeyResult, runner: Runner, data: bytes, node: NodeFacts, 
         after = files.write_file_atomic(runner, path, data, mode=model.KEY_MODE, owner=change.owner,
                                         backup_path=backup, expect=files.expected_state(node.key))
     except files.ChangedUnderneath as exc:
-        result.status, result.fingerprint = CHANGED_UNDERNEATH, exc.now
-        result.error = (f"{path} changed underneath this push: it held {node.key.fingerprint or 'no key'} when the "
-                        f"push started, {exc.now or 'no readable key'} now; left as it is")
-        return result
+        return _changed_underneath(result, node, exc)
+    return _written(result, node, change, after, backup)
+
+
+def _changed_underneath(result: NodeKeyResult, node: NodeFacts, exc: files.ChangedUnderneath) -> NodeKeyResult:
+    result.status, result.fingerprint = CHANGED_UNDERNEATH, exc.now
+    result.error = (f"{result.path} changed underneath this push: it held {node.key.fingerprint or 'no key'} when "
+                    f"the push started, {exc.now or 'no readable key'} now; left as it is")
+    return result
+
+
+def _written(result: NodeKeyResult, node: NodeFacts, change: _Change, after: model.FileFacts,
+             backup: Optional[str]) -> NodeKeyResult:
+    """The row of a node whose write went through: checked against what was meant to be installed."""
+    path = result.path
     result.backup, result.changed = backup, True
     result.fill(after)
     if after.fingerprint != change.want:
@@ -209,32 +220,79 @@ class WriteLedger:
 
 def push_one(target: Target, runner: Runner, data: bytes, options: PushOptions,
              node: Optional[NodeFacts] = None, writes: Optional[WriteLedger] = None) -> NodeKeyResult:
-    """Install data on one node (transport.files.write_file_atomic), skipping it when it is already there.
-    Two round trips: the probe (root?, hacluster?, env files, state of the key file, stale temp files removed;
-    not repeated when `node` already holds its answer), then the atomic write, which reports the installed file's
-    sha256/mode/owner read back after the rename."""
+    """Install data on one node, skipping it when it is already there. One round trip
+    (transport.files.probe_and_write: the probe — root?, hacluster?, env files, state of the key file, stale temp
+    files removed — and the atomic write in one script, which reports the installed file's sha256/mode/owner read
+    back after the rename). With `node` (what a preflight learnt), only the write; a dry run only probes. More
+    round trips when an env file sets PCMK_authkey_location: the key's place is decided here, not on the node."""
     result = NodeKeyResult.of(target, ok=False, status="failed")
     try:
+        if node is None and not options.dry_run:
+            return _probe_and_write(result, target, runner, data, options, writes)
         if node is None:
-            node = inspect_node(runner, options.path, version=False, clean_temps=not options.dry_run)
-        before = node.key
-        result.path = node.location.path
-        result.removed_temp_files = len(node.removed_temps)
-        result.existed = before.exists
-        result.previous_fingerprint = before.fingerprint
-        change = _decide(node, model.fingerprint(data))
-        if change.nothing_to_do:
-            result.fill(before)
-            result.ok, result.status, result.message = True, "unchanged", "already has this key"
-            return result
-        if options.dry_run:
-            return _would(result, node, change)
-        if writes is not None:
-            writes.start(target)
-        return _write(result, runner, data, node, change, options)
+            node = inspect_node(runner, options.path, version=False)
+        return _decide_and_write(result, target, runner, data, options, node, writes)
     except RemotectlError as exc:
         result.error = without_prefix(exc.message, target)
         return result
+
+
+def _start(result: NodeKeyResult, node: NodeFacts) -> None:
+    """The row's fields known from the probe, before anything is written."""
+    result.path = node.location.path
+    result.removed_temp_files = len(node.removed_temps)
+    result.existed = node.key.exists
+    result.previous_fingerprint = node.key.fingerprint
+
+
+def _unchanged(result: NodeKeyResult, node: NodeFacts) -> NodeKeyResult:
+    result.fill(node.key)
+    result.ok, result.status, result.message = True, "unchanged", "already has this key"
+    return result
+
+
+def _decide_and_write(result: NodeKeyResult, target: Target, runner: Runner, data: bytes, options: PushOptions,
+                      node: NodeFacts, writes: Optional[WriteLedger]) -> NodeKeyResult:
+    _start(result, node)
+    change = _decide(node, model.fingerprint(data))
+    if change.nothing_to_do:
+        return _unchanged(result, node)
+    if options.dry_run:
+        return _would(result, node, change)
+    if writes is not None:
+        writes.start(target)
+    return _write(result, runner, data, node, change, options)
+
+
+def _probe_and_write(result: NodeKeyResult, target: Target, runner: Runner, data: bytes, options: PushOptions,
+                     writes: Optional[WriteLedger]) -> NodeKeyResult:
+    """The one-round-trip push. The node applies push's rule (_decide) itself; the row is built from the probe
+    with _decide here, and a node that did otherwise is a failure, never a row that says what did not happen."""
+    guess = model.key_location({}, options.path)
+    result.path = guess.path
+    if writes is not None:  # once connected, the script may write as soon as it starts
+        runner.connect()
+        writes.start(target)
+    done = files.probe_and_write(
+        runner, guess.path, data, mode=model.KEY_MODE, owner=f"{model.KEY_OWNER}:{model.KEY_GROUP}",
+        user=model.KEY_OWNER, group=model.KEY_GROUP, read=env_files(options.path),
+        defer_on="" if options.path else model.LOCATION_VARIABLE,
+        backup_prefix=model.backup_prefix(guess.path, options.stamp or backup_stamp()) if options.backup else "")
+    node = facts_from_probe(runner, done.probe, options.path, clean_temps=True)
+    if done.action == "deferred":
+        return _decide_and_write(result, target, runner, data, options, node, None)
+    _start(result, node)
+    change = _decide(node, model.fingerprint(data))
+    if change.nothing_to_do != (done.action == "unchanged") or node.location.path != guess.path:
+        raise RemotectlError(f"{guess.path}: the node's write script and this push disagree on what to do "
+                             f"(the node: {done.action}); check the key there with authkey verify")
+    if done.action == "unchanged":
+        return _unchanged(result, node)
+    if isinstance(done.failure, files.ChangedUnderneath):
+        return _changed_underneath(result, node, done.failure)
+    if done.failure is not None:
+        raise done.failure
+    return _written(result, node, change, done.installed, done.backup)
 
 
 def skipped(target: Target) -> NodeKeyResult:
