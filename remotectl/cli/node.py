@@ -25,7 +25,7 @@ def render(app, json_mode: bool, result) -> int:
         out.json_document(result.to_json(), result.reports)
         return result.exit_code
     _steps(out, result.steps)
-    out.reports(result.reports)
+    out.reports(_not_in_steps(result))
     words = {"done": f"{result.node}: {result.command} done",
              "nothing-to-do": f"{result.node}: nothing to do (already {_DONE[result.command]})",
              "dry-run": f"{result.node}: dry run, nothing was changed",
@@ -35,6 +35,13 @@ def render(app, json_mode: bool, result) -> int:
                         else f"{result.node}: {result.command} failed, nothing was changed")}
     (out.error_line if result.outcome in ("refused", "failed") else out.line)(words[result.outcome])
     return result.exit_code
+
+
+def _not_in_steps(result):
+    """The reports to print under the steps: the failed step's own report (``node-step-failed``, kept for --json)
+    says what its ``[FAILED]`` line already says."""
+    failed = {step.detail for step in result.steps if step.status == "failed"}
+    return [r for r in result.reports if not (r.code == "node-step-failed" and r.message in failed)]
 
 
 def _steps(out, steps) -> None:
