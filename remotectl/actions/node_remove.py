@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, run_steps,
                                               wait_online)
-from remotectl.pacemaker import lifecycle, tools, xmlsafe
+from remotectl.pacemaker import hostfirewall, lifecycle, tools, xmlsafe
 from remotectl.pacemaker.inventory import inventory_from_cib
 from remotectl.pacemaker.status import read_status
 from remotectl.reports import RemotectlError, Reporter
@@ -201,19 +201,55 @@ def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, r
         result.add("forget", "would", f"crm_node --force --remove={name}")
     else:
         result.add("forget", "unchanged", f"{name} is in neither the CIB nor crm_mon")
-    state = hostops.host_state(runner, port)
+    state = hostops.host_state(runner, port, firewall=True)
     if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
         result.add("service", "would", f"systemctl disable --now {state.unit}")
-    comment = lifecycle.nft_comment(port)
-    if comment in state.nft_ruleset or state.nft_persisted_in:
-        result.add("firewall", "would", f"remove the nftables rule {comment}"
-                   + (f" and its line in {', '.join(state.nft_persisted_in)}" if state.nft_persisted_in else ""))
+    for change in _firewall_changes(state, port):
+        result.add("firewall", "would", f"undo {change}")
     if not options.keep_key:
         from remotectl.actions.authkey.facts import inspect_node
 
         facts = inspect_node(runner, None, version=False)
         if facts.key.exists:
             result.add("key", "would", f"remove {facts.location.path} ({facts.key.fingerprint})")
+
+
+def _firewall_changes(state: hostops.HostState, port: int) -> List[str]:
+    """node add's firewall changes still on the host, in each firewall's own terms (whichever is active now)."""
+    comment = lifecycle.nft_comment(port)
+    changes = []
+    if state.firewalld_marker:
+        changes.append(f"firewalld: {port}/tcp in zone {state.firewalld_marker} "
+                       f"({hostfirewall.firewalld_marker(port)})")
+    if hostfirewall.ufw_rule_state(state.ufw_added, port, comment) == "ours":
+        changes.append(f"ufw: allow {port}/tcp comment {comment}")
+    if comment in state.nft_ruleset or state.nft_persisted_in:
+        changes.append(f"nftables: the rule {comment}"
+                       + (f" and its line in {', '.join(state.nft_persisted_in)}" if state.nft_persisted_in else ""))
+    return changes
+
+
+def _undo_firewall(runner, state: hostops.HostState, port: int, result: LifecycleResult) -> None:
+    """Undo what node add opened (and only that): firewalld's recorded port, ufw's and nftables' marked rules."""
+    comment = lifecycle.nft_comment(port)
+    undone = []
+    if state.firewalld_marker:
+        hostops.firewalld_close(runner, state.firewalld_marker, port,
+                                running=state.firewall == hostfirewall.FIREWALLD)
+        undone.append(f"firewalld: closed {port}/tcp in zone {state.firewalld_marker}")
+    if hostfirewall.ufw_rule_state(state.ufw_added, port, comment) == "ours":
+        hostops.ufw_close(runner, port)
+        undone.append(f"ufw: deleted allow {port}/tcp (comment {comment})")
+    chain = lifecycle.nft_input_chain(state.nft_ruleset)
+    removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
+    files_changed = hostops.nft_unpersist(runner, comment)
+    if removed or files_changed:
+        undone.append(f"nftables: removed {removed} rule(s) {comment}"
+                      + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
+    if undone:
+        result.add("firewall", "done", "; ".join(undone))
+    else:
+        result.add("firewall", "unchanged", "no firewall rule of node add")
 
 
 def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
@@ -252,22 +288,14 @@ def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult)
 
 
 def _clean_host(runner, host: str, port: int, options: RemoveOptions, result: LifecycleResult) -> None:
-    state = hostops.host_state(runner, port)
+    state = hostops.host_state(runner, port, firewall=True)
     if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
         hostops.systemctl(runner, "disable", state.unit)
         result.add("service", "done", f"systemctl disable --now {state.unit}",
                    undo=f"systemctl enable --now {state.unit}")
     else:
         result.add("service", "unchanged", f"{state.unit or 'pacemaker_remote'} disabled and stopped")
-    comment = lifecycle.nft_comment(port)
-    chain = lifecycle.nft_input_chain(state.nft_ruleset) if state.firewall == "nftables" else None
-    removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
-    files_changed = hostops.nft_unpersist(runner, comment)
-    if removed or files_changed:
-        result.add("firewall", "done", f"removed {removed} nftables rule(s) {comment}"
-                   + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
-    else:
-        result.add("firewall", "unchanged", "no firewall rule of node add")
+    _undo_firewall(runner, state, port, result)
     if options.keep_key:
         result.add("key", "skipped", "--keep-key")
         return

@@ -80,8 +80,10 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
     """Make HOST (an SSH destination [user@]host[:port]) a remote node of the cluster.
 
     Steps, each shown: preflight (pacemaker-remote installed and compatible, name free, no connection held on the
-    host); open the port in nftables when its input policy drops (a trial: then tested from every online
-    cluster node, and refused, with the rule removed again, when one cannot reach it); install the cluster's
+    host); open the port in the host's active firewall: firewalld (its zone, runtime and permanent, recorded in
+    /var/lib/remotectl), ufw (a rule with a remotectl-node-add comment), else nftables when its input policy drops
+    (a trial: then tested from every online cluster node, and refused, with the change undone, when one cannot
+    reach it; a port someone else opened is left as it is; --no-firewall skips this); install the cluster's
     key; systemctl enable --now pacemaker_remote and wait until it listens; a full handshake + registration
     check; create the ocf:pacemaker:remote resource; wait until it is online. Running it again changes nothing.
     Without --yes the checks run first and the plan is shown, then a yes on the terminal applies it (--json and
@@ -184,8 +186,9 @@ def resume_command(app, node, wait, json_mode):
 @pass_app
 def remove_command(app, node, host, keep_key, remove_constraints, dry_run, yes, wait, json_mode):
     """Remove remote NODE: drain it, delete its connection resource (and with --remove-constraints the location
-    constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, delete the
-    nftables rule node add made, remove the key (unless --keep-key). Running it again changes nothing.
+    constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, undo the
+    firewall change node add made (its firewalld port, ufw or nftables rule; nothing else), remove the key
+    (unless --keep-key). Running it again changes nothing.
     Without --yes the plan is shown first, then a yes on the terminal applies it. Exit 4: refused (guest nodes,
     constraints without --remove-constraints) or not confirmed; 1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node

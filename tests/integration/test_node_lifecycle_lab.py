@@ -366,3 +366,53 @@ def test_add_guest_makes_a_running_container_a_guest_node(hosts_lab):
         lab.cluster_run(["crm_attribute", "--node", "guest1", "--name", "rctl-test-keep", "--delete"], check=False)
         lab.restore_baseline()
     assert fence_events(lab, "guest1") == fenced
+
+
+# Switch one firewall on for spare2 in place of its raw nftables default-deny (the image has both installed and
+# inactive); each leaves 3121 closed, as its defaults do. The rule of node add in that firewall's own terms.
+FIREWALLS = {
+    "firewalld": dict(
+        on=["sh", "-ec", "nft delete table inet filter; systemctl start firewalld; firewall-cmd --state"],
+        rules=["sh", "-c", "firewall-cmd --list-ports; firewall-cmd --permanent --list-ports; "
+                           "cat /var/lib/remotectl/node-add-firewalld-3121 2>/dev/null"],
+        off=["sh", "-c", "systemctl stop firewalld; systemctl restart nftables"]),
+    "ufw": dict(
+        on=["sh", "-ec", "nft delete table inet filter; ufw allow 22/tcp; ufw --force enable"],
+        rules=["ufw", "show", "added"],
+        off=["sh", "-c", "ufw delete allow 22/tcp; ufw disable; systemctl restart nftables"]),
+}
+
+
+@pytest.mark.parametrize("firewall", sorted(FIREWALLS))
+def test_add_and_remove_open_and_close_the_port_in_the_active_firewall(hosts_lab, firewall):
+    """With firewalld (resp. ufw) active on the host, node add opens 3121 there (never a raw nft rule under it)
+    and says so; the second run changes nothing; node remove closes exactly that again."""
+    lab, how = hosts_lab, FIREWALLS[firewall]
+    assert_pristine(lab, "spare2")
+    rules = lambda: lab.host_run("spare2", how["rules"], check=False).stdout  # noqa: E731
+    try:
+        lab.host_run("spare2", how["on"])
+        assert "3121" not in rules()
+        proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        step = {s["step"]: s for s in as_json(proc)["steps"]}["firewall"]
+        assert step["status"] == "done" and step["detail"].startswith(f"{firewall}:"), step
+        assert lab.crm_mon_nodes()["spare2"]["online"]
+        if firewall == "firewalld":  # runtime, permanent, and the marker naming the zone
+            assert rules().split() == ["3121/tcp", "3121/tcp", "public"], rules()
+        else:
+            assert "ufw allow 3121/tcp comment 'remotectl-node-add:3121'" in rules(), rules()
+        assert "remotectl-node-add" not in lab.host_run("spare2", ["nft", "list", "ruleset"]).stdout
+        proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout + proc.stderr
+        proc = remotectl(lab, "node", "remove", "spare2", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        step = {s["step"]: s for s in as_json(proc)["steps"]}["firewall"]
+        assert step["status"] == "done" and firewall in step["detail"], step
+        assert "3121" not in rules() and "public" not in rules(), rules()
+        assert "spare2" not in lab.crm_mon_nodes()
+    finally:
+        if "spare2" in lab.crm_mon_nodes():
+            remotectl(lab, "node", "remove", "spare2", "--yes")
+        lab.host_run("spare2", how["off"], check=False)
+    assert_pristine(lab, "spare2")
