@@ -1,5 +1,6 @@
 """`remotectl node drain|resume|remove NODE`: take a remote node out of service without fencing, bring it back,
-or remove it from the cluster and clean its host. Results are `LifecycleResult`s with one `Step` per step."""
+or remove it (or a guest node) from the cluster and clean its host. Results are `LifecycleResult`s with one
+`Step` per step."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import List, Optional
 from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, run_steps,
                                               wait_online)
 from remotectl.pacemaker import hostfirewall, lifecycle, tools, xmlsafe
-from remotectl.pacemaker.inventory import inventory_from_cib
+from remotectl.pacemaker.inventory import GUEST_META_NAMES, inventory_from_cib
 from remotectl.pacemaker.status import read_status
 from remotectl.reports import RemotectlError, Reporter
 from remotectl.transport import hostops
@@ -45,8 +46,8 @@ def _drain_target(cluster, name: str, force: bool):
     return node, node.connection
 
 
-def _meta(cluster, resource: str) -> Optional[str]:
-    result = cluster.run_tool(tools.resource_meta_get(resource, "target-role"))
+def _meta(cluster, resource: str, name: str = "target-role") -> Optional[str]:
+    result = cluster.run_tool(tools.resource_meta_get(resource, name))
     if result.rc != 0:
         return None
     value = tools.attribute_value(result.stdout)
@@ -64,8 +65,6 @@ def _wait(cluster, test, timeout: float, poll: float) -> bool:
 
 
 def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
-    from remotectl.actions.node_state import standby
-
     node, resource = _drain_target(cluster, name, options.force)
     before = read_status(cluster.crm_mon_xml()).nodes.get(name)
     stopped = _meta(cluster, resource) == "Stopped"
@@ -73,19 +72,26 @@ def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -
         result.add("standby", "unchanged", f"{name} is drained already")
         result.add("disable", "unchanged", f"{resource} target-role=Stopped")
         return
-    change = standby(cluster, [name], wait=options.wait).changes[0]
-    if not change.ok:
-        raise RemotectlError(f"standby of {name} failed: {change.error}")
-    if not change.settled:
-        raise RemotectlError(f"{name} still runs resources after {options.wait:g} s in standby")
-    result.add("standby", "done" if change.changed else "unchanged", f"{name} in standby, no resource runs there",
-               undo=f"remotectl unstandby {name}")
+    _standby(cluster, name, options.wait, result)
     cluster.check_tool(tools.resource_meta_set(resource, "target-role", "Stopped"))
     if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait, options.poll):
         raise RemotectlError(f"{name} is still connected {options.wait:g} s after disabling {resource}")
     result.add("disable", "done" if not stopped else "unchanged", f"{resource} target-role=Stopped: "
                f"{'the guest is stopped' if node.type == 'guest' else 'the connection is closed'}",
                undo=f"remotectl node resume {name}")
+
+
+def _standby(cluster, name: str, wait: float, result: LifecycleResult) -> None:
+    """Standby, and wait until no resource runs on the node any more."""
+    from remotectl.actions.node_state import standby
+
+    change = standby(cluster, [name], wait=wait).changes[0]
+    if not change.ok:
+        raise RemotectlError(f"standby of {name} failed: {change.error}")
+    if not change.settled:
+        raise RemotectlError(f"{name} still runs resources after {wait:g} s in standby")
+    result.add("standby", "done" if change.changed else "unchanged", f"{name} in standby, no resource runs there",
+               undo=f"remotectl unstandby {name}")
 
 
 def drain_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
@@ -153,9 +159,9 @@ def remove_node(cluster, runner_for: RunnerFor, name: str, options: RemoveOption
 
 def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     node = _configured(cluster, name)
-    if node is not None and node.type != "remote":
-        raise Refused(f"{name} is a {node.type} node; node remove handles remote nodes only "
-                      "(guest nodes: not supported yet)")
+    if node is not None and node.type not in ("remote", "guest"):
+        raise Refused(f"{name} is a {node.type} node; node remove handles remote and guest nodes only")
+    guest = node is not None and node.type == "guest"
     host = options.host or (node.address if node is not None and node.address else name)
     result.host = host
     port = (node.port if node is not None and node.port else lifecycle.DEFAULT_PORT)
@@ -165,14 +171,32 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     if constraints and not options.remove_constraints:
         raise Refused(f"constraints name {name}: {', '.join(c.get('id') or '?' for c in constraints)}; "
                       "add --remove-constraints to delete them (nothing was changed)")
+    metas = [key for key in GUEST_META_NAMES if _meta(cluster, node.container, key) is not None] if guest else []
     if options.dry_run:
-        _plan_remove(cluster, runner_for(host), name, node, cib, constraints, port, options, result)
+        _plan_remove(cluster, runner_for(host), name, node, cib, constraints, metas, port, options, result)
         return
-    if node is not None:
+    if guest:
+        # The guest keeps running: standby moves its resources away, then its container stops being a guest.
+        _standby(cluster, name, options.wait, result)
+    elif node is not None:
         _drain(cluster, name, DrainOptions(wait=options.wait, poll=options.poll), result)
-        for constraint in constraints:
-            cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
-            result.add("constraint", "done", f"deleted {constraint.get('id')}")
+    for constraint in constraints:
+        cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
+        result.add("constraint", "done", f"deleted {constraint.get('id')}")
+    if guest:
+        for key in metas:
+            cluster.check_tool(tools.resource_meta_delete(node.container, key))
+        if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait,
+                     options.poll):
+            raise RemotectlError(f"{name} is still connected {options.wait:g} s after deleting remote-node from "
+                                 f"{node.container}")
+        # The implicit connection resource (named as the node) is gone; its history goes too, for the same
+        # reason as a remote's below.
+        _wait_history_gone(cluster, name, options)
+        result.add("resource", "done", f"deleted {', '.join(metas)} from {node.container} (it keeps running), "
+                                       f"and the history of the connection {name}",
+                   undo=f"remotectl node add-guest {host} --resource {node.container}")
+    elif node is not None:
         # Its history first (it is stopped and disabled: nothing restarts it), so no orphan of it can outlive the
         # node's status entry: an orphan connection without a node_state is an unclean node, which gets fenced.
         cluster.check_tool(tools.resource_cleanup(node.connection))
@@ -185,14 +209,21 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     _clean_host(runner_for(host), host, port, options, result)
 
 
-def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, result) -> None:
+def _plan_remove(cluster, runner, name, node, cib, constraints, metas, port, options, result) -> None:
     """What remove would change, from the same facts the real run reads (nothing is changed)."""
     result.outcome = "dry-run"
-    if node is not None:
+    if node is not None and node.type == "guest":
+        result.add("drain", "would", f"standby {name} and wait until no resource runs there ({node.container} "
+                                     "keeps running)")
+    elif node is not None:
         result.add("drain", "would", f"standby {name}, wait until no resource runs there, then "
                                      f"target-role=Stopped on {node.connection}")
-        for constraint in constraints:
-            result.add("constraint", "would", f"delete {constraint.get('id')}")
+    for constraint in constraints:
+        result.add("constraint", "would", f"delete {constraint.get('id')}")
+    if node is not None and node.type == "guest":
+        result.add("resource", "would", f"delete {', '.join(metas)} from {node.container}, and the history of "
+                                        f"the connection {name}")
+    elif node is not None:
         result.add("resource", "would", f"delete connection resource {node.connection} and its history")
     else:
         result.add("resource", "unchanged", f"no connection resource {name}")
@@ -212,6 +243,16 @@ def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, r
         facts = inspect_node(runner, None, version=False)
         if facts.key.exists:
             result.add("key", "would", f"remove {facts.location.path} ({facts.key.fingerprint})")
+
+
+def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
+    deadline = time.monotonic() + options.wait
+    while lifecycle.has_history(xmlsafe.parse(cluster.cib_xml(), "CIB"), resource):
+        if time.monotonic() >= deadline:
+            raise RemotectlError(f"the operation history of {resource} is still in the CIB {options.wait:g} s after "
+                                 f"deleting it (crm_resource --cleanup --resource={resource}, then run again)")
+        cluster.run_tool(tools.resource_cleanup(resource))
+        time.sleep(options.poll)
 
 
 def _firewall_changes(state: hostops.HostState, port: int) -> List[str]:
@@ -250,16 +291,6 @@ def _undo_firewall(runner, state: hostops.HostState, port: int, result: Lifecycl
         result.add("firewall", "done", "; ".join(undone))
     else:
         result.add("firewall", "unchanged", "no firewall rule of node add")
-
-
-def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
-    deadline = time.monotonic() + options.wait
-    while lifecycle.has_history(xmlsafe.parse(cluster.cib_xml(), "CIB"), resource):
-        if time.monotonic() >= deadline:
-            raise RemotectlError(f"the operation history of {resource} is still in the CIB {options.wait:g} s after "
-                                 f"deleting it (crm_resource --cleanup --resource={resource}, then run again)")
-        cluster.run_tool(tools.resource_cleanup(resource))
-        time.sleep(options.poll)
 
 
 def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult) -> None:

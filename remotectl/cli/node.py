@@ -1,4 +1,4 @@
-"""`remotectl node add|drain|resume|remove`: the lifecycle of remote nodes, over plain SSH."""
+"""`remotectl node add|add-guest|drain|resume|remove`: the lifecycle of remote and guest nodes, over plain SSH."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def resume_command(app, node, wait, json_mode):
     return render(app, json_mode, resume_node(app.cluster(), node, DrainOptions(wait=_wait(wait))))
 
 
-@node_group.command("remove", short_help="Drain, delete its resource, forget it, clean its host.")
+@node_group.command("remove", short_help="Drain, delete its resource (or guest meta), forget it, clean its host.")
 @click.argument("node", metavar="NODE", shell_complete=complete_node_names)
 @click.option("--host", help="SSH destination of the host to clean (default: the connection's server).")
 @click.option("--keep-key", is_flag=True, help="Leave the authkey on the host.")
@@ -185,12 +185,14 @@ def resume_command(app, node, wait, json_mode):
 @json_option
 @pass_app
 def remove_command(app, node, host, keep_key, remove_constraints, dry_run, yes, wait, json_mode):
-    """Remove remote NODE: drain it, delete its connection resource (and with --remove-constraints the location
-    constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, undo the
-    firewall change node add made (its firewalld port, ufw or nftables rule; nothing else), remove the key
-    (unless --keep-key). Running it again changes nothing.
-    Without --yes the plan is shown first, then a yes on the terminal applies it. Exit 4: refused (guest nodes,
-    constraints without --remove-constraints) or not confirmed; 1: failed."""
+    """Remove remote or guest NODE: drain it, delete its connection resource (a guest: standby and wait until no
+    resource runs there, then delete remote-node, remote-addr and remote-port from its VM or container resource,
+    which keeps running), and with --remove-constraints the location constraints naming it, crm_node --force
+    --remove, then on the host (a guest: inside it): systemctl disable --now, undo the firewall change node add
+    made (its firewalld port, ufw or nftables rule; nothing else), remove the key (unless --keep-key). Running
+    it again changes nothing. Without --yes the plan is shown first, then a yes on the terminal applies it.
+    Exit 4: refused (cluster and bundle nodes, constraints without --remove-constraints) or not confirmed;
+    1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node
 
     options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, dry_run=dry_run,

@@ -416,3 +416,47 @@ def test_add_and_remove_open_and_close_the_port_in_the_active_firewall(hosts_lab
             remotectl(lab, "node", "remove", "spare2", "--yes")
         lab.host_run("spare2", how["off"], check=False)
     assert_pristine(lab, "spare2")
+
+
+def test_remove_a_guest_keeps_its_container_and_add_guest_brings_it_back(hosts_lab):
+    """node remove guest1: standby, remote-node (and remote-addr, remote-port) gone from vm-guest1, which keeps
+    running (not restarted), guest1 gone from crm_mon and the CIB, its service disabled and its key removed
+    inside the guest, no fencing; a second run changes nothing; node add-guest makes it a guest node again."""
+    lab = hosts_lab
+    address = lab.host("guest1").address
+    fenced, boots = fence_events(lab, "guest1"), lab.boots("guest1")
+    meta = lambda key: lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta",  # noqa: E731
+                                        "--get-parameter", key], check=False).stdout.strip()
+    try:
+        proc = remotectl(lab, "node", "remove", "guest1", "--dry-run", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        plan = {s["step"]: s for s in as_json(proc)["steps"]}
+        assert "remote-node, remote-addr, remote-port" in plan["resource"]["detail"], plan
+        assert {k: s["status"] for k, s in plan.items()} == {
+            "drain": "would", "resource": "would", "forget": "would", "service": "would", "key": "would"}, plan
+        proc = remotectl(lab, "node", "remove", "guest1", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert as_json(proc)["outcome"] == "done", proc.stdout
+        assert "guest1" not in lab.crm_mon_nodes()
+        assert in_cib(lab, "guest1")[:2] == (False, False)
+        assert lab.crm_mon_resources()["vm-guest1"]["nodes"], lab.crm_mon_resources()  # the container runs on
+        assert meta("remote-node") == "" and meta("remote-addr") == ""
+        assert host_facts(lab, "guest1") == ("disabled", "inactive", 0, False)
+        assert lab.boots("guest1") == boots
+        proc = remotectl(lab, "node", "remove", "guest1", "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout + proc.stderr
+        proc = remotectl(lab, "node", "add-guest", "guest1", "--resource", "vm-guest1", "--address", address,
+                         "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "done", proc.stdout + proc.stderr
+        assert lab.crm_mon_nodes()["guest1"]["online"]
+    finally:
+        key_file = lab.host_root("guest1") / "etc/pacemaker/authkey"
+        if not key_file.exists():  # add-guest did not run: the lab's key and service back by hand
+            key_file.write_bytes(lab.authkey.read_bytes())
+            lab.host_run("guest1", ["sh", "-c", "chgrp haclient /etc/pacemaker/authkey; chmod 0640 "
+                                    "/etc/pacemaker/authkey; systemctl enable --now pacemaker_remote"], check=False)
+        for key, value in (("remote-addr", address), ("remote-port", "3121"), ("remote-node", "guest1")):
+            lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta", "--set-parameter", key,
+                             "--parameter-value", value], check=False)
+        lab.restore_baseline()
+    assert lab.boots("guest1") == boots and fence_events(lab, "guest1") == fenced
