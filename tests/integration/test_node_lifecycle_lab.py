@@ -373,7 +373,7 @@ def test_add_guest_makes_a_running_container_a_guest_node(hosts_lab):
 FIREWALLS = {
     "firewalld": dict(
         on=["sh", "-ec", "nft delete table inet filter; systemctl start firewalld; firewall-cmd --state"],
-        rules=["sh", "-c", "firewall-cmd --list-ports; firewall-cmd --permanent --list-ports; "
+        rules=["sh", "-c", "firewall-cmd --list-ports; grep -so 'port=\"[0-9]*\"' /etc/firewalld/zones/public.xml; "
                            "cat /var/lib/remotectl/node-add-firewalld-3121 2>/dev/null"],
         off=["sh", "-c", "systemctl stop firewalld; systemctl restart nftables"]),
     "ufw": dict(
@@ -398,8 +398,8 @@ def test_add_and_remove_open_and_close_the_port_in_the_active_firewall(hosts_lab
         step = {s["step"]: s for s in as_json(proc)["steps"]}["firewall"]
         assert step["status"] == "done" and step["detail"].startswith(f"{firewall}:"), step
         assert lab.crm_mon_nodes()["spare2"]["online"]
-        if firewall == "firewalld":  # runtime, permanent, and the marker naming the zone
-            assert rules().split() == ["3121/tcp", "3121/tcp", "public"], rules()
+        if firewall == "firewalld":  # runtime, permanent (the zone's file), and the marker naming the zone
+            assert rules().split() == ["3121/tcp", 'port="3121"', "public"], rules()
         else:
             assert "ufw allow 3121/tcp comment 'remotectl-node-add:3121'" in rules(), rules()
         assert "remotectl-node-add" not in lab.host_run("spare2", ["nft", "list", "ruleset"]).stdout
