@@ -130,7 +130,18 @@ class FakePacemaker(Runner):
         return self.fence_rc, "", "" if self.fence_rc == 0 else "No such device"
 
     def _crm_resource(self, argv):
-        return 0, "", ""
+        """Meta attribute queries answer from the CIB (rc 105 when unset, as crm_resource does); the rest is
+        recorded only."""
+        get = next((a.split("=", 1)[1] for a in argv if a.startswith("--get-parameter=")), None)
+        if get is None or self.root is None or "--meta" not in argv:
+            return 0, "", ""
+        resource = next(a.split("=", 1)[1] for a in argv if a.startswith("--resource="))
+        for primitive in self.root.iter("primitive"):
+            if primitive.get("id") == resource:
+                for nvpair in primitive.findall("./meta_attributes/nvpair"):
+                    if nvpair.get("name") == get:
+                        return 0, nvpair.get("value") + "\n", ""
+        return NO_SUCH_OBJECT, "", f"Attribute '{get}' not found for '{resource}'"
 
 
 def scripted_cluster(**kwargs) -> ClusterClient:
@@ -207,6 +218,8 @@ class FakeHost(Runner):
                 return self._write(argv, args, stdin)
             if script == files._PUSH_SCRIPT:
                 return self._push(argv, args, stdin)
+            if script == hostops._STATE_SCRIPT:  # an enabled, running pacemaker_remote; no firewall
+                return self._result(argv, out="unit pacemaker_remote\nenabled enabled\nactive active\n")
             if script == hostops._READ_KEY_SCRIPT:
                 if args[0] not in self.files:
                     return self._result(argv, 66, err=f"{args[0]} does not exist")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from remotectl.jsonable import json_field, jsonable
-from remotectl.pacemaker import lifecycle, tools, values, xmlsafe
+from remotectl.pacemaker import hostfirewall, lifecycle, tools, values, xmlsafe
 from remotectl.pacemaker.status import read_status
 from remotectl.reports import ExitCode, RemotectlError, Report, Reporter
 from remotectl.transport import hostops
@@ -138,25 +138,25 @@ def _blocked(results: dict) -> List[str]:
     return [f"{node} ({verdict})" for node, verdict in results.items() if verdict not in OK_TCP]
 
 
-def _firewall_plan(state: hostops.HostState, port: int, comment: str):
-    """(what to do: None | 'open' | 'present' | 'trial-leftover', the chain (family, table, chain), refusal
-    text)."""
-    if state.firewall in ("firewalld", "ufw"):
-        return None, None, (f"{state.firewall} is active on the host: opening {port} there is not supported yet "
-                            "(open it yourself and use --no-firewall)")
-    if state.firewall != "nftables":
-        return None, None, None
-    chain = lifecycle.nft_input_chain(state.nft_ruleset)
+def firewall_plan(state: hostops.HostState, port: int) -> hostfirewall.FirewallPlan:
+    """What node add does to the host's firewall, in the terms of the one that is active (see
+    hostfirewall.FirewallPlan); raw nftables only when neither firewalld nor ufw is."""
+    kind = state.firewall
+    if kind == hostfirewall.FIREWALLD:
+        return hostfirewall.firewalld_plan(state.firewalld_runtime, state.firewalld_permanent,
+                                           state.firewalld_marker, state.firewalld_zone or "public")
+    if kind == hostfirewall.UFW:
+        return hostfirewall.ufw_plan(state.ufw_added, port, lifecycle.nft_comment(port))
+    chain = lifecycle.nft_input_chain(state.nft_ruleset) if kind == hostfirewall.NFTABLES else None
     if chain is None:
-        return None, None, None
+        return hostfirewall.FirewallPlan(kind)
     family, table, name, policy = chain
-    if comment in state.nft_ruleset:
+    if lifecycle.nft_comment(port) in state.nft_ruleset:
         # Only in the live ruleset, not in the configuration: the trial rule of a run that was killed before the
         # port was proven reachable; this run's trial owns it (removed again if the trial fails).
-        return ("present" if state.nft_persisted_in else "trial-leftover"), (family, table, name), None
-    if policy == "drop":
-        return "open", (family, table, name), None
-    return None, None, None
+        action = "present" if state.nft_persisted_in else "trial-leftover"
+        return hostfirewall.FirewallPlan(kind, action, (family, table, name))
+    return hostfirewall.FirewallPlan(kind, "open" if policy == "drop" else None, (family, table, name))
 
 
 def add_node(cluster, runner_for: RunnerFor, host: str, options: AddOptions) -> LifecycleResult:
@@ -251,8 +251,7 @@ class HostFacts:
     state: hostops.HostState
     key: bytes = field(repr=False)
     sources: List[str]
-    action: Optional[str]
-    chain: Optional[tuple]
+    firewall: hostfirewall.FirewallPlan
     versions: str
 
 
@@ -263,7 +262,7 @@ def host_preflight(cluster, runner_for, host, port, status, online, options, res
     if not sources:
         raise Refused("no cluster node is online")
     runner = runner_for(host)
-    state = hostops.host_state(runner, port)
+    state = hostops.host_state(runner, port, result.address or "", firewall=True)
     if state.unit is None:
         raise Refused(f"{host}: pacemaker-remote is not installed (no pacemaker_remote.service)")
     from remotectl.pacemaker.authkey import fingerprint, parse_version
@@ -278,45 +277,28 @@ def host_preflight(cluster, runner_for, host, port, status, online, options, res
                       f"{', '.join(state.established)}: another cluster holds it")
     key = cluster_key(cluster.runner)
     result.fingerprint = fingerprint(key)
-    comment = lifecycle.nft_comment(port)
-    action, chain, fw_refusal = _firewall_plan(state, port, comment) if options.firewall else (None, None, None)
-    if fw_refusal:
-        raise Refused(f"{host}: {fw_refusal}")
+    plan = firewall_plan(state, port) if options.firewall else hostfirewall.FirewallPlan(hostfirewall.NONE)
     versions = f"pacemaker-remoted {'.'.join(map(str, host_version))}, cluster {status.dc_version or '?'}"
-    return HostFacts(runner, state, key, sources, action, chain, versions)
+    return HostFacts(runner, state, key, sources, plan, versions)
 
 
 def prepare_host(cluster, runner_for, host, name, address, port, facts: HostFacts, options, result, reporter,
                   pre_join: bool) -> None:
     """Firewall (a trial until the port is proven reachable from every cluster node), the cluster's key, the
     service and its port, and the pre-join check: the host's steps of add and add-guest."""
-    runner, state, action, chain = facts.runner, facts.state, facts.action, facts.chain
-    comment = lifecycle.nft_comment(port)
-    opened_now = action == "trial-leftover"
-    if action == "open":
-        hostops.nft_open(runner, *chain, port, comment)
+    runner, state, firewall = facts.runner, facts.state, facts.firewall
+    opened_now = firewall.action == "trial-leftover"
+    if firewall.action == "open":
+        _firewall_trial(runner, firewall, port)
         opened_now = True
     probes = probe_from_cluster(facts.sources, runner_for, address, port, options.probe_timeout)
     blocked = _blocked(probes)
     if blocked:
         if opened_now:
-            hostops.nft_close(runner, *chain, comment)
+            _firewall_undo(runner, firewall, port)
         raise Refused(f"{address}:{port} is not reachable from cluster node(s) {', '.join(blocked)} "
                       f"(a firewall between them drops it; 'refused' would mean reachable){_nothing(opened_now)}")
-    persisted = hostops.nft_persist(runner, *chain, port, comment) if action else None
-    if persisted == "none":
-        reporter.warning(f"{host}: no /etc/nftables.conf to keep the rule in: it is lost at the next reboot",
-                         node=name, code="firewall-not-persistent")
-    where = f"; kept in {persisted.split(' ', 1)[1]}" if persisted and persisted != "none" else ""
-    if opened_now or (persisted or "").startswith("added"):
-        result.add("firewall", "done", f"nftables: accept tcp dport {port} in {' '.join(chain)} "
-                                       f"(comment {comment}){where}",
-                   undo=f"nft delete rule {' '.join(chain)} handle <the rule with comment {comment}>, and its "
-                        "line in the nftables configuration")
-    elif action == "present":
-        result.add("firewall", "unchanged", f"nftables rule {comment} already there{where}")
-    else:
-        result.add("firewall", "skipped", "no firewall change needed" if options.firewall else "--no-firewall")
+    _firewall_keep(runner, host, name, firewall, port, opened_now, options, result, reporter)
     result.add("reachability", "checked", ", ".join(f"{n}: {v}" for n, v in probes.items()))
     from remotectl.actions.authkey.push import PushOptions, push_one
     from remotectl.actions.targets import Target
@@ -344,6 +326,80 @@ def prepare_host(cluster, runner_for, host, name, address, port, facts: HostFact
         result.add("pre-join check", "skipped", "the node is configured already")
 
 
+def _firewall_trial(runner: Runner, firewall: hostfirewall.FirewallPlan, port: int) -> None:
+    """Open the port for the reachability test (kept only once every cluster node got through)."""
+    if firewall.kind == hostfirewall.FIREWALLD:
+        hostops.firewalld_open(runner, firewall.where, port)
+    elif firewall.kind == hostfirewall.UFW:
+        hostops.ufw_open(runner, port)
+    else:
+        hostops.nft_open(runner, *firewall.where, port, lifecycle.nft_comment(port))
+
+
+def _firewall_undo(runner: Runner, firewall: hostfirewall.FirewallPlan, port: int) -> None:
+    if firewall.kind == hostfirewall.FIREWALLD:
+        hostops.firewalld_close(runner, firewall.where, port)
+    elif firewall.kind == hostfirewall.UFW:
+        hostops.ufw_close(runner, port)
+    else:
+        hostops.nft_close(runner, *firewall.where, lifecycle.nft_comment(port))
+
+
+def _firewall_keep(runner, host, name, firewall, port, opened_now, options, result, reporter) -> None:
+    """Make the trial's rule stay (across reboots) and say what was changed, in that firewall's own terms."""
+    comment = lifecycle.nft_comment(port)
+    kind, action = firewall.kind, firewall.action
+    if action is None:
+        result.add("firewall", "skipped", "no firewall change needed" if options.firewall else "--no-firewall")
+        return
+    if action == "other":
+        what = f"{port}/tcp is open in firewalld {firewall.where_text}" if kind == hostfirewall.FIREWALLD else \
+            f"a ufw rule allows {port}/tcp"
+        result.add("firewall", "unchanged", f"{what} already (not by node add: node remove leaves it)")
+        return
+    if kind == hostfirewall.FIREWALLD:
+        runtime = firewall.runtime_open or action == "open"  # the trial opened it
+        hostops.firewalld_keep(runner, firewall.where, port, runtime=not runtime, permanent=not firewall.permanent_open)
+        changed = opened_now or not (runtime and firewall.permanent_open)
+        marker = hostfirewall.firewalld_marker(port)
+        if changed:
+            result.add("firewall", "done", f"firewalld: {port}/tcp opened in {firewall.where_text}, runtime and "
+                                           f"permanent (recorded in {marker})",
+                       undo=f"firewall-cmd [--permanent] --zone={firewall.where} --remove-port={port}/tcp; "
+                            f"rm {marker}")
+        else:
+            result.add("firewall", "unchanged", f"firewalld: {port}/tcp open in {firewall.where_text} by node add")
+        return
+    if kind == hostfirewall.UFW:
+        if opened_now:
+            result.add("firewall", "done", f"ufw: allow {port}/tcp (comment {comment})",
+                       undo=f"ufw delete allow {port}/tcp comment {comment}")
+        else:
+            result.add("firewall", "unchanged", f"ufw rule {comment} already there")
+        return
+    chain = " ".join(firewall.where)
+    persisted = hostops.nft_persist(runner, *firewall.where, port, comment)
+    if persisted == "none":
+        reporter.warning(f"{host}: no /etc/nftables.conf to keep the rule in: it is lost at the next reboot",
+                         node=name, code="firewall-not-persistent")
+    where = f"; kept in {persisted.split(' ', 1)[1]}" if persisted != "none" else ""
+    if opened_now or persisted.startswith("added"):
+        result.add("firewall", "done", f"nftables: accept tcp dport {port} in {chain} (comment {comment}){where}",
+                   undo=f"nft delete rule {chain} handle <the rule with comment {comment}>, and its "
+                        "line in the nftables configuration")
+    else:
+        result.add("firewall", "unchanged", f"nftables rule {comment} already there{where}")
+
+
+def firewall_change(firewall: hostfirewall.FirewallPlan, port: int) -> str:
+    """The plan's words for opening the port."""
+    if firewall.kind == hostfirewall.FIREWALLD:
+        return f"firewalld: open {port}/tcp in {firewall.where_text}, runtime and permanent"
+    if firewall.kind == hostfirewall.UFW:
+        return f"ufw: allow {port}/tcp (comment {lifecycle.nft_comment(port)})"
+    return f"nftables: accept tcp dport {port} in {firewall.where_text}"
+
+
 def _nothing(opened_now: bool) -> str:
     return "; the trial firewall rule was removed again, nothing was changed" if opened_now else \
         "; nothing was changed"
@@ -368,14 +424,15 @@ def _pre_join(cluster, runner, host, address, port, options, result) -> None:
 def plan_only(result, facts: HostFacts, configure: bool, online: bool, runner_for, address, port, options,
                configuration: str) -> None:
     result.outcome = "dry-run"
-    state, action, chain, sources = facts.state, facts.action, facts.chain, facts.sources
-    if action == "open":
-        result.add("firewall", "would", f"nftables: accept tcp dport {port} in {' '.join(chain)}; then test the "
-                                        f"port from {', '.join(sources)}")
+    state, firewall, sources = facts.state, facts.firewall, facts.sources
+    if firewall.action == "open":
+        result.add("firewall", "would", f"{firewall_change(firewall, port)}; then test the port from "
+                                        f"{', '.join(sources)}")
     else:
-        if action == "trial-leftover":
-            result.add("firewall", "would", f"keep the rule an interrupted run left in {' '.join(chain)} (only "
-                                            "live, not in the configuration) once the port proves reachable")
+        if firewall.action == "trial-leftover":
+            result.add("firewall", "would", f"keep the {firewall.kind} rule an interrupted run left in "
+                                            f"{firewall.where_text} (only live, not kept) once the port proves "
+                                            "reachable")
         probes = probe_from_cluster(sources, runner_for, address, port, options.probe_timeout)
         result.add("reachability", "would", ", ".join(f"{n}: {v}" for n, v in probes.items()))
     result.add("key", "would", "install the cluster's key (atomic, 0400 hacluster:haclient)")

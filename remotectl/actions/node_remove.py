@@ -1,16 +1,17 @@
 """`remotectl node drain|resume|remove NODE`: take a remote node out of service without fencing, bring it back,
-or remove it from the cluster and clean its host. Results are `LifecycleResult`s with one `Step` per step."""
+or remove it (or a guest node) from the cluster and clean its host. Results are `LifecycleResult`s with one
+`Step` per step."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from remotectl.actions.node_lifecycle import (LifecycleResult, Refused, RunnerFor, host_name, run_steps,
                                               wait_online)
-from remotectl.pacemaker import lifecycle, tools, xmlsafe
-from remotectl.pacemaker.inventory import inventory_from_cib
+from remotectl.pacemaker import hostfirewall, lifecycle, tools, xmlsafe
+from remotectl.pacemaker.inventory import GUEST_META_NAMES, inventory_from_cib
 from remotectl.pacemaker.status import read_status
 from remotectl.reports import RemotectlError, Reporter
 from remotectl.transport import hostops
@@ -45,8 +46,8 @@ def _drain_target(cluster, name: str, force: bool):
     return node, node.connection
 
 
-def _meta(cluster, resource: str) -> Optional[str]:
-    result = cluster.run_tool(tools.resource_meta_get(resource, "target-role"))
+def _meta(cluster, resource: str, name: str = "target-role") -> Optional[str]:
+    result = cluster.run_tool(tools.resource_meta_get(resource, name))
     if result.rc != 0:
         return None
     value = tools.attribute_value(result.stdout)
@@ -64,8 +65,6 @@ def _wait(cluster, test, timeout: float, poll: float) -> bool:
 
 
 def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -> None:
-    from remotectl.actions.node_state import standby
-
     node, resource = _drain_target(cluster, name, options.force)
     before = read_status(cluster.crm_mon_xml()).nodes.get(name)
     stopped = _meta(cluster, resource) == "Stopped"
@@ -73,19 +72,26 @@ def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -
         result.add("standby", "unchanged", f"{name} is drained already")
         result.add("disable", "unchanged", f"{resource} target-role=Stopped")
         return
-    change = standby(cluster, [name], wait=options.wait).changes[0]
-    if not change.ok:
-        raise RemotectlError(f"standby of {name} failed: {change.error}")
-    if not change.settled:
-        raise RemotectlError(f"{name} still runs resources after {options.wait:g} s in standby")
-    result.add("standby", "done" if change.changed else "unchanged", f"{name} in standby, no resource runs there",
-               undo=f"remotectl unstandby {name}")
+    _standby(cluster, name, options.wait, result)
     cluster.check_tool(tools.resource_meta_set(resource, "target-role", "Stopped"))
     if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait, options.poll):
         raise RemotectlError(f"{name} is still connected {options.wait:g} s after disabling {resource}")
     result.add("disable", "done" if not stopped else "unchanged", f"{resource} target-role=Stopped: "
                f"{'the guest is stopped' if node.type == 'guest' else 'the connection is closed'}",
                undo=f"remotectl node resume {name}")
+
+
+def _standby(cluster, name: str, wait: float, result: LifecycleResult) -> None:
+    """Standby, and wait until no resource runs on the node any more."""
+    from remotectl.actions.node_state import standby
+
+    change = standby(cluster, [name], wait=wait).changes[0]
+    if not change.ok:
+        raise RemotectlError(f"standby of {name} failed: {change.error}")
+    if not change.settled:
+        raise RemotectlError(f"{name} still runs resources after {wait:g} s in standby")
+    result.add("standby", "done" if change.changed else "unchanged", f"{name} in standby, no resource runs there",
+               undo=f"remotectl unstandby {name}")
 
 
 def drain_node(cluster, name: str, options: DrainOptions) -> LifecycleResult:
@@ -153,9 +159,9 @@ def remove_node(cluster, runner_for: RunnerFor, name: str, options: RemoveOption
 
 def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     node = _configured(cluster, name)
-    if node is not None and node.type != "remote":
-        raise Refused(f"{name} is a {node.type} node; node remove handles remote nodes only "
-                      "(guest nodes: not supported yet)")
+    if node is not None and node.type not in ("remote", "guest"):
+        raise Refused(f"{name} is a {node.type} node; node remove handles remote and guest nodes only")
+    guest = node is not None and node.type == "guest"
     host = options.host or (node.address if node is not None and node.address else name)
     result.host = host
     port = (node.port if node is not None and node.port else lifecycle.DEFAULT_PORT)
@@ -165,14 +171,32 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     if constraints and not options.remove_constraints:
         raise Refused(f"constraints name {name}: {', '.join(c.get('id') or '?' for c in constraints)}; "
                       "add --remove-constraints to delete them (nothing was changed)")
+    metas = [key for key in GUEST_META_NAMES if _meta(cluster, node.container, key) is not None] if guest else []
     if options.dry_run:
-        _plan_remove(cluster, runner_for(host), name, node, cib, constraints, port, options, result)
+        _plan_remove(cluster, runner_for(host), name, node, cib, constraints, metas, port, options, result)
         return
-    if node is not None:
+    if guest:
+        # The guest keeps running: standby moves its resources away, then its container stops being a guest.
+        _standby(cluster, name, options.wait, result)
+    elif node is not None:
         _drain(cluster, name, DrainOptions(wait=options.wait, poll=options.poll), result)
-        for constraint in constraints:
-            cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
-            result.add("constraint", "done", f"deleted {constraint.get('id')}")
+    for constraint in constraints:
+        cluster.check_tool(tools.cib_delete_glued(lifecycle.element_xml("rsc_location", constraint.get("id"))))
+        result.add("constraint", "done", f"deleted {constraint.get('id')}")
+    if guest:
+        for key in metas:
+            cluster.check_tool(tools.resource_meta_delete(node.container, key))
+        if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait,
+                     options.poll):
+            raise RemotectlError(f"{name} is still connected {options.wait:g} s after deleting remote-node from "
+                                 f"{node.container}")
+        # The implicit connection resource (named as the node) is gone; its history goes too, for the same
+        # reason as a remote's below.
+        _wait_history_gone(cluster, name, options)
+        result.add("resource", "done", f"deleted {', '.join(metas)} from {node.container} (it keeps running), "
+                                       f"and the history of the connection {name}",
+                   undo=f"remotectl node add-guest {host} --resource {node.container}")
+    elif node is not None:
         # Its history first (it is stopped and disabled: nothing restarts it), so no orphan of it can outlive the
         # node's status entry: an orphan connection without a node_state is an unclean node, which gets fenced.
         cluster.check_tool(tools.resource_cleanup(node.connection))
@@ -185,14 +209,21 @@ def _remove(cluster, runner_for, name, options, result, reporter) -> None:
     _clean_host(runner_for(host), host, port, options, result)
 
 
-def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, result) -> None:
+def _plan_remove(cluster, runner, name, node, cib, constraints, metas, port, options, result) -> None:
     """What remove would change, from the same facts the real run reads (nothing is changed)."""
     result.outcome = "dry-run"
-    if node is not None:
+    if node is not None and node.type == "guest":
+        result.add("drain", "would", f"standby {name} and wait until no resource runs there ({node.container} "
+                                     "keeps running)")
+    elif node is not None:
         result.add("drain", "would", f"standby {name}, wait until no resource runs there, then "
                                      f"target-role=Stopped on {node.connection}")
-        for constraint in constraints:
-            result.add("constraint", "would", f"delete {constraint.get('id')}")
+    for constraint in constraints:
+        result.add("constraint", "would", f"delete {constraint.get('id')}")
+    if node is not None and node.type == "guest":
+        result.add("resource", "would", f"delete {', '.join(metas)} from {node.container}, and the history of "
+                                        f"the connection {name}")
+    elif node is not None:
         result.add("resource", "would", f"delete connection resource {node.connection} and its history")
     else:
         result.add("resource", "unchanged", f"no connection resource {name}")
@@ -201,13 +232,11 @@ def _plan_remove(cluster, runner, name, node, cib, constraints, port, options, r
         result.add("forget", "would", f"crm_node --force --remove={name}")
     else:
         result.add("forget", "unchanged", f"{name} is in neither the CIB nor crm_mon")
-    state = hostops.host_state(runner, port)
+    state = hostops.host_state(runner, port, firewall=True)
     if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
         result.add("service", "would", f"systemctl disable --now {state.unit}")
-    comment = lifecycle.nft_comment(port)
-    if comment in state.nft_ruleset or state.nft_persisted_in:
-        result.add("firewall", "would", f"remove the nftables rule {comment}"
-                   + (f" and its line in {', '.join(state.nft_persisted_in)}" if state.nft_persisted_in else ""))
+    for change in _firewall_changes(state, port):
+        result.add("firewall", "would", f"undo {change}")
     if not options.keep_key:
         from remotectl.actions.authkey.facts import inspect_node
 
@@ -224,6 +253,44 @@ def _wait_history_gone(cluster, resource: str, options: RemoveOptions) -> None:
                                  f"deleting it (crm_resource --cleanup --resource={resource}, then run again)")
         cluster.run_tool(tools.resource_cleanup(resource))
         time.sleep(options.poll)
+
+
+def _firewall_changes(state: hostops.HostState, port: int) -> List[str]:
+    """node add's firewall changes still on the host, in each firewall's own terms (whichever is active now)."""
+    comment = lifecycle.nft_comment(port)
+    changes = []
+    if state.firewalld_marker:
+        changes.append(f"firewalld: {port}/tcp in zone {state.firewalld_marker} "
+                       f"({hostfirewall.firewalld_marker(port)})")
+    if hostfirewall.ufw_rule_state(state.ufw_added, port, comment) == "ours":
+        changes.append(f"ufw: allow {port}/tcp comment {comment}")
+    if comment in state.nft_ruleset or state.nft_persisted_in:
+        changes.append(f"nftables: the rule {comment}"
+                       + (f" and its line in {', '.join(state.nft_persisted_in)}" if state.nft_persisted_in else ""))
+    return changes
+
+
+def _undo_firewall(runner, state: hostops.HostState, port: int, result: LifecycleResult) -> None:
+    """Undo what node add opened (and only that): firewalld's recorded port, ufw's and nftables' marked rules."""
+    comment = lifecycle.nft_comment(port)
+    undone = []
+    if state.firewalld_marker:
+        hostops.firewalld_close(runner, state.firewalld_marker, port,
+                                running=state.firewall == hostfirewall.FIREWALLD)
+        undone.append(f"firewalld: closed {port}/tcp in zone {state.firewalld_marker}")
+    if hostfirewall.ufw_rule_state(state.ufw_added, port, comment) == "ours":
+        hostops.ufw_close(runner, port)
+        undone.append(f"ufw: deleted allow {port}/tcp (comment {comment})")
+    chain = lifecycle.nft_input_chain(state.nft_ruleset)
+    removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
+    files_changed = hostops.nft_unpersist(runner, comment)
+    if removed or files_changed:
+        undone.append(f"nftables: removed {removed} rule(s) {comment}"
+                      + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
+    if undone:
+        result.add("firewall", "done", "; ".join(undone))
+    else:
+        result.add("firewall", "unchanged", "no firewall rule of node add")
 
 
 def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult) -> None:
@@ -252,22 +319,14 @@ def _forget(cluster, name: str, options: RemoveOptions, result: LifecycleResult)
 
 
 def _clean_host(runner, host: str, port: int, options: RemoveOptions, result: LifecycleResult) -> None:
-    state = hostops.host_state(runner, port)
+    state = hostops.host_state(runner, port, firewall=True)
     if state.unit is not None and (state.enabled == "enabled" or state.active == "active"):
         hostops.systemctl(runner, "disable", state.unit)
         result.add("service", "done", f"systemctl disable --now {state.unit}",
                    undo=f"systemctl enable --now {state.unit}")
     else:
         result.add("service", "unchanged", f"{state.unit or 'pacemaker_remote'} disabled and stopped")
-    comment = lifecycle.nft_comment(port)
-    chain = lifecycle.nft_input_chain(state.nft_ruleset) if state.firewall == "nftables" else None
-    removed = hostops.nft_close(runner, *chain[:3], comment) if chain and comment in state.nft_ruleset else 0
-    files_changed = hostops.nft_unpersist(runner, comment)
-    if removed or files_changed:
-        result.add("firewall", "done", f"removed {removed} nftables rule(s) {comment}"
-                   + (f" and its line in {', '.join(files_changed)}" if files_changed else ""))
-    else:
-        result.add("firewall", "unchanged", "no firewall rule of node add")
+    _undo_firewall(runner, state, port, result)
     if options.keep_key:
         result.add("key", "skipped", "--keep-key")
         return

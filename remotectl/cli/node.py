@@ -1,4 +1,4 @@
-"""`remotectl node add|drain|resume|remove`: the lifecycle of remote nodes, over plain SSH."""
+"""`remotectl node add|add-guest|drain|resume|remove`: the lifecycle of remote and guest nodes, over plain SSH."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def render(app, json_mode: bool, result) -> int:
         out.json_document(result.to_json(), result.reports)
         return result.exit_code
     _steps(out, result.steps)
-    out.reports(result.reports)
+    out.reports(_not_in_steps(result))
     words = {"done": f"{result.node}: {result.command} done",
              "nothing-to-do": f"{result.node}: nothing to do (already {_DONE[result.command]})",
              "dry-run": f"{result.node}: dry run, nothing was changed",
@@ -35,6 +35,13 @@ def render(app, json_mode: bool, result) -> int:
                         else f"{result.node}: {result.command} failed, nothing was changed")}
     (out.error_line if result.outcome in ("refused", "failed") else out.line)(words[result.outcome])
     return result.exit_code
+
+
+def _not_in_steps(result):
+    """The reports to print under the steps: the failed step's own report (``node-step-failed``, kept for --json)
+    says what its ``[FAILED]`` line already says."""
+    failed = {step.detail for step in result.steps if step.status == "failed"}
+    return [r for r in result.reports if not (r.code == "node-step-failed" and r.message in failed)]
 
 
 def _steps(out, steps) -> None:
@@ -73,8 +80,10 @@ def add_command(app, host, name, address, port, reconnect_interval, no_firewall,
     """Make HOST (an SSH destination [user@]host[:port]) a remote node of the cluster.
 
     Steps, each shown: preflight (pacemaker-remote installed and compatible, name free, no connection held on the
-    host); open the port in nftables when its input policy drops (a trial: then tested from every online
-    cluster node, and refused, with the rule removed again, when one cannot reach it); install the cluster's
+    host); open the port in the host's active firewall: firewalld (its zone, runtime and permanent, recorded in
+    /var/lib/remotectl), ufw (a rule with a remotectl-node-add comment), else nftables when its input policy drops
+    (a trial: then tested from every online cluster node, and refused, with the change undone, when one cannot
+    reach it; a port someone else opened is left as it is; --no-firewall skips this); install the cluster's
     key; systemctl enable --now pacemaker_remote and wait until it listens; a full handshake + registration
     check; create the ocf:pacemaker:remote resource; wait until it is online. Running it again changes nothing.
     Without --yes the checks run first and the plan is shown, then a yes on the terminal applies it (--json and
@@ -165,7 +174,7 @@ def resume_command(app, node, wait, json_mode):
     return render(app, json_mode, resume_node(app.cluster(), node, DrainOptions(wait=_wait(wait))))
 
 
-@node_group.command("remove", short_help="Drain, delete its resource, forget it, clean its host.")
+@node_group.command("remove", short_help="Drain, delete its resource (or guest meta), forget it, clean its host.")
 @click.argument("node", metavar="NODE", shell_complete=complete_node_names)
 @click.option("--host", help="SSH destination of the host to clean (default: the connection's server).")
 @click.option("--keep-key", is_flag=True, help="Leave the authkey on the host.")
@@ -176,11 +185,14 @@ def resume_command(app, node, wait, json_mode):
 @json_option
 @pass_app
 def remove_command(app, node, host, keep_key, remove_constraints, dry_run, yes, wait, json_mode):
-    """Remove remote NODE: drain it, delete its connection resource (and with --remove-constraints the location
-    constraints naming it), crm_node --force --remove, then on the host: systemctl disable --now, delete the
-    nftables rule node add made, remove the key (unless --keep-key). Running it again changes nothing.
-    Without --yes the plan is shown first, then a yes on the terminal applies it. Exit 4: refused (guest nodes,
-    constraints without --remove-constraints) or not confirmed; 1: failed."""
+    """Remove remote or guest NODE: drain it, delete its connection resource (a guest: standby and wait until no
+    resource runs there, then delete remote-node, remote-addr and remote-port from its VM or container resource,
+    which keeps running), and with --remove-constraints the location constraints naming it, crm_node --force
+    --remove, then on the host (a guest: inside it): systemctl disable --now, undo the firewall change node add
+    made (its firewalld port, ufw or nftables rule; nothing else), remove the key (unless --keep-key). Running
+    it again changes nothing. Without --yes the plan is shown first, then a yes on the terminal applies it.
+    Exit 4: refused (cluster and bundle nodes, constraints without --remove-constraints) or not confirmed;
+    1: failed."""
     from remotectl.actions.node_remove import RemoveOptions, remove_node
 
     options = RemoveOptions(host=host, keep_key=keep_key, remove_constraints=remove_constraints, dry_run=dry_run,

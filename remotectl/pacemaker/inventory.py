@@ -32,7 +32,7 @@ from remotectl.pacemaker.simulate import WorkingSet, unpack_configuration
 from remotectl.pacemaker.simulate.objects import PeResource
 from remotectl.pacemaker.simulate.remote import location_of, node_kind
 
-__all__ = ["ConfiguredNode", "Connection", "Inventory", "guest_meta", "inventory_from_cib"]
+__all__ = ["ConfiguredNode", "Connection", "GUEST_META_NAMES", "Inventory", "guest_meta", "inventory_from_cib"]
 
 CibDocument = Union[bytes, str, ElementTree.Element]
 DEFAULT_GUEST_PORT = 3121  # remote-port's default
@@ -126,6 +126,11 @@ class Inventory:
         if rsc.is_remote_node:
             return f"{resource} is a Pacemaker Remote connection, not a VM or container"
         return None
+
+
+# The meta attributes of a guest node's container: what `node add-guest` sets and `node remove` deletes again,
+# remote-node first (deleting it is what ends the guest node).
+GUEST_META_NAMES = ("remote-node", "remote-addr", "remote-port")
 
 
 def guest_meta(name: str, address: str, port: int) -> List[Tuple[str, str]]:

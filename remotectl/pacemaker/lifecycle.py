@@ -15,7 +15,7 @@ DEFAULT_RECONNECT_INTERVAL = "60s"  # a lost connection is retried instead of le
 MONITOR_INTERVAL = "30s"
 MONITOR_TIMEOUT = "30s"
 UNIT_NAMES = ("pacemaker_remote", "pacemaker-remote")  # Debian/RHEL name first, the alias some distros use
-# The comment that marks the nftables rule `node add` inserted, so `node remove` deletes that rule and only that.
+# The comment that marks the nftables (or ufw) rule `node add` inserted, so `node remove` deletes that rule only.
 NFT_COMMENT_PREFIX = "remotectl-node-add:"
 
 Version = Tuple[int, int, int]

@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from remotectl.pacemaker import lifecycle
+from remotectl.pacemaker import hostfirewall, lifecycle
 from remotectl.transport.base import CommandResult, Runner, TransportError
 
 _STATE_SCRIPT = r"""
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
-port=$1; comment=$2; shift 2
+port=$1; comment=$2; ufwhex=$3; marker=$4; address=$5; firewall=$6; shift 6
 unit=-
 for u in "$@"; do
   if systemctl cat -- "$u.service" >/dev/null 2>&1; then unit=$u; break; fi
@@ -35,12 +35,31 @@ if command -v ss >/dev/null 2>&1; then
 else
   echo "listening unknown"
 fi
-if command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then echo "firewall firewalld"
-elif command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then echo "firewall ufw"
-elif command -v nft >/dev/null 2>&1 && [ -n "$(nft list ruleset 2>/dev/null)" ]; then
-  echo "firewall nftables"
+[ "$firewall" = yes ] || exit 0
+raw=yes
+if command -v firewall-cmd >/dev/null 2>&1 && systemctl is-active --quiet firewalld.service 2>/dev/null; then
+  echo "firewalld running"; raw=no
+  zone=
+  if [ -f "$marker" ]; then zone=$(head -n 1 -- "$marker")
+  elif [ -n "$address" ]; then
+    ip=$(getent ahosts "$address" 2>/dev/null | awk 'NR == 1 { print $1 }')
+    dev=$(if [ -n "$ip" ]; then ip -o addr show to "$ip" 2>/dev/null | awk 'NR == 1 { print $2 }'; fi)
+    if [ -n "$dev" ]; then zone=$(firewall-cmd --get-zone-of-interface="$dev" 2>/dev/null) || zone=; fi
+  fi
+  [ -n "$zone" ] || zone=$(firewall-cmd --get-default-zone 2>/dev/null)
+  echo "fwzone $zone"
+  if firewall-cmd --zone="$zone" --query-port="$port/tcp" >/dev/null 2>&1; then echo "fwruntime yes"; fi
+  if firewall-cmd --permanent --zone="$zone" --query-port="$port/tcp" >/dev/null 2>&1; then echo "fwpermanent yes"; fi
+fi
+if [ -f "$marker" ]; then echo "fwmarker $(head -n 1 -- "$marker")"; fi
+if command -v ufw >/dev/null 2>&1; then
+  if grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then printf 'ufwstatus '; ufw status 2>&1 | head -n 1; raw=no; fi
+  if [ $raw = no ] || grep -qsF -- "comment=$ufwhex" /etc/ufw/user.rules /etc/ufw/user6.rules; then
+    ufw show added 2>/dev/null | while IFS= read -r line; do echo "ufwadded $line"; done
+  fi
+fi
+if [ $raw = yes ] && command -v nft >/dev/null 2>&1; then
   printf 'nftrules '; nft -a list ruleset 2>/dev/null | base64 | tr -d '\n'; echo
-else echo "firewall none"
 fi
 for conf in /etc/nftables.conf /etc/sysconfig/nftables.conf; do
   if [ -f "$conf" ] && grep -qF -- "\"$comment\"" "$conf"; then echo "nftpersisted $conf"; fi
@@ -150,16 +169,31 @@ class HostState:
     version_line: Optional[str]
     listening: Optional[bool]
     established: List[str] = field(default_factory=list)  # peer addresses on the port
-    firewall: str = "none"
     nft_ruleset: str = ""
     nft_persisted_in: List[str] = field(default_factory=list)  # config files holding node add's rule
+    firewalld_state: str = ""  # what firewall-cmd --state says, when firewalld.service is active
+    firewalld_zone: Optional[str] = None  # the zone of the address (else the default), or the marker's
+    firewalld_runtime: bool = False  # the port is open in that zone now
+    firewalld_permanent: bool = False  # ... and in the permanent configuration
+    firewalld_marker: Optional[str] = None  # the zone node add recorded (hostfirewall.firewalld_marker)
+    ufw_status: str = ""
+    ufw_added: str = ""  # `ufw show added`
+
+    @property
+    def firewall(self) -> str:
+        return hostfirewall.active_firewall(self.firewalld_state, self.ufw_status, self.nft_ruleset)
 
 
-def host_state(runner: Runner, port: int) -> HostState:
-    result = _sh(runner, _STATE_SCRIPT, str(port), lifecycle.nft_comment(port), *lifecycle.UNIT_NAMES)
+def host_state(runner: Runner, port: int, address: str = "", firewall: bool = False) -> HostState:
+    """The host's facts; the firewall's only with ``firewall`` (firewall-cmd is slow to start, and a poll for the
+    port does not need them), ``address`` (what cluster nodes connect to) picking the firewalld zone."""
+    comment = lifecycle.nft_comment(port)
+    result = _sh(runner, _STATE_SCRIPT, str(port), comment, comment.encode().hex(),
+                 hostfirewall.firewalld_marker(port), address, "yes" if firewall else "no", *lifecycle.UNIT_NAMES)
     if result.rc != 0:
         raise TransportError(f"{runner.name}: cannot inspect the host: {result.first_error_line()}")
     state = HostState(unit=None, enabled=None, active=None, version_line=None, listening=None)
+    ufw_added = []
     for line in result.stdout.splitlines():
         word, _, rest = line.partition(" ")
         if word == "unit":
@@ -174,12 +208,23 @@ def host_state(runner: Runner, port: int) -> HostState:
             state.listening = {"yes": True, "no": False}.get(rest)
         elif word == "established":
             state.established.extend(lifecycle.established_peers(rest))
-        elif word == "firewall":
-            state.firewall = rest
         elif word == "nftrules":
             state.nft_ruleset = base64.b64decode(rest).decode("utf-8", "replace")
         elif word == "nftpersisted":
             state.nft_persisted_in.append(rest)
+        elif word == "firewalld":
+            state.firewalld_state = rest
+        elif word == "fwzone":
+            state.firewalld_zone = rest or None
+        elif word in ("fwruntime", "fwpermanent"):
+            setattr(state, {"fwruntime": "firewalld_runtime", "fwpermanent": "firewalld_permanent"}[word], True)
+        elif word == "fwmarker":
+            state.firewalld_marker = rest or None
+        elif word == "ufwstatus":
+            state.ufw_status = rest
+        elif word == "ufwadded":
+            ufw_added.append(rest)
+    state.ufw_added = "\n".join(ufw_added)
     return state
 
 
@@ -228,6 +273,58 @@ def nft_close(runner: Runner, family: str, table: str, chain: str, comment: str)
         if result.rc != 0:
             raise TransportError(f"{runner.name}: cannot delete nftables rule {handle}: {result.first_error_line()}")
     return len(handles)
+
+
+_TOOL_SCRIPT = r"""
+PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
+exec "$@"
+"""
+
+
+def _tool(runner: Runner, argv: List[str], what: str) -> CommandResult:
+    """Run one firewall tool's argv (firewall-cmd, ufw) with sbin on the PATH; a failure says `what` failed."""
+    result = _sh(runner, _TOOL_SCRIPT, *argv, timeout=120)
+    if result.rc != 0:
+        raise TransportError(f"{runner.name}: cannot {what}: {result.first_error_line()}")
+    return result
+
+
+def firewalld_open(runner: Runner, zone: str, port: int) -> None:
+    """The trial: record the zone first (so a killed run's port is known to be node add's), then open the port in
+    the running firewalld only; firewalld_keep makes it permanent once it proved reachable."""
+    marker = hostfirewall.firewalld_marker(port)
+    _tool(runner, ["mkdir", "-p", "--", hostfirewall.MARKER_DIR], f"create {hostfirewall.MARKER_DIR}")
+    from remotectl.transport.files import write_file_atomic
+
+    write_file_atomic(runner, marker, f"{zone}\n".encode(), mode=0o644)
+    _tool(runner, hostfirewall.firewalld_port("add", zone, port), f"open {port}/tcp in firewalld zone {zone}")
+
+
+def firewalld_keep(runner: Runner, zone: str, port: int, runtime: bool, permanent: bool) -> None:
+    """Open the port in the zone where it is not open yet: now (``runtime``) and in the permanent configuration."""
+    for wanted, flag in ((runtime, False), (permanent, True)):
+        if wanted:
+            _tool(runner, hostfirewall.firewalld_port("add", zone, port, permanent=flag),
+                  f"open {port}/tcp in firewalld zone {zone}{' (permanent)' if flag else ''}")
+
+
+def firewalld_close(runner: Runner, zone: str, port: int, running: bool = True) -> None:
+    """Close the port node add opened in the zone, now and permanently (firewall-cmd only warns when it was not
+    open; with firewalld stopped, firewall-offline-cmd edits the permanent configuration), then drop the marker."""
+    for flags in ([dict(permanent=False), dict(permanent=True)] if running else [dict(offline=True)]):
+        _tool(runner, hostfirewall.firewalld_port("remove", zone, port, **flags),
+              f"close {port}/tcp in firewalld zone {zone}")
+    from remotectl.transport.files import remove_file
+
+    remove_file(runner, hostfirewall.firewalld_marker(port))
+
+
+def ufw_open(runner: Runner, port: int) -> None:
+    _tool(runner, hostfirewall.ufw_allow(port, lifecycle.nft_comment(port)), f"add the ufw rule for {port}/tcp")
+
+
+def ufw_close(runner: Runner, port: int) -> None:
+    _tool(runner, hostfirewall.ufw_delete(port, lifecycle.nft_comment(port)), f"delete the ufw rule for {port}/tcp")
 
 
 def systemctl(runner: Runner, verb: str, unit: str) -> None:

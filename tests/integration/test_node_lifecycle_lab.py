@@ -366,3 +366,97 @@ def test_add_guest_makes_a_running_container_a_guest_node(hosts_lab):
         lab.cluster_run(["crm_attribute", "--node", "guest1", "--name", "rctl-test-keep", "--delete"], check=False)
         lab.restore_baseline()
     assert fence_events(lab, "guest1") == fenced
+
+
+# Switch one firewall on for spare2 in place of its raw nftables default-deny (the image has both installed and
+# inactive); each leaves 3121 closed, as its defaults do. The rule of node add in that firewall's own terms.
+FIREWALLS = {
+    "firewalld": dict(
+        on=["sh", "-ec", "nft delete table inet filter; systemctl start firewalld; firewall-cmd --state"],
+        rules=["sh", "-c", "firewall-cmd --list-ports; grep -so 'port=\"[0-9]*\"' /etc/firewalld/zones/public.xml; "
+                           "cat /var/lib/remotectl/node-add-firewalld-3121 2>/dev/null"],
+        off=["sh", "-c", "systemctl stop firewalld; systemctl restart nftables"]),
+    "ufw": dict(
+        on=["sh", "-ec", "nft delete table inet filter; ufw allow 22/tcp; ufw --force enable"],
+        rules=["ufw", "show", "added"],
+        off=["sh", "-c", "ufw delete allow 22/tcp; ufw disable; systemctl restart nftables"]),
+}
+
+
+@pytest.mark.parametrize("firewall", sorted(FIREWALLS))
+def test_add_and_remove_open_and_close_the_port_in_the_active_firewall(hosts_lab, firewall):
+    """With firewalld (resp. ufw) active on the host, node add opens 3121 there (never a raw nft rule under it)
+    and says so; the second run changes nothing; node remove closes exactly that again."""
+    lab, how = hosts_lab, FIREWALLS[firewall]
+    assert_pristine(lab, "spare2")
+    rules = lambda: lab.host_run("spare2", how["rules"], check=False).stdout  # noqa: E731
+    try:
+        lab.host_run("spare2", how["on"])
+        assert "3121" not in rules()
+        proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        step = {s["step"]: s for s in as_json(proc)["steps"]}["firewall"]
+        assert step["status"] == "done" and step["detail"].startswith(f"{firewall}:"), step
+        assert lab.crm_mon_nodes()["spare2"]["online"]
+        if firewall == "firewalld":  # runtime, permanent (the zone's file), and the marker naming the zone
+            assert rules().split() == ["3121/tcp", 'port="3121"', "public"], rules()
+        else:
+            assert "ufw allow 3121/tcp comment 'remotectl-node-add:3121'" in rules(), rules()
+        assert "remotectl-node-add" not in lab.host_run("spare2", ["nft", "list", "ruleset"]).stdout
+        proc = remotectl(lab, "node", "add", "spare2", "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout + proc.stderr
+        proc = remotectl(lab, "node", "remove", "spare2", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        step = {s["step"]: s for s in as_json(proc)["steps"]}["firewall"]
+        assert step["status"] == "done" and firewall in step["detail"], step
+        assert "3121" not in rules() and "public" not in rules(), rules()
+        assert "spare2" not in lab.crm_mon_nodes()
+    finally:
+        if "spare2" in lab.crm_mon_nodes():
+            remotectl(lab, "node", "remove", "spare2", "--yes")
+        lab.host_run("spare2", how["off"], check=False)
+    assert_pristine(lab, "spare2")
+
+
+def test_remove_a_guest_keeps_its_container_and_add_guest_brings_it_back(hosts_lab):
+    """node remove guest1: standby, remote-node (and remote-addr, remote-port) gone from vm-guest1, which keeps
+    running (not restarted), guest1 gone from crm_mon and the CIB, its service disabled and its key removed
+    inside the guest, no fencing; a second run changes nothing; node add-guest makes it a guest node again."""
+    lab = hosts_lab
+    address = lab.host("guest1").address
+    fenced, boots = fence_events(lab, "guest1"), lab.boots("guest1")
+    meta = lambda key: lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta",  # noqa: E731
+                                        "--get-parameter", key], check=False).stdout.strip()
+    try:
+        proc = remotectl(lab, "node", "remove", "guest1", "--dry-run", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        plan = {s["step"]: s for s in as_json(proc)["steps"]}
+        assert "remote-node, remote-addr, remote-port" in plan["resource"]["detail"], plan
+        assert {k: s["status"] for k, s in plan.items()} == {
+            "drain": "would", "resource": "would", "forget": "would", "service": "would", "key": "would"}, plan
+        proc = remotectl(lab, "node", "remove", "guest1", "--yes", "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert as_json(proc)["outcome"] == "done", proc.stdout
+        assert "guest1" not in lab.crm_mon_nodes()
+        assert in_cib(lab, "guest1")[:2] == (False, False)
+        assert lab.crm_mon_resources()["vm-guest1"]["nodes"], lab.crm_mon_resources()  # the container runs on
+        assert meta("remote-node") == "" and meta("remote-addr") == ""
+        assert host_facts(lab, "guest1") == ("disabled", "inactive", 0, False)
+        assert lab.boots("guest1") == boots
+        proc = remotectl(lab, "node", "remove", "guest1", "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "nothing-to-do", proc.stdout + proc.stderr
+        proc = remotectl(lab, "node", "add-guest", "guest1", "--resource", "vm-guest1", "--address", address,
+                         "--yes", "--json")
+        assert proc.returncode == 0 and as_json(proc)["outcome"] == "done", proc.stdout + proc.stderr
+        assert lab.crm_mon_nodes()["guest1"]["online"]
+    finally:
+        key_file = lab.host_root("guest1") / "etc/pacemaker/authkey"
+        if not key_file.exists():  # add-guest did not run: the lab's key and service back by hand
+            key_file.write_bytes(lab.authkey.read_bytes())
+            lab.host_run("guest1", ["sh", "-c", "chgrp haclient /etc/pacemaker/authkey; chmod 0640 "
+                                    "/etc/pacemaker/authkey; systemctl enable --now pacemaker_remote"], check=False)
+        for key, value in (("remote-addr", address), ("remote-port", "3121"), ("remote-node", "guest1")):
+            lab.cluster_run(["crm_resource", "--resource", "vm-guest1", "--meta", "--set-parameter", key,
+                             "--parameter-value", value], check=False)
+        lab.restore_baseline()
+    assert lab.boots("guest1") == boots and fence_events(lab, "guest1") == fenced

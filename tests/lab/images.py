@@ -4,7 +4,7 @@ debootstrap from the machine's own apt mirror and cached under /var/lib/remotect
 Per version there are two layers:
 
 * ``base``: debootstrap minbase + systemd, sshd, nftables, iproute2, python3 and ``pacemaker-remote`` (installed but
-  disabled and without a key: a fresh host as an operator finds it). Remote, guest and spare hosts boot from it.
+  disabled and without a key: a fresh host as an operator finds it), firewalld and ufw (installed, inactive). Remote, guest and spare hosts boot from it.
 * ``cluster``: an overlayfs upper on ``base`` with pacemaker, pacemaker-cli-utils, corosync and a fence agent with
   fence_dummy (installing pacemaker removes pacemaker-remote, they conflict). Cluster nodes boot from it.
 
@@ -35,6 +35,8 @@ SUITES = {"2.1": "bookworm", "3.0": "sid"}
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "nftables", "python3", "procps",
                  "libpam-systemd"]
 REMOTE_PACKAGES = ["pacemaker-remote", "pacemaker-resource-agents"]
+# Installed and inactive (firewalld disabled, ufw ENABLED=no): node add's firewall tests switch one on per host.
+FIREWALL_PACKAGES = ["firewalld", "ufw"]
 # bookworm's fence_dummy is in fence-agents; later suites split it out into fence-agents-dummy.
 CLUSTER_PACKAGES = {
     "bookworm": ["pacemaker", "pacemaker-cli-utils", "corosync", "fence-agents"],
@@ -81,7 +83,7 @@ def apt_mirror() -> str:
 def recipe(version: str) -> Dict[str, object]:
     suite = SUITES[version]
     return {"revision": RECIPE_REVISION, "suite": suite, "base": BASE_PACKAGES, "remote": REMOTE_PACKAGES,
-            "cluster": CLUSTER_PACKAGES[suite]}
+            "firewall": FIREWALL_PACKAGES, "cluster": CLUSTER_PACKAGES[suite]}
 
 
 def recipe_hash(version: str) -> str:
@@ -195,11 +197,15 @@ def _build(version: str) -> None:
     base = building / "base"
     _log(f"debootstrap done after {time.monotonic() - started:.0f}s; installing {' '.join(REMOTE_PACKAGES)}")
     _prepare_root(base)
-    _apt_install(base, REMOTE_PACKAGES)
-    # apt timers and the like have no network inside a booted host; mask what only makes noise.
+    _apt_install(base, REMOTE_PACKAGES + FIREWALL_PACKAGES)
+    # apt timers and the like have no network inside a booted host; mask what only makes noise. firewalld's
+    # postinst enables it: disabled (not masked) so a test can start it; ufw stays ENABLED=no, its unit a no-op.
     _in_root(base, "systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer "
              "systemd-networkd-wait-online.service >/dev/null 2>&1 || true; "
-             "systemctl disable pacemaker_remote >/dev/null 2>&1 || true")
+             "systemctl disable pacemaker_remote >/dev/null 2>&1 || true; "
+             "systemctl disable firewalld.service >/dev/null 2>&1 || true; "
+             "sed -i s/^ENABLED=.*/ENABLED=no/ /etc/ufw/ufw.conf; grep -qx ENABLED=no /etc/ufw/ufw.conf; "
+             "test ! -e /etc/systemd/system/multi-user.target.wants/firewalld.service")
     _log(f"base layer done after {time.monotonic() - started:.0f}s; building the cluster layer")
     with _overlay([base], building / "cluster", building / "scratch") as root:
         _apt_install(root, CLUSTER_PACKAGES[suite])

@@ -44,6 +44,11 @@ CASES = {
                                  dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
     "node-drain-unknown-node": (["node", "drain", "nosuch"],
                                 dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
+    # standby is set, but crm_mon never shows it within --wait=0: the failed step, said once
+    "node-drain-step-failed": (["node", "drain", "remote1", "--wait=0"],
+                               dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
+    "node-remove-cluster-node-refused": (["node", "remove", "node1", "--yes"],
+                                         dict(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))),
     "node-remove-json-without-yes": (["node", "remove", "remote1", "--json"], dict()),
     "constraint-list": (["constraint", "list"], dict(cib=CONSTRAINT_CIB)),
     "constraint-prefer": (["constraint", "prefer", "dummy1", "remote1", "--score", "100"], dict(cib=CONSTRAINT_CIB)),

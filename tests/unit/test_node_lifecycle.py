@@ -193,3 +193,22 @@ def test_add_and_remove_without_yes_refuse_without_a_terminal(argv, capsys):
 
     assert cli.run(argv, cluster_factory=no_cluster) == 4
     assert "--yes" in capsys.readouterr().err
+
+
+def test_remove_plan_of_a_guest_keeps_its_container():
+    """node remove --dry-run of a guest: standby only (its container is not stopped), the remote-* meta of the
+    container, forget, and the guest's own service and key; nothing is written anywhere."""
+    from remotectl.actions.node_remove import RemoveOptions, remove_node
+    from tests.fakes import FakeHost, cib_fixture, crm_mon_fixture, scripted_cluster
+
+    cluster = scripted_cluster(crm_mon=[crm_mon_fixture("mixed.xml")], cib=cib_fixture("mixed.xml"))
+    guest = FakeHost("guest1")
+    guest.put("/etc/pacemaker/authkey", b"k" * 32)
+    result = remove_node(cluster, lambda host: guest, "guest1", RemoveOptions(dry_run=True))
+    steps = {s.step: s for s in result.steps}
+    assert result.outcome == "dry-run", result.steps
+    assert list(steps) == ["drain", "resource", "forget", "service", "key"]
+    assert "vm-guest1 keeps running" in steps["drain"].detail and "target-role" not in steps["drain"].detail
+    assert steps["resource"].detail.startswith("delete remote-node from vm-guest1")
+    changes = [c for c in cluster.runner.writes() if not any(a.startswith("--get-parameter=") for a in c)]
+    assert changes == [] and guest.data("/etc/pacemaker/authkey") == b"k" * 32
