@@ -75,6 +75,8 @@ def _drain(cluster, name: str, options: DrainOptions, result: LifecycleResult) -
     _standby(cluster, name, options.wait, result)
     cluster.check_tool(tools.resource_meta_set(resource, "target-role", "Stopped"))
     if not _wait(cluster, lambda st: not (st.nodes.get(name) and st.nodes[name].online), options.wait, options.poll):
+        if not stopped:  # set all the same: the report names it
+            result.add("disable", "done", f"{resource} target-role=Stopped", undo=f"remotectl node resume {name}")
         raise RemotectlError(f"{name} is still connected {options.wait:g} s after disabling {resource}")
     result.add("disable", "done" if not stopped else "unchanged", f"{resource} target-role=Stopped: "
                f"{'the guest is stopped' if node.type == 'guest' else 'the connection is closed'}",
@@ -86,6 +88,9 @@ def _standby(cluster, name: str, wait: float, result: LifecycleResult) -> None:
     from remotectl.actions.node_state import standby
 
     change = standby(cluster, [name], wait=wait).changes[0]
+    if not (change.ok and change.settled) and change.changed:
+        # set all the same (the wait failed): the report names it, so that a rerun or an undo can follow
+        result.add("standby", "done", f"{name} in standby", undo=f"remotectl unstandby {name}")
     if not change.ok:
         raise RemotectlError(f"standby of {name} failed: {change.error}")
     if not change.settled:
