@@ -246,9 +246,9 @@ def _check_options(targets: Sequence[str], *, all_nodes: bool, source: str, full
                    timeout: float, ca_path: Optional[str] = None, key_path: Optional[str] = None) -> None:
     """Usage errors (exit 2) before anything is asked."""
     if ca_path is not None:
-        for flag, given in (("--full", full), ("--key", key_path), ("--from cluster", source != "here")):
+        for flag, given in (("--full", full), ("--key", key_path)):
             if given:
-                raise RemotectlError(f"--ca checks certificates from here: not with {flag}", exit_code=ExitCode.USAGE)
+                raise RemotectlError(f"--ca checks certificates: not with {flag}", exit_code=ExitCode.USAGE)
         if not ca_path:
             raise RemotectlError("--ca needs a file name", exit_code=ExitCode.USAGE)
     if all_nodes and targets:
@@ -368,7 +368,7 @@ def plan_check(
     if all_nodes and not resolved:
         raise RemotectlError("--all: the cluster has no remote, guest or bundle nodes")
     warnings = _guard_full(resolved, nodes, cluster_error, force=force, reporter=reporter) if full else []
-    mode = "full" if full else "x509" if ca_path is not None else source
+    mode = "full" if full else "x509" if ca_path is not None and source == "here" else source
     plan = CheckPlan(targets=resolved, mode=mode, timeout=float(timeout), workers=choose_workers(workers, source),
                      key_path=key_path, ca_path=ca_path, warnings=warnings, reports=reporter.reports)
     if source == "cluster":
@@ -609,55 +609,69 @@ def remote_timeout(plan: CheckPlan) -> float:
     return plan.timeout * waves + 30.0
 
 
-def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -> CheckRun:
+def run_on_sources(names: Sequence[str], argv: List[str], stdin: bytes, fmt: str, expected: int, budget: float,
+                   runner_for: Callable[[str], Any], tick) -> List[Any]:
+    """fan_out's outcomes of one shipped probe program run on each cluster node: its parsed JSON document."""
     from remotectl.transport.fanout import fan_out
 
-    pairs = [(t.host, t.port) for t in plan.targets]
-    argv, stdin = psk_probe.remote_invocation(pairs, key_path=plan.key_path, timeout=plan.timeout,
-                                              workers=plan.workers)
-    budget = remote_timeout(plan)
-
     def from_node(name: str) -> Dict[str, Any]:
-        runner = runner_for(name)
-        result = runner.run(argv, stdin=stdin, timeout=budget)
-        return parse_remote_output(name, result.rc, result.stdout, result.stderr, len(pairs))
+        result = runner_for(name).run(argv, stdin=stdin, timeout=budget)
+        return parse_remote_output(name, result.rc, result.stdout, result.stderr, expected, fmt)
 
-    outcomes = fan_out(from_node, plan.sources, workers=16, on_done=_ticker(plan.sources, tick))
-    reporter = Reporter(list(plan.reports))
-    entries: List[CheckEntry] = []
-    origins: Dict[str, Dict[str, Any]] = {}
+    return fan_out(from_node, list(names), workers=16, on_done=_ticker(list(names), tick))
+
+
+def per_node_entries(plan: CheckPlan, outcomes: Sequence[Any], reporter: Reporter,
+                     origins: Dict[str, Dict[str, Any]], x509: bool = False) -> Dict[str, List[CheckEntry]]:
+    """{cluster node: its entries, in plan.targets order}; a node where the probe could not run gets not-checked
+    entries and a probe-not-run error."""
+    out: Dict[str, List[CheckEntry]] = {}
     for outcome in outcomes:
         name = outcome.item
-        if not outcome.ok:
-            origins[name] = {"error": outcome.error, "key": None, "python": None, "gnutls": None}
-            reporter.error(f"probe could not run from {name}: {outcome.error}", node=name, code="probe-not-run")
-            entries.extend(not_checked(t, name, f"could not run the probe on {name}: {outcome.error}")
-                           for t in plan.targets)
-            continue
-        doc = outcome.value
+        doc = outcome.value if outcome.ok else {"error": outcome.error}
         origins[name] = {"error": doc.get("error"), "key": doc.get("key"), "python": doc.get("python"),
-                         "gnutls": doc.get("gnutls")}
+                         "gnutls": doc.get("gnutls"), "ca": doc.get("ca")}
         if doc.get("error"):
-            reporter.error(f"probe could not run on {name}: {doc['error']}", node=name, code="probe-not-run")
-            entries.extend(not_checked(t, name, f"probe could not run on {name}: {doc['error']}")
-                           for t in plan.targets)
+            where = "from" if not outcome.ok else "on"
+            reporter.error(f"probe could not run {where} {name}: {doc['error']}", node=name, code="probe-not-run")
+            out[name] = [not_checked(t, name, f"probe could not run {where} {name}: {doc['error']}")
+                         for t in plan.targets]
             continue
         for warning in (doc.get("key") or {}).get("warnings") or []:
             reporter.warning(f"key on {name}: {warning}", node=name, code="key-warning")
-        for target, result in zip(plan.targets, doc["results"]):
-            entries.append(entry_from_probe(target, result, source=name))
+        out[name] = [entry_from_probe(target, result, source=name, x509=x509)
+                     for target, result in zip(plan.targets, doc["results"])]
+    return out
+
+
+def _run_from_cluster(plan: CheckPlan, runner_for: Callable[[str], Any], tick) -> CheckRun:
+    from remotectl.actions import check_x509
+
+    reporter = Reporter(list(plan.reports))
+    origins: Dict[str, Dict[str, Any]] = {}
+    if plan.ca_path is not None:
+        per_node = check_x509.x509_from_cluster(plan, runner_for, tick, reporter, origins)
+    else:
+        pairs = [(t.host, t.port) for t in plan.targets]
+        argv, stdin = psk_probe.remote_invocation(pairs, key_path=plan.key_path, timeout=plan.timeout,
+                                                  workers=plan.workers)
+        outcomes = run_on_sources(plan.sources, argv, stdin, psk_probe.FORMAT, len(pairs), remote_timeout(plan),
+                                  runner_for, tick)
+        per_node = per_node_entries(plan, outcomes, reporter, origins)
+        check_x509.follow_x509_on_nodes(plan, per_node, runner_for, reporter, origins)
+    entries = [entry for name in plan.sources for entry in per_node.get(name, [])]
     fingerprints = {name: (origin.get("key") or {}).get("fingerprint") for name, origin in origins.items()}
     distinct = {fp for fp in fingerprints.values() if fp}
     if len(distinct) > 1:
         reporter.warning("the cluster nodes use different keys: " + ", ".join(
             f"{name} {fp}" for name, fp in sorted(fingerprints.items()) if fp), code="cluster-keys-differ")
-    order = {name: index for index, name in enumerate(plan.sources)}
-    entries.sort(key=lambda e: order.get(e.source or "", 0))  # stable: targets keep their order per node
     return CheckRun(plan=plan, entries=entries, origins=origins, reports=reporter.reports)
 
 
-def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: int) -> Dict[str, Any]:
-    """The one JSON document psk_probe.main printed on a cluster node; RemotectlError when there is none."""
+def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: int,
+                        fmt: str = psk_probe.FORMAT) -> Dict[str, Any]:
+    """The one JSON document psk_probe.main (or x509_node.main: ``fmt``) printed on a cluster node;
+    RemotectlError when there is none."""
     if rc == 127:
         raise RemotectlError(f"python3 not found on {name} (the probe needs python3 >= 3.6 there)")
     doc = None
@@ -669,7 +683,7 @@ def parse_remote_output(name: str, rc: int, stdout: str, stderr: str, expected: 
             except ValueError:
                 doc = None
             break
-    if not isinstance(doc, dict) or doc.get("format") != psk_probe.FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
         first = next((ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()), f"exit status {rc}")
         raise RemotectlError(f"no probe result from {name} (exit status {rc}): {first[:200]}")
     if not doc.get("error"):

@@ -118,3 +118,72 @@ def x509_only(plan, tick, env_files=None) -> Optional[List]:
     indexes = list(range(len(plan.targets)))
     probed = probe_x509(plan, indexes, {i: here for i in indexes}, tick)
     return [probed[i] for i in indexes]
+
+
+# --- check --from cluster ----------------------------------------------------------------------------------------
+def _jobs(targets: Sequence[Target]) -> List[Tuple[str, object, List[str]]]:
+    return [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in targets]
+
+
+def _on_nodes(plan, names: Sequence[str], targets: Sequence[Target], ca_pem: Optional[bytes], runner_for, tick):
+    """fan_out's outcomes of the X.509 probe shipped to each cluster node (x509_node)."""
+    import math
+
+    from remotectl.actions.check import run_on_sources
+    from remotectl.transport import x509_node
+
+    argv, stdin = x509_node.remote_invocation(_jobs(targets), ca_pem=ca_pem, timeout=plan.timeout,
+                                              workers=plan.workers)
+    budget = plan.timeout * math.ceil(len(targets) / max(1, plan.workers)) + 30.0
+    return run_on_sources(names, argv, stdin, x509_node.FORMAT, len(targets), budget, runner_for, tick)
+
+
+def x509_from_cluster(plan, runner_for, tick, reporter: Reporter, origins: Dict) -> Dict[str, List]:
+    """--from cluster --ca FILE: the X.509 probe on every cluster node, the CA's PEM shipped on stdin."""
+    from remotectl.actions.check import per_node_entries
+    from remotectl.transport import tls_files
+
+    pem = tls_files.read_local_ca(plan.ca_path)
+    try:
+        pem.decode("ascii")
+    except UnicodeDecodeError:
+        raise RemotectlError(f"cannot load the CA file {plan.ca_path}: not PEM (ASCII) text") from None
+    outcomes = _on_nodes(plan, plan.sources, plan.targets, pem, runner_for, tick)
+    per_node = per_node_entries(plan, outcomes, reporter, origins, x509=True)
+    for entries in per_node.values():
+        for entry in entries:
+            entry.ca = plan.ca_path
+    return per_node
+
+
+def follow_x509_on_nodes(plan, per_node: Dict[str, List], runner_for, reporter: Reporter, origins: Dict) -> None:
+    """--from cluster without --ca: on each cluster node, the targets that answered it ``tls-not-psk`` get the
+    X.509 probe there with that node's own PCMK_ca_file (what it trusts): one more SSH round trip, only to the
+    nodes that saw an X.509 remote. A node not in X.509 mode keeps ``tls-not-psk`` (warning check-ca-unknown)."""
+    from remotectl.actions.check import entry_from_probe
+
+    wanted = {name: [i for i, e in enumerate(entries) if e.verdict == psk_probe.TLS_NOT_PSK]
+              for name, entries in per_node.items()}
+    wanted = {name: indexes for name, indexes in wanted.items() if indexes}
+    if not wanted:
+        return
+    # one program per distinct target set (usually one: all nodes see the same X.509 remotes)
+    groups: Dict[Tuple[int, ...], List[str]] = {}
+    for name, indexes in wanted.items():
+        groups.setdefault(tuple(indexes), []).append(name)
+    for indexes, names in groups.items():
+        targets = [plan.targets[i] for i in indexes]
+        for outcome in _on_nodes(plan, names, targets, None, runner_for, lambda _pending: None):
+            name = outcome.item
+            doc = outcome.value if outcome.ok else {"error": outcome.error}
+            origins[name]["ca"] = doc.get("ca")
+            if doc.get("error"):
+                reporter.warning(f"{name} sees {len(targets)} target(s) offering a certificate, and the X.509 "
+                                 f"probe could not run there ({doc['error']}): give --ca FILE", node=name,
+                                 code="check-ca-unknown")
+                continue
+            ca = f"PCMK_ca_file of {name}"
+            for index, target, result in zip(indexes, targets, doc["results"]):
+                entry = entry_from_probe(target, result, source=name, x509=True)
+                entry.ca = ca
+                per_node[name][index] = entry

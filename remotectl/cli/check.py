@@ -33,7 +33,7 @@ def _endpoint(address, port):
               "never completes. Verdicts x509-trusted, x509-untrusted, x509-expired, x509-name-mismatch, "
               "tls-not-x509. [default: nodes that answer the key probe with tls-not-psk get this probe with the "
               "PCMK_ca_file of this machine, when it is in X.509 mode, else with each node's own, read over "
-              "SSH.]")
+              "SSH; with --from cluster: with each cluster node's own PCMK_ca_file.]")
 @click.option("--port", type=click.IntRange(1, 65535), metavar="N",
               help="Port to probe [default: the node's port from the CIB; 3121 for hosts without :PORT].")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=600), default=5.0, show_default=True, metavar="S",
@@ -76,7 +76,9 @@ def check_command(app, targets, all_nodes, key_path, ca_path, port, timeout, sou
 
     --from cluster runs the same probe on every online cluster node over SSH (each with its own key) against
     every target and prints a cluster-node x target matrix: a remote that only one cluster node cannot reach is
-    the one that gets fenced.
+    the one that gets fenced. For X.509 nodes the certificate probe runs there too: with --ca FILE (the CA is
+    sent on stdin) or with each cluster node's own PCMK_ca_file; the verdict comes from GnuTLS on the node
+    (python3 and libgnutls are all it needs), the certificate's details are left out.
 
     Exit status: 0 every target ok, 3 some not ok, 1 none could be checked (no TCP connection anywhere, or the
     probe could not run), 4 --full refused.

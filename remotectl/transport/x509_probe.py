@@ -15,8 +15,10 @@ server has proven it holds the key of the certificate it sent. The hook checks t
 handshake right there: no Certificate and no Finished of ours ever leave, the server's handshake never completes
 (it logs one failed handshake). TLS <= 1.2 is refused at the ServerHello, as in the PSK probe.
 
-This module runs locally only (it needs ``cryptography`` for the certificate details); it reuses the GnuTLS loading,
-transport and hook plumbing of :mod:`remotectl.transport.psk_probe`, which stays self-contained for the nodes.
+It reuses the GnuTLS loading, transport and hook plumbing of :mod:`remotectl.transport.psk_probe`. Locally it adds
+the certificate details with ``cryptography`` (imported lazily); with ``check --from cluster`` this module's source
+is shipped verbatim to the cluster nodes and run there without them (:mod:`remotectl.transport.x509_node`), so it
+imports only the standard library and psk_probe, and stays Python 3.6 compatible.
 """
 
 import ctypes
@@ -167,6 +169,7 @@ def _gnutls():
             "gnutls_certificate_allocate_credentials": (c_int, [ctypes.POINTER(c_void_p)]),
             "gnutls_certificate_free_credentials": (None, [c_void_p]),
             "gnutls_certificate_set_x509_trust_file": (c_int, [c_void_p, c_char_p, c_int]),
+            "gnutls_certificate_set_x509_trust_mem": (c_int, [c_void_p, ctypes.POINTER(base._Datum), c_int]),
             "gnutls_certificate_verify_peers2": (c_int, [c_void_p, ctypes.POINTER(c_uint)]),
             "gnutls_certificate_verify_peers3": (c_int, [c_void_p, c_char_p, ctypes.POINTER(c_uint)]),
             "gnutls_certificate_get_peers": (ctypes.POINTER(base._Datum), [c_void_p, ctypes.POINTER(c_uint)]),
@@ -182,20 +185,26 @@ def _gnutls():
 
 
 class _TrustCredentials(object):
-    """Certificate credentials holding only the CA (trust list): we never own a client certificate."""
+    """Certificate credentials holding only the CA (trust list): we never own a client certificate. The CA comes
+    from a file, or from memory (PEM bytes: on a cluster node, the CA shipped with the probe)."""
 
-    def __init__(self, lib, ca_path):
+    def __init__(self, lib, ca_path=None, ca_pem=None):
         self.lib = lib
         self.handle = ctypes.c_void_p()
         rc = lib.gnutls_certificate_allocate_credentials(ctypes.byref(self.handle))
         if rc < 0:
             raise ProbeError("gnutls_certificate_allocate_credentials: %s" % base._rc_name(lib, rc))
-        rc = lib.gnutls_certificate_set_x509_trust_file(self.handle, ca_path.encode("utf-8", "surrogateescape"),
-                                                        GNUTLS_X509_FMT_PEM)
+        if ca_pem is not None:
+            buf = ctypes.create_string_buffer(bytes(ca_pem), len(ca_pem))
+            datum = base._Datum(ctypes.cast(buf, ctypes.c_void_p), len(ca_pem))
+            rc = lib.gnutls_certificate_set_x509_trust_mem(self.handle, ctypes.byref(datum), GNUTLS_X509_FMT_PEM)
+        else:
+            rc = lib.gnutls_certificate_set_x509_trust_file(self.handle, ca_path.encode("utf-8", "surrogateescape"),
+                                                            GNUTLS_X509_FMT_PEM)
         if rc <= 0:
             self.close()
             why = base._rc_name(lib, rc) if rc < 0 else "no certificate in it"
-            raise ProbeError("cannot load the CA file %s: %s" % (ca_path, why))
+            raise ProbeError("cannot load the CA %s: %s" % ("given" if ca_path is None else "file " + ca_path, why))
 
     def close(self):
         if self.handle:
@@ -301,7 +310,7 @@ def _handshake(lib, cred, sock, names, deadline):
     return session, keep, state, rc, alert
 
 
-def _probe_with(lib, cred, host, port, names, timeout, family):
+def _probe_with(lib, cred, host, port, names, timeout, family, describe):
     start = time.monotonic()
     target = str(host)
     sock, address, port, failed = base._open(X509Result, target, port, timeout, family, start)
@@ -323,7 +332,7 @@ def _probe_with(lib, cred, host, port, names, timeout, family):
                 detail += "; %s error %s" % (what, error)
         pending, der = state.pending, state.der
         extra = {}
-        if der is not None:
+        if der is not None and describe:
             try:
                 extra = describe_certificate(der)
             except Exception as exc:  # an unparsable certificate: the verdict stands, the details are missing
@@ -343,10 +352,10 @@ def _probe_with(lib, cred, host, port, names, timeout, family):
     return result
 
 
-def _probe_one(lib, cred, host, port, names, timeout, family):
+def _probe_one(lib, cred, host, port, names, timeout, family, describe):
     start = time.monotonic()
     try:
-        return _probe_with(lib, cred, host, port, names, timeout, family)
+        return _probe_with(lib, cred, host, port, names, timeout, family, describe)
     except ProbeError:
         raise
     except OSError as exc:
@@ -357,9 +366,12 @@ def _probe_one(lib, cred, host, port, names, timeout, family):
         return base._bug(str(host), port, start, exc, None, cls=X509Result)
 
 
-def probe_many(targets, ca_path, timeout=5.0, workers=DEFAULT_WORKERS, callback=None, family=0):
-    """Probe (host, port, names) triples against the CA file; results in input order. ``names``: the names the
-    certificate must carry (one is enough; default: the host). ProbeError when the probe cannot run at all."""
+def probe_many(targets, ca_path=None, timeout=5.0, workers=DEFAULT_WORKERS, callback=None, family=0, ca_pem=None,
+               describe=True):
+    """Probe (host, port, names) triples against the CA file (or ``ca_pem`` bytes); results in input order.
+    ``names``: the names the certificate must carry (one is enough; default: the host). ``describe`` False leaves
+    the certificate details out (no ``cryptography`` needed: on a cluster node). ProbeError when the probe cannot
+    run at all."""
     jobs = []
     for item in targets:
         host, port = item[0], item[1]
@@ -368,7 +380,7 @@ def probe_many(targets, ca_path, timeout=5.0, workers=DEFAULT_WORKERS, callback=
     if not jobs:
         return []
     lib = _gnutls()
-    cred = _TrustCredentials(lib, ca_path)
+    cred = _TrustCredentials(lib, ca_path, ca_pem)
     results = [None] * len(jobs)
     try:
         pool = ThreadPoolExecutor(max_workers=max(1, min(int(workers), len(jobs))))
@@ -376,7 +388,8 @@ def probe_many(targets, ca_path, timeout=5.0, workers=DEFAULT_WORKERS, callback=
         try:
             for index, (host, port, names) in enumerate(jobs):
                 try:
-                    futures[pool.submit(_probe_one, lib, cred, host, port, names, timeout, family)] = index
+                    futures[pool.submit(_probe_one, lib, cred, host, port, names, timeout, family,
+                                         describe)] = index
                 except RuntimeError as exc:
                     raise ProbeError("cannot start a probe thread: %s; use fewer --workers" % exc)
             for future in as_completed(futures):

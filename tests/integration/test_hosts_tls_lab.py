@@ -137,9 +137,27 @@ def test_pacemaker_remoted_in_x509_mode_loads_pushed_files_and_accepts_only_the_
         wrong_server = lab.host_run("spare1", ["python3", "-c", CLIENT, "/tmp/rogue-ca.pem", f"{REMOTE_DIR}/cert.pem",
                                                f"{REMOTE_DIR}/key.pem", "spare1"], check=False)
         assert wrong_server.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in wrong_server.stderr
+        _shipped_x509_probe_on_the_host(lab, ca[1], rogue[1])
     finally:
         lab.host_run("spare1", ["systemctl", "stop", UNIT], check=False)
         lab.host_run("spare1", ["rm", "-rf", "--", LOG, REMOTE_DIR, *files])
+
+
+def _shipped_x509_probe_on_the_host(lab, ca_pem, rogue_ca_pem):
+    """The X.509 probe as `check --from cluster` ships it, run by the host's own python3 and libgnutls (no
+    remotectl, no cryptography there): GnuTLS's verdict per CA, the details null, remoted accepts no client."""
+    from remotectl.transport import x509_node
+
+    accepted = _log(lab).count("Remote client connection accepted")
+    for pem, verdict in ((ca_pem, "x509-trusted"), (rogue_ca_pem, "x509-untrusted")):
+        argv, stdin = x509_node.remote_invocation([("127.0.0.1", 3121, ["spare1"])], ca_pem=pem, timeout=5)
+        done = lab.host_run("spare1", argv, input=stdin.decode(), check=False)
+        doc = json.loads(done.stdout.strip().splitlines()[-1])
+        assert done.returncode == 0 and doc["error"] is None, done.stdout + done.stderr
+        (result,) = doc["results"]
+        assert result["verdict"] == verdict and result["subject"] is None, result
+        assert result["events"][-1] == "out:CERTIFICATE:pre", result
+    assert _log(lab).count("Remote client connection accepted") == accepted
 
 
 def _log(lab) -> str:
