@@ -83,6 +83,8 @@ class Node:
     # Read from the status alone (status.node_version: the DC's release only), never by asking each node.
     pacemaker_version: Optional[str] = None
     feature_set: Optional[str] = None  # cluster nodes: their CRM feature set, as the status records it
+    # psk|x509|unknown from the node's own env files (`nodes --tls`, over SSH: no CIB records it); None: not asked
+    tls_mode: Optional[str] = None
 
     def state_key(self) -> Tuple[str, str, bool, bool, bool, bool]:
         """The fields the offline model must agree with crm_mon on."""

@@ -116,7 +116,12 @@ def test_nodes_lists_two_cluster_two_remote_one_guest_online(hosts_lab):
         assert guest["host"] in hosts_lab.cluster_names
         for node in nodes.values():
             assert set(node) == {"name", "type", "online", "standby", "maintenance", "unclean", "resource",
-                                 "address", "port", "host", "pacemaker_version", "feature_set"}
+                                 "address", "port", "host", "pacemaker_version", "feature_set", "tls_mode"}
+            assert node["tls_mode"] is None  # not asked
+    # --tls reads each node's env files over SSH: the lab runs on the PSK authkey everywhere
+    doc = as_json(remotectl(hosts_lab, "nodes", "--json", "--tls"))
+    assert {n["name"]: n["tls_mode"] for n in doc["nodes"]} == dict.fromkeys(nodes, "psk"), doc
+    assert doc["tls_mode"] == "psk" and doc["reports"] == [], doc
 
 
 def test_spare_hosts_are_fresh(hosts_lab):

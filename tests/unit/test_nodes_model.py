@@ -32,7 +32,7 @@ from remotectl.reports import RemotectlError
 ROOT = Path(__file__).resolve().parents[2]
 CIB_DIR = ROOT / "tests" / "data" / "cib"
 CONTRACT_KEYS = ["name", "type", "online", "standby", "maintenance", "unclean", "resource", "address", "port", "host",
-                 "pacemaker_version", "feature_set"]
+                 "pacemaker_version", "feature_set", "tls_mode"]
 
 
 def _gen_cib():
