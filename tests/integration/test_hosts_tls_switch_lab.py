@@ -52,13 +52,13 @@ def _renew(lab, directory, *extra):
     return doc
 
 
-def _renew_restarts_every_node(lab, directory, peers):
+def _renew_restarts_every_node(lab, directory, peers, cache):
     before = _node_certs(lab)
     doc = _renew(lab, directory, "--restart")
     rows = {n["node"]: n for n in doc["nodes"]}
     assert {n: (r["status"], r["push"], r["tls_mode"], r["restart"]) for n, r in rows.items()} == {
         n: ("renewed", "written", "x509", "done") for n in lab.node_names}, doc
-    assert doc["restart_needed"] == []
+    assert doc["restart_needed"] == [] and not list(cache.rglob("tls-renew-*.json"))  # nothing left to --resume
     assert {r["node"] for r in doc["restarts"] if r["kind"] in ("cluster", "remote", "guest")
             and r["status"] == "done"} == set(lab.node_names)
     after = _node_certs(lab)
@@ -126,7 +126,7 @@ def test_enable_then_disable_switches_every_node_without_fencing(psk_lab, tmp_pa
         for name in lab.node_names:
             assert "PCMK_cert_file=/etc/pacemaker/tls/cert.pem" in lab.host_run(name, ["cat", ENV_FILE]).stdout
 
-        _renew_restarts_every_node(lab, directory, peers)
+        _renew_restarts_every_node(lab, directory, peers, tmp_path / "cache")
 
         disabled = remotectl(lab, "tls", "disable", "--yes", "--json", timeout=900)
         doc = as_json(disabled)
