@@ -20,10 +20,14 @@ from remotectl.cli.tls import _check_targets, _dir_option, _directory, _nodes_ar
               help="Then restart the daemons that must load the new certificates (nodes in X.509 mode whose files "
                    "changed), as `authkey rotate --restart` does: under maintenance, cluster nodes one at a time, "
                    "then pacemaker-remoted.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted `tls renew --restart` (Ctrl-C, a lost connection): restart the daemons it "
+                   "had not restarted yet and put maintenance back as it was. Implies --restart.")
 @click.option("--dry-run", is_flag=True, help="Only say which certificates would be renewed; change nothing.")
 @json_option
 @pass_app
-def renew_command(app, targets, all_nodes, directory, remote_dir, within, days, restart, dry_run, json_mode):
+def renew_command(app, targets, all_nodes, directory, remote_dir, within, days, restart, resume, dry_run,
+                  json_mode):
     """Renew the certificate of each NODE (in DIR) that has expired or ends within --within DAYS: a new
     certificate for the SAME key, with the node's current names and address, signed by the cluster CA. Only
     NODE.pem changes here and cert.pem on the node (the push of `tls push`, atomic; unchanged files are left
@@ -32,7 +36,8 @@ def renew_command(app, targets, all_nodes, directory, remote_dir, within, days, 
 
     Pacemaker loads certificates when a daemon starts. Without --restart the nodes in X.509 mode whose files
     changed are listed as needing a restart (they keep the old certificate, still valid until it ends); with
-    --restart they are restarted without moving or fencing anything.
+    --restart they are restarted without moving or fencing anything; a run cut short is finished with --resume
+    (the certificates are current by then, so only its journal knows which daemons still need a restart).
 
     Exit status: 0 all done, 3 some nodes failed or still need a restart after a failed one, 1 all failed."""
     from remotectl.actions.nodes import list_nodes
@@ -41,22 +46,25 @@ def renew_command(app, targets, all_nodes, directory, remote_dir, within, days, 
     from remotectl.reports import Reporter
 
     _check_targets(targets, all_nodes)
+    restart = restart or resume
     if restart and dry_run:
-        raise click.UsageError("--restart and --dry-run cannot be used together")
+        raise click.UsageError("--restart (or --resume) and --dry-run cannot be used together")
     out = app.output(json_mode)
     requests = local.requests_from_nodes(targets, list_nodes(app.cluster()).nodes, all_nodes=all_nodes)
-    result = renew.reissue(requests, _directory(directory), days=days, within=within, dry_run=dry_run)
     reporter = Reporter()
+    resolved, restarter, journal = [], None, None
     if not dry_run:
         resolved = load_targets(targets, all_nodes=all_nodes, cluster_factory=app.cluster, reporter=reporter)
-        restarter = None
-        if restart:
-            from remotectl.actions.authkey.restart import Restarter
+    if restart:  # refused before any certificate is written
+        from remotectl.actions.authkey.restart import Restarter
 
-            restarter = Restarter(app.ssh_runner, app.cluster)
+        journal = renew.journal_for([t.label for t in resolved if not t.skip], resume)
+        restarter = Restarter(app.ssh_runner, app.cluster)
+    result = renew.reissue(requests, _directory(directory), days=days, within=within, dry_run=dry_run)
+    if not dry_run:
         with out.progress(len([t for t in resolved if not t.skip]), "pushing certificates") as advance:
             result = renew.push_and_restart(result, resolved, app.ssh_runner, remote_dir, restarter=restarter,
-                                            on_done=lambda _o: advance())
+                                            journal=journal, on_done=lambda _o: advance())
     code = result.exit_code()
     if out.json_or_reports(result, reporter.reports + result.reports):
         return code

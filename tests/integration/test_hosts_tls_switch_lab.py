@@ -1,11 +1,14 @@
 """`tls enable` then `tls disable` for real on the hosts lab (LAB_PACEMAKER=3.0): from the PSK cluster, `tls ca
-create`, `issue --all`, `push --all`, `enable` → every remote online over X.509 (the PSK probe now says
-tls-not-psk); `disable` → PSK again (match), the env files exactly as they were. Throughout: quorum on every
-sample, no unclean node, nothing fenced (logs and fenced's history), no guest recovered, every resource where it
-was. One test for both directions: each switch restarts every daemon of the lab once."""
+create`, `issue --all`, `push --all`, `enable` → every remote online over X.509 (the PSK probe now finds no PSK:
+`check` says x509-trusted); while in X.509 mode, `tls renew --restart` gives every node a new certificate for the
+same key and restarts its daemon, which then serves it (a second renew finds nothing to do); `disable` → PSK again
+(match), the env files exactly as they were. Throughout: quorum on every sample, no unclean node, nothing fenced
+(logs and fenced's history), no guest recovered, every resource where it was. One test for all of it: each switch,
+and the renewal, restarts every daemon of the lab once."""
 
 import pytest
 
+from remotectl.pacemaker import x509 as model
 from tests.integration.test_hosts_lab import as_json, remotectl
 from tests.integration.test_hosts_rotate_lab import BAD_LINES, QuorumSampler, placement
 
@@ -27,6 +30,52 @@ def _psk_verdicts(lab):
 def _fence_events(lab):
     proc = lab.cluster_run(["stonith_admin", "--history", "*", "--output-as=xml"], check=False)
     return proc.stdout.count("<fence_event ")
+
+
+def _node_certs(lab):
+    """Each node's (certificate fingerprint, sha256 of key.pem) as the node holds them."""
+    out = {}
+    for name in lab.node_names:
+        pem = lab.host_run(name, ["cat", f"{REMOTE_DIR}/cert.pem"]).stdout.encode()
+        key = lab.host_run(name, ["sha256sum", f"{REMOTE_DIR}/key.pem"]).stdout.split()[0]
+        out[name] = (model.describe(model.load_certificates(pem, name)[0]).fingerprint, key)
+    return out
+
+
+def _renew(lab, directory, *extra):
+    """`tls renew --all` over the certificates `issue` gave (365 days): --within 400 takes them all, and the new
+    ones (--days 500) fall outside it."""
+    proc = remotectl(lab, "tls", "renew", "--all", "--within", "400", "--days", "500", "--dir", directory,
+                     "--json", *extra, timeout=900)
+    doc = as_json(proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return doc
+
+
+def _renew_restarts_every_node(lab, directory, peers, cache):
+    before = _node_certs(lab)
+    doc = _renew(lab, directory, "--restart")
+    rows = {n["node"]: n for n in doc["nodes"]}
+    assert {n: (r["status"], r["push"], r["tls_mode"], r["restart"]) for n, r in rows.items()} == {
+        n: ("renewed", "written", "x509", "done") for n in lab.node_names}, doc
+    assert doc["restart_needed"] == [] and not list(cache.rglob("tls-renew-*.json"))  # nothing left to --resume
+    assert {r["node"] for r in doc["restarts"] if r["kind"] in ("cluster", "remote", "guest")
+            and r["status"] == "done"} == set(lab.node_names)
+    after = _node_certs(lab)
+    for name in lab.node_names:
+        assert after[name][0] == rows[name]["fingerprint"] != before[name][0]  # the new certificate is on the node
+        assert after[name][1] == before[name][1]  # the same key, byte for byte
+    assert lab.nodes_online()
+    probed = as_json(remotectl(lab, "check", "--all", "--json", "--ca", f"{directory}/ca.pem"))["results"]
+    assert {r["target"]: r["verdict"] for r in probed} == {n: "x509-trusted" for n in peers}
+    # each restarted remoted serves its new certificate (500 days; the old one had 365)
+    assert {r["target"]: r["not_after"][:19] for r in probed} == {n: rows[n]["not_after"][:19] for n in peers}
+
+    again = _renew(lab, directory, "--restart")
+    assert {n["node"]: (n["status"], n["push"], n["restart"]) for n in again["nodes"]} == {
+        n: ("current", "unchanged", None) for n in lab.node_names}, again
+    assert again["restarts"] == [] and again["restart_needed"] == []
+    assert _node_certs(lab) == after
 
 
 @pytest.fixture
@@ -71,9 +120,13 @@ def test_enable_then_disable_switches_every_node_without_fencing(psk_lab, tmp_pa
         assert {p["node"]: p["verdict"] for p in doc["probes"]} == {n: "x509-trusted" for n in peers}
         assert "tls-client-auth-bypass" in [r["code"] for r in doc["reports"]]  # the lab runs 3.0.3
         assert lab.nodes_online()
-        assert set(_psk_verdicts(lab).values()) == {"tls-not-psk"}  # no remoted speaks PSK any more
+        # no remoted speaks PSK any more: each answers the key probe with tls-not-psk, so `check` gives it the
+        # certificate probe (with the node's own PCMK_ca_file; docs/json.md)
+        assert set(_psk_verdicts(lab).values()) == {"x509-trusted"}
         for name in lab.node_names:
             assert "PCMK_cert_file=/etc/pacemaker/tls/cert.pem" in lab.host_run(name, ["cat", ENV_FILE]).stdout
+
+        _renew_restarts_every_node(lab, directory, peers, tmp_path / "cache")
 
         disabled = remotectl(lab, "tls", "disable", "--yes", "--json", timeout=900)
         doc = as_json(disabled)

@@ -229,3 +229,54 @@ def test_push_then_restart_through_the_rotate_procedure(monkeypatch):
                                    "/etc/pacemaker/tls")
     assert alone.restart_needed == ["r1"] and [r.code for r in alone.reports] == ["tls-restart-needed"]
     assert alone.exit_code() == 0
+
+
+def test_an_interrupted_renewal_is_refused_until_resume_restarts_the_rest(monkeypatch, tmp_path):
+    """Ctrl-C during r1's restart: the rerun finds the certificates current and the files unchanged, so only the
+    journal says r1 still serves the old certificate and maintenance is on; every restart procedure refuses
+    until `--resume`, which restarts r1 alone and puts maintenance back as it was before the interrupted run."""
+    from remotectl.actions import authkey as actions
+    from remotectl.actions.tls import push as push_module
+    from remotectl.actions.tls import switch
+    from remotectl.reports import RefusedError
+    from tests.unit.test_authkey_actions import MM_OFF, FakeRestarter, Interrupted, factory, make_hosts, target
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status = {"value": "written"}
+
+    def fake_push(targets, runner_factory, directory, remote_dir, on_done=None):
+        nodes = [push_module.NodePushResult.of(t, ok=True, status=status["value"]) for t in targets]
+        for n in nodes:
+            n.tls_mode = "x509"
+        return push_module.TlsPushResult(directory, remote_dir, "sha256:ca", nodes)
+
+    monkeypatch.setattr(push_module, "push", fake_push)
+    types = {"n1": "cluster", "r1": "remote"}
+    targets = [Target(name, name, type=types[name], node=name) for name in types]
+
+    def run(status_now, restarter, resume):
+        status["value"] = status_now
+        rows = [renew.RenewedNode(n, t, True, "renewed" if status_now == "written" else "current")
+                for n, t in types.items()]
+        return renew.push_and_restart(renew.RenewResult("/d", 30, 365, False, rows), targets, lambda d: None,
+                                      "/etc/pacemaker/tls", restarter=restarter,
+                                      journal=renew.journal_for(list(types), resume))
+
+    with pytest.raises(KeyboardInterrupt):
+        run("written", Interrupted("r1"), False)
+    with pytest.raises(RefusedError, match=r"tls renew --restart --resume"):
+        renew.journal_for(list(types), False)
+    with pytest.raises(RefusedError, match="tls renew --restart"):
+        switch._check_journals(list(types), "psk", False)
+    with pytest.raises(RefusedError, match="tls renew --restart"):
+        actions.rotate_key([target("n1", "cluster"), target("r1", "remote")],
+                           factory(make_hosts("n1", "r1", version="Pacemaker 3.0.3")), restart=True,
+                           restarter=FakeRestarter())
+    restarter = FakeRestarter(maintenance="true", node_maintenance={"r1": "true"})
+    result = run("unchanged", restarter, True)
+    assert {n.node: (n.push, n.restart) for n in result.nodes} == {"n1": ("unchanged", "done"),
+                                                                  "r1": ("unchanged", "done")}
+    assert [entry[1] for entry in restarter.log if entry[0] == "run"] == ["r1"]  # n1 was restarted before
+    assert MM_OFF in restarter.log and result.exit_code() == 0
+    with pytest.raises(RefusedError, match="nothing to resume"):
+        renew.journal_for(list(types), True)

@@ -192,6 +192,9 @@ def prepare_rotation(targets: Sequence[Target], runner_factory: RunnerFactory, *
     if restart and Journal([t.label for t in active], kind="tls-switch").load():
         raise RefusedError("an interrupted `tls enable` or `tls disable` left the cluster in maintenance; finish it "
                            "with its --resume first")
+    if restart and Journal([t.label for t in active], kind="tls-renew").load():
+        raise RefusedError("an interrupted `tls renew --restart` left the cluster in maintenance; finish it with "
+                           "`tls renew --restart --resume` first")
     journal = Journal([t.label for t in active])
     if journal.load() != resume:
         raise RefusedError(

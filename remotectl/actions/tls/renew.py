@@ -11,7 +11,10 @@ The restarts: Pacemaker loads certificates at daemon start (pacemaker3.md §3.4)
 keeps the old certificate until its daemon restarts. The old and the new certificate come from the same CA, so both
 ends accept either while the restarts go on; they run through the procedure of `authkey rotate --restart`
 (:func:`remotectl.actions.authkey.restart.run_restarts`: maintenance, cluster nodes one at a time, then remoted),
-which keeps every node and resource where it is. Nodes in PSK mode (files prepared, X.509 not on) need none.
+which keeps every node and resource where it is. Nodes in PSK mode (files prepared, X.509 not on) need none. Their
+journal (kind ``tls-renew``) names the nodes to restart before the first restart: a rerun of a renewal cut short
+finds the certificates current and the files unchanged, so only the journal knows which daemons still hold the old
+certificate and that maintenance must be put back (`--resume`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from remotectl.actions.targets import Target
 from remotectl.actions.tls.local import IssueRequest, node_paths, read_ca
 from remotectl.jsonable import json_field, jsonable
 from remotectl.pacemaker import x509 as model
-from remotectl.reports import ExitCode, RemotectlError, Report, Reporter, per_node_exit
+from remotectl.reports import ExitCode, RefusedError, RemotectlError, Report, Reporter, per_node_exit
 from remotectl.transport import localfiles
 
 RESTART_REASON = "its certificate was renewed: Pacemaker loads certificates at daemon start"
+JOURNAL_KIND = "tls-renew"
 
 
 @dataclass
@@ -142,10 +146,30 @@ def restart_steps(result: RenewResult) -> list:
     return steps
 
 
+def journal_for(labels: Sequence[str], resume: bool):
+    """The renewal's restart journal (loaded with --resume); refuses when an interrupted restart procedure of these
+    nodes, this one's, `authkey rotate --restart`'s or `tls enable/disable`'s, must be finished first."""
+    from remotectl.actions.authkey.restart import Journal
+
+    for kind, command in (("rotate-restart", "authkey rotate --restart"), ("tls-switch", "tls enable/disable")):
+        if Journal(labels, kind=kind).load():
+            raise RefusedError(f"an interrupted `{command}` left the cluster in maintenance; finish it with its "
+                               "--resume first")
+    journal = Journal(labels, kind=JOURNAL_KIND)
+    loaded = journal.load()
+    if loaded and not resume:
+        raise RefusedError("an interrupted `tls renew --restart` left daemons on the old certificate (and maybe the "
+                           "cluster in maintenance); finish it with `tls renew --restart --resume`")
+    if resume and not loaded:
+        raise RefusedError("nothing to resume: no interrupted `tls renew --restart` of these nodes is recorded here")
+    return journal
+
+
 def push_and_restart(result: RenewResult, targets: Sequence[Target], runner_factory: Callable[[str], object],
-                     remote_dir: str, *, restarter=None, on_done=None) -> RenewResult:
+                     remote_dir: str, *, restarter=None, journal=None, on_done=None) -> RenewResult:
     """Push every node's files (unchanged ones are left alone, so a rerun finishes an interrupted push), then
-    restart, with `restarter` (authkey.restart.Restarter), the X.509 nodes whose files changed."""
+    restart, with `restarter` (authkey.restart.Restarter), the X.509 nodes whose files changed, recorded in
+    `journal` (from :func:`journal_for`); one loaded from an interrupted run adds the nodes it had still to restart."""
     from remotectl.actions.tls.push import push
 
     reporter = Reporter(result.reports)
@@ -162,7 +186,8 @@ def push_and_restart(result: RenewResult, targets: Sequence[Target], runner_fact
         if not p.ok:
             row.ok, row.error = False, p.error
             reporter.error(f"push failed: {p.error}", node=p.node, code="tls-push-failed")
-        elif p.status == "written" and p.tls_mode == "x509":
+        elif (p.status == "written" and p.tls_mode == "x509") or (
+                journal is not None and p.node in (journal.extra.get("restart") or [])):
             row.restart = "needed"
     steps = restart_steps(result)
     if not steps:
@@ -177,7 +202,11 @@ def push_and_restart(result: RenewResult, targets: Sequence[Target], runner_fact
     from remotectl.actions.authkey.restart import run_restarts
 
     by_label = {t.node or t.label: t for t in wanted}
-    result.restarts = run_restarts(steps, by_label, restarter, reporter)
+    if journal is not None:  # before the first change to the cluster: a run cut short from here on is resumable
+        journal.fingerprint = journal.fingerprint or pushed.ca or "unknown"
+        journal.extra["restart"] = sorted(set(journal.extra.get("restart") or []) | {s.node for s in steps})
+        journal.save()
+    result.restarts = run_restarts(steps, by_label, restarter, reporter, journal)
     outcome: Dict[str, str] = {r.node: r.status for r in result.restarts if r.kind in ("cluster", "remote", "guest")}
     for step in steps:
         rows[step.node].restart = outcome.get(step.node, "failed")

@@ -100,11 +100,14 @@ def _command(mode: str) -> str:
 
 def _check_journals(labels: Sequence[str], mode: str, resume: bool) -> Journal:
     """The switch's journal (loaded with --resume); refuses when an interrupted procedure of these nodes, this
-    one's or `authkey rotate --restart`'s, must be finished first."""
+    one's, `authkey rotate --restart`'s or `tls renew --restart`'s, must be finished first."""
     rotation = Journal(labels)
     if rotation.load():
         raise RefusedError("an interrupted `authkey rotate --restart` left the cluster in maintenance; finish it "
                            "with `authkey rotate --restart --resume` first")
+    if Journal(labels, kind="tls-renew").load():
+        raise RefusedError("an interrupted `tls renew --restart` left the cluster in maintenance; finish it with "
+                           "`tls renew --restart --resume` first")
     journal = Journal(labels, kind="tls-switch")
     loaded = journal.load()
     if loaded and not resume:
