@@ -126,13 +126,20 @@ def test_rotate_restart_keeps_the_cluster_up(rotated, tmp_path, option):
     assert set(probe_verdicts(lab, new_key).values()) == {"match"}
     assert set(probe_verdicts(lab, old_key).values()) == {"mismatch"}
 
-    assert sampler.samples, "crm_mon never answered during the rotation"
+    assert_cluster_undisturbed(lab, sampler, boots=boots, mark=mark, placed=before)
+
+
+def assert_cluster_undisturbed(lab, sampler, *, boots, mark, placed):
+    """What a procedure that restarts daemons under maintenance must leave: quorum on every crm_mon sample and no
+    unclean node, no host rebooted and no guest recovered (`boots`), no fencing/takeover/refused-key line in the
+    logs since `mark`, every resource where it was (`placed`), every node online, no fail count."""
+    assert sampler.samples, "crm_mon never answered during the procedure"
     assert all(quorate for _node, quorate, _unclean in sampler.samples), sampler.samples
     assert not any(unclean for _node, _quorate, unclean in sampler.samples), sampler.samples
     assert {name: lab.boots(name) for name in lab.node_names} == boots  # no guest recovered, no host rebooted
     log = lab.log_since(mark)
     assert not [line for line in log.splitlines() if any(bad in line for bad in BAD_LINES)]
     lab.settle()
-    assert placement(lab) == before
+    assert placement(lab) == placed
     assert lab.nodes_online()
     assert not lab.fail_counts()
