@@ -34,7 +34,7 @@ def list_nodes(cluster, type_filter: Optional[str] = None) -> NodeList:
     nodes = model.nodes_from_cib(root)
     if type_filter:
         nodes = [node for node in nodes if node.type == type_filter]
-    return NodeList(nodes, "cib-file", schema_reports(root))
+    return NodeList(nodes, "cib-file", reports=schema_reports(root))
 
 
 def with_tls_modes(result: NodeList, runner_for: Callable[[str], object], *, on_done=None,
