@@ -97,6 +97,20 @@ def _write_pair(directory, name, pair):
     (directory / f"{name}.pem").write_bytes(cert)
 
 
+def push_spare1_certificate(lab, directory, days=30):
+    """A new cluster CA in `directory`, a certificate of `days` for spare1 (its name and lab address), pushed to
+    spare1 with `tls push`; the CA's (key, certificate) PEMs."""
+    from remotectl.pacemaker import x509 as model
+
+    assert rctl(lab, "tls", "ca", "create", "--dir", str(directory)).returncode == 0
+    ca = ((directory / "ca.key").read_bytes(), (directory / "ca.pem").read_bytes())
+    address = lab.host("spare1").address
+    _write_pair(directory, "spare1", model.new_node_certificate(*ca, "spare1", ["spare1"], [address], days))
+    pushed = rctl(lab, "tls", "push", "spare1", "--dir", str(directory), "--json")
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    return ca
+
+
 def test_pacemaker_remoted_in_x509_mode_loads_pushed_files_and_accepts_only_the_cluster_ca(clean_tls, tmp_path):
     """On spare1 (not part of the cluster), a pacemaker-remoted of its own in X.509 mode on the files `tls push`
     installed: it starts, accepts a client with a certificate of the cluster CA and refuses one of another CA; the
@@ -222,16 +236,10 @@ def test_x509_probes_leave_a_connected_client_of_an_x509_remoted_alone(clean_tls
     import subprocess
     import sys
 
-    from remotectl.pacemaker import x509 as model
-
     lab = clean_tls
     directory = tmp_path / "ca"
-    assert rctl(lab, "tls", "ca", "create", "--dir", str(directory)).returncode == 0
-    ca = ((directory / "ca.key").read_bytes(), (directory / "ca.pem").read_bytes())
+    push_spare1_certificate(lab, directory)
     address = lab.host("spare1").address
-    _write_pair(directory, "spare1", model.new_node_certificate(*ca, "spare1", ["spare1"], [address], 30))
-    pushed = rctl(lab, "tls", "push", "spare1", "--dir", str(directory), "--json")
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     ca_file, cert_file, key_file = (f"{REMOTE_DIR}/{name}" for name in ("ca.pem", "cert.pem", "key.pem"))
     try:
         env = [f"--setenv=PCMK_{role}_file={path}" for role, path in

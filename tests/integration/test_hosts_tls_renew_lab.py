@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from remotectl.pacemaker import x509 as model
-from tests.integration.test_hosts_tls_lab import (LOG, REMOTE_DIR, UNIT, _all_online, _wait_for_log, _write_pair,
-                                                  clean_tls, rctl)
+from tests.integration.test_hosts_tls_lab import (LOG, REMOTE_DIR, UNIT, _all_online, _wait_for_log,
+                                                  clean_tls, push_spare1_certificate, rctl)
 
 pytestmark = [pytest.mark.hosts_lab, pytest.mark.lab_pacemaker("3.0")]  # deselected on other versions
 __all__ = ["clean_tls"]  # the fixture
@@ -84,11 +83,8 @@ def test_doctor_flags_an_expiring_certificate_and_the_mode_and_renew_replaces_it
 def test_check_without_ca_uses_the_pcmk_ca_file_of_the_host(clean_tls, tmp_path):
     lab = clean_tls
     directory = tmp_path / "ca"
-    assert rctl(lab, "tls", "ca", "create", "--dir", str(directory)).returncode == 0
-    ca = ((directory / "ca.key").read_bytes(), (directory / "ca.pem").read_bytes())
+    push_spare1_certificate(lab, directory)
     address = lab.host("spare1").address
-    _write_pair(directory, "spare1", model.new_node_certificate(*ca, "spare1", ["spare1"], [address], 30))
-    assert rctl(lab, "tls", "push", "spare1", "--dir", str(directory)).returncode == 0
     original = _with_settings(lab, "spare1")
     try:
         started = lab.host_run("spare1", ["systemd-run", "--unit", UNIT, "-p", f"EnvironmentFile={ENV_FILE}",
