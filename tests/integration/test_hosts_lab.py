@@ -173,7 +173,7 @@ def test_400_probes_of_a_live_remote_do_not_disturb_it(hosts_lab, tmp_path):
         for which, key in (("right", lab.authkey), ("wrong", wrong)):
             # 200 per key: a few processes of one probe each (the reconnects a monitoring loop makes), the rest
             # concurrent in one process; each process costs a cluster round trip, not worth more of them
-            for targets in [["remote1"]] * 5 + [["remote1"] * 65] * 3:
+            for targets in [["remote1"]] * 8 + [["remote1"] * 48] * 4:
                 proc = remotectl(lab, "check", "--json", "--key", key, "--timeout", "10", *targets)
                 doc = as_json(proc)
                 expected = "match" if which == "right" else "mismatch"
