@@ -455,8 +455,17 @@ class HostsLab:
             self.reconnect(name, timeout)
 
     def reconnect(self, name: str, timeout: float = 60) -> None:
+        self.clear_shutdown_request(name)
         self.cluster_run(["crm_resource", "--refresh", "--resource", name], timeout=30)
         self.wait_online([name], timeout)
+
+    def clear_shutdown_request(self, name: str) -> None:
+        """A remoted stopped with systemctl asks the cluster to shut its node down (transient attribute
+        ``shutdown``). Pacemaker normally drops it with the node's attributes once the connection has stopped, but
+        when the stop and a restart of the connection race (seen on 2.1.5), it stays, and the cluster never starts
+        the connection again, however often it is refreshed."""
+        self.cluster_run(["attrd_updater", "--delete", "--name", "shutdown", "--node", name], timeout=30,
+                         check=False)
 
     def block_forwarder(self, name: str, port: int = REMOTE_PORT) -> None:
         """Cut the host off on port as a network failure would: its own firewall rejects new connections."""
@@ -516,6 +525,7 @@ class HostsLab:
                                      timeout=90, check=False)
         for name, node in self.crm_mon_nodes().items():
             if node.get("online") is not True and name in self.remote_names + self.guest_names:
+                self.clear_shutdown_request(name)
                 self.cluster_run(["crm_resource", "--refresh", "--resource", name], timeout=30, check=False)
         self.wait_online(timeout=timeout)
         self.settle(timeout)
