@@ -526,10 +526,11 @@ def _run_here(plan: CheckPlan, key: bytes, tick: Callable[[Optional[str]], None]
 
 
 def _run_x509(plan: CheckPlan, tick: Callable[[], None]) -> List[CheckEntry]:
-    """The certificate probe; a certificate must name the address probed or the node (one is enough)."""
-    jobs = [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in plan.targets]
+    """The certificate probe against --ca FILE."""
+    from remotectl.actions.check_x509 import x509_jobs
+
     try:
-        results = x509_probe.probe_many(jobs, plan.ca_path, timeout=plan.timeout, workers=plan.workers,
+        results = x509_probe.probe_many(x509_jobs(plan.targets), plan.ca_path, timeout=plan.timeout, workers=plan.workers,
                                         callback=lambda _result: tick())
     except psk_probe.ProbeError as exc:
         raise RemotectlError(f"the certificate probe cannot run here: {exc}") from None

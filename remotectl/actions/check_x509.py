@@ -23,6 +23,12 @@ from remotectl.transport import psk_probe, x509_probe
 SSH_TYPES = (None, "remote", "guest")  # a host given as HOST[:PORT] too; bundle replicas have no SSH of their own
 
 
+def x509_jobs(targets: Sequence[Target]) -> List[Tuple[str, object, List[str]]]:
+    """(host, port, names) for the X.509 probe: a certificate must name the address probed or the node (one is
+    enough)."""
+    return [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in targets]
+
+
 def local_ca(env_files=None) -> Optional[Tuple[str, bytes]]:
     """(path, bytes) of this machine's PCMK_ca_file when it is in X.509 mode and the file can be read."""
     from remotectl.transport import tls_files
@@ -67,7 +73,6 @@ def _node_cas(targets: Sequence[Target], runner_for: Optional[Callable[[str], ob
 def probe_x509(plan, indexes: Sequence[int], cas: Dict[int, Tuple[str, bytes]], tick=None) -> Dict[int, object]:
     """index → CheckEntry from the X.509 probe, one probe run per distinct CA."""
     from remotectl.actions.check import entry_from_probe
-    from remotectl.transport import tls_files
 
     by_ca: Dict[bytes, List[int]] = {}
     for index in indexes:
@@ -76,11 +81,9 @@ def probe_x509(plan, indexes: Sequence[int], cas: Dict[int, Tuple[str, bytes]], 
     entries: Dict[int, object] = {}
     for data, group in by_ca.items():
         targets = [plan.targets[i] for i in group]
-        jobs = [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in targets]
         try:
-            with tls_files.ca_file(data) as path:
-                results = x509_probe.probe_many(jobs, path, timeout=plan.timeout, workers=plan.workers,
-                                                callback=lambda _r: tick and tick(None))
+            results = x509_probe.probe_many(x509_jobs(targets), ca_pem=data, timeout=plan.timeout,
+                                            workers=plan.workers, callback=lambda _r: tick and tick(None))
         except psk_probe.ProbeError as exc:
             raise RemotectlError(f"the certificate probe cannot run here: {exc}") from None
         for index, target, result in zip(group, targets, results):
@@ -121,8 +124,6 @@ def x509_only(plan, tick, env_files=None) -> Optional[List]:
 
 
 # --- check --from cluster ----------------------------------------------------------------------------------------
-def _jobs(targets: Sequence[Target]) -> List[Tuple[str, object, List[str]]]:
-    return [(t.host, t.port, [t.host] + ([t.node] if t.node else [])) for t in targets]
 
 
 def _on_nodes(plan, names: Sequence[str], targets: Sequence[Target], ca_pem: Optional[bytes], runner_for, tick):
@@ -132,7 +133,7 @@ def _on_nodes(plan, names: Sequence[str], targets: Sequence[Target], ca_pem: Opt
     from remotectl.actions.check import run_on_sources
     from remotectl.transport import x509_node
 
-    argv, stdin = x509_node.remote_invocation(_jobs(targets), ca_pem=ca_pem, timeout=plan.timeout,
+    argv, stdin = x509_node.remote_invocation(x509_jobs(targets), ca_pem=ca_pem, timeout=plan.timeout,
                                               workers=plan.workers)
     budget = plan.timeout * math.ceil(len(targets) / max(1, plan.workers)) + 30.0
     return run_on_sources(names, argv, stdin, x509_node.FORMAT, len(targets), budget, runner_for, tick)

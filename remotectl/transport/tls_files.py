@@ -4,9 +4,6 @@ machine's own X.509 settings and CA file, for `check`."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-
 from remotectl.transport.base import Runner, TransportError
 
 _DIR_SCRIPT = r"""
@@ -52,18 +49,3 @@ def read_local_ca(path: str) -> bytes:
     from remotectl.transport.localfiles import read_secret_file
 
     return read_secret_file(path, MAX_PEM_BYTES, what="CA file")
-
-
-@contextlib.contextmanager
-def ca_file(data: bytes):
-    """A node's CA certificates (public) in a private temporary file for GnuTLS' trust-file loader; removed
-    on exit."""
-    import tempfile
-
-    handle, path = tempfile.mkstemp(prefix="remotectl-ca-", suffix=".pem")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        yield path
-    finally:
-        os.unlink(path)

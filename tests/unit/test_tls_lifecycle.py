@@ -183,13 +183,6 @@ def test_local_ca_from_the_env_files(tmp_path, ca):
     assert local_ca(files) is None
 
 
-def test_ca_file_is_private_and_removed():
-    with tls_files.ca_file(b"-----BEGIN CERTIFICATE-----\n") as path:
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert open(path, "rb").read().startswith(b"-----BEGIN")
-    assert not os.path.exists(path)
-
-
 def test_push_then_restart_through_the_rotate_procedure(monkeypatch):
     """The push's outcome decides the restarts: X.509 nodes whose files were written, cluster nodes first, under
     maintenance (the authkey rotate --restart procedure, with its recording fake)."""

@@ -170,12 +170,12 @@ class Restarter:
 
         return [result.verdict for result in psk_probe.probe_many(list(addresses), key)]
 
-    def probe_x509(self, targets: Sequence[Tuple[str, int, Sequence[str]]], ca_path: str) -> List[str]:
-        """The X.509 safe probe's verdicts against the CA file here (host, port, names the certificate must carry);
-        raises psk_probe.ProbeError when it cannot run here."""
+    def probe_x509(self, targets: Sequence[Tuple[str, int, Sequence[str]]], ca_pem: bytes) -> List[str]:
+        """The X.509 safe probe's verdicts against the CA (PEM bytes, loaded from memory) (host, port, names the
+        certificate must carry); raises psk_probe.ProbeError when it cannot run here."""
         from remotectl.transport import x509_probe
 
-        return [result.verdict for result in x509_probe.probe_many(list(targets), ca_path)]
+        return [result.verdict for result in x509_probe.probe_many(list(targets), ca_pem=ca_pem)]
 
     def placement(self) -> Optional[Dict[str, Tuple[str, ...]]]:
         status = self.status() if self.cluster_factory is not None else None

@@ -330,15 +330,6 @@ def _restore_env(plan: SwitchPlan, rows: Dict[str, NodeSwitchResult], workers: i
     return restored
 
 
-def _probe_ca_file(plan: SwitchPlan):
-    import tempfile
-
-    handle = tempfile.NamedTemporaryFile(prefix="remotectl-ca-", suffix=".pem")
-    handle.write(plan.ca_pem)
-    handle.flush()
-    return handle
-
-
 def _prove(plan: SwitchPlan, restarter: Restarter, reporter: Reporter, *, wait: float) -> List[ProbeOutcome]:
     """The safe probe of the goal's mode against every remote and guest node: x509-trusted (the certificate chains
     to the cluster CA and names the node) or match (the cluster's authkey). Neither completes a handshake."""
@@ -349,10 +340,9 @@ def _prove(plan: SwitchPlan, restarter: Restarter, reporter: Reporter, *, wait: 
     if not peers:
         return []
     if plan.mode == "x509":
-        with _probe_ca_file(plan) as ca:
-            probes = probe_until(peers, lambda pending: restarter.probe_x509(
-                [(t.host, t.port or REMOTE_PORT, expected_names(t)) for t in pending], ca.name), "x509-trusted",
-                wait=wait, restarter=restarter)
+        probes = probe_until(peers, lambda pending: restarter.probe_x509(
+            [(t.host, t.port or REMOTE_PORT, expected_names(t)) for t in pending], plan.ca_pem), "x509-trusted",
+            wait=wait, restarter=restarter)
     else:
         first = next(t for t in plan.targets if t.type == "cluster")
         key = hostops.read_key_bytes(plan.runners[first.host], plan.facts[first.label].location.path)
